@@ -1,0 +1,27 @@
+# AttentiveChrome: Roadmap Epigenomics reads -> one trained, evaluated and interpretable
+# model per cell type. Results, under config["results"] (default `results/`):
+#   downloads/            fetched inputs (raw tagAlign files are temporary by default)
+#   reference/            chromosome sizes, the kept genes with TSS and split, bins BED
+#   bam/{cell}-{mark}.bam sorted, indexed reads (kept for genome browsers)
+#   {cell}/data/          train/valid/test in the authors' CSV layout (+ .npz copies)
+#   {cell}/               AttentiveChrome: model.pt, metrics.json, attention.npz, ...
+#   {cell}/baselines/     DeepChrome, LSTM and logistic regression, same splits
+#   summary.tsv           test AUROC of every model and cell type
+#   logs/, benchmarks/    one log and timing file per job
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/reads.smk"
+include: "workflow/rules/counts.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/summary.tsv",

@@ -1,0 +1,26 @@
+"""One exception type for bad user input, so messages name the file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Raised when an input file or setting is malformed.
+
+    The message always says which file (and line or gene, when known) is wrong and
+    what was expected, so users can fix the input without reading a traceback.
+    """
+
+    def renamed(self, path: str | Path) -> InputError:
+        """The same error, naming `path` (e.g. the user's source instead of a local copy)."""
+        return InputError(path, self.message, line=self.line)
+
+    def __init__(self, path: str | Path | None, message: str, line: int | None = None):
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.message = message
+        where = self.path or "input"
+        if line is not None:
+            where = f"{where}, line {line}"
+        super().__init__(f"{where}: {message}")

@@ -1,0 +1,136 @@
+"""The pipeline's data steps, one function per Snakemake rule, free of Snakemake itself."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import annotation, counting, labels, windows
+from .dataset import SplitData, write_authors_csv, write_npz
+from .errors import InputError
+from .genome import load_chrom_sizes
+from .io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def prepare_genes(
+    gene_info: Path,
+    expression: Path,
+    chrom_sizes: Path,
+    window: dict,
+    split: dict,
+    genes_out: Path,
+    expression_out: Path,
+    bins_out: Path,
+    sources: dict | None = None,
+) -> pd.DataFrame:
+    """Choose the genes, their TSS and split once for every cell type.
+
+    Writes the gene table, their RPKM (all cell types, so adding a cell type later does
+    not redo this step and everything after it) and the bins BED.
+    """
+    sources = sources or {}
+    gene_info_name = sources.get("genes", gene_info)
+    sizes = load_chrom_sizes(chrom_sizes)
+    info = annotation.deduplicate_genes(
+        _named(annotation.read_gene_info, gene_info, gene_info_name), gene_info_name
+    )
+    matrix = _named(annotation.read_expression, expression, sources.get("expression", expression))
+    selection = annotation.select_genes(info, matrix, sizes)
+    log.info("%s", selection.report())
+    genes = selection.genes.copy()
+    genes["split"] = labels.assign_splits(genes["gene_id"], split["train"], split["valid"])
+    log.info("split: %s", genes["split"].value_counts().reindex(labels.SPLITS).to_dict())
+    windows.write_bins_bed(
+        windows.gene_bins(genes, sizes, window["flank"], window["bin_size"]), bins_out
+    )
+    with atomic_path(expression_out) as tmp:
+        matrix.loc[genes["gene_id"]].to_csv(tmp, sep="\t")
+    with atomic_path(genes_out) as tmp:
+        genes.to_csv(tmp, sep="\t", index=False)
+    return genes
+
+
+def _named(reader, path, source_name):
+    """Run a reader, but let errors name the user's source rather than the local copy."""
+    try:
+        return reader(path)
+    except InputError as error:
+        if str(source_name) == str(path):
+            raise
+        raise error.renamed(source_name) from None
+
+
+def read_genes(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"gene_id": str, "chrom": str})
+
+
+def count_gene_bins(
+    bams: list[Path],
+    marks: list[str],
+    genes: Path,
+    chrom_sizes: Path,
+    window: dict,
+    counter: str,
+    out: Path,
+) -> None:
+    """Count reads per gene bin for one cell type; `bams` follow `marks` order."""
+    gene_table = read_genes(genes)
+    flank, bin_size = window["flank"], window["bin_size"]
+    bins = windows.gene_bins(gene_table, load_chrom_sizes(chrom_sizes), flank, bin_size)
+    order = np.argsort(marks)
+    counts = counting.COUNTERS[counter]([bams[i] for i in order], bins)
+    n_bins = windows.bins_per_gene(flank, bin_size)
+    X = counts.reshape(len(gene_table), n_bins, len(marks)).transpose(0, 2, 1)
+    log.info(
+        "counted %d reads-in-bins over %d genes with the %s counter",
+        int(X.sum()),
+        len(gene_table),
+        counter,
+    )
+    with atomic_path(out) as tmp:
+        np.savez(
+            tmp,
+            X=X.astype(np.int32),
+            gene_ids=gene_table["gene_id"].to_numpy(str),
+            marks=np.array(sorted(marks)),
+        )
+
+
+def build_datasets(
+    counts: Path,
+    genes: Path,
+    expression: Path,
+    cell: str,
+    out_dir: Path,
+    expression_source: str | None = None,
+) -> None:
+    """Label genes by the cell type's median RPKM and write each split (CSV + binary)."""
+    gene_table = read_genes(genes)
+    matrix = annotation.read_expression(expression)
+    if cell not in matrix.columns:
+        raise InputError(
+            expression_source or expression,
+            f"cell type {cell} is not a column of the expression matrix "
+            f"(columns: {', '.join(map(str, matrix.columns))})",
+            line=1,
+        )
+    rpkm = matrix[cell].reindex(gene_table["gene_id"])
+    y = labels.label_by_median(rpkm).to_numpy()
+    log.info(
+        "%s: median RPKM %.4g, %d of %d genes labelled 1", cell, rpkm.median(), y.sum(), len(y)
+    )
+    with np.load(counts) as archive:
+        X, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]
+    if not np.array_equal(gene_ids, gene_table["gene_id"].to_numpy(str)):
+        raise ValueError(f"{counts} and {genes} list different genes: rerun the counting step")
+    for split in labels.SPLITS:
+        keep = (gene_table["split"] == split).to_numpy()
+        data = SplitData(gene_ids[keep], marks, X[keep], y[keep])
+        write_authors_csv(data, out_dir / f"{split}.csv")
+        write_npz(data, out_dir / f"{split}.npz")
+        log.info("%s: %d genes, %d labelled 1", split, keep.sum(), data.y.sum())

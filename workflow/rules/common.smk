@@ -1,0 +1,79 @@
+import os
+import re
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RESULTS = config["results"].rstrip("/")
+DOWNLOADS = config["downloads"].get("dir", f"{RESULTS}/downloads").rstrip("/")
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+CELLS = config["cell_types"]
+MARKS = config["marks"]
+BASELINES = [m for m in config["models"] if m != "attentivechrome"]
+SOURCES = config["sources"]
+SPLITS = ["train", "valid", "test"]
+
+
+def _reference_name(kind, source):
+    """Local download name of a reference file; gzip keeps its suffix."""
+    return f"reference/{kind}" + (".gz" if source.endswith(".gz") else "")
+
+
+# Every input the pipeline fetches, keyed by its name under the download folder.
+DOWNLOAD_SOURCES = {
+    f"tagalign/{cell}-{mark}.tagAlign.gz": SOURCES["tagalign"].format(cell=cell, mark=mark)
+    for cell in CELLS
+    for mark in MARKS
+}
+EXPRESSION = _reference_name("expression.tsv", SOURCES["expression"])
+GENE_INFO = _reference_name("gene_info.tsv", SOURCES["genes"])
+DOWNLOAD_SOURCES[EXPRESSION] = SOURCES["expression"]
+DOWNLOAD_SOURCES[GENE_INFO] = SOURCES["genes"]
+if SOURCES["chrom_sizes"] != "hg19":
+    DOWNLOAD_SOURCES["reference/chrom.sizes"] = SOURCES["chrom_sizes"]
+
+
+wildcard_constraints:
+    cell="|".join(re.escape(c) for c in CELLS),
+    mark="|".join(re.escape(m) for m in MARKS),
+    split="|".join(SPLITS),
+    baseline="|".join(BASELINES) or "no-baseline",
+    name="|".join(re.escape(n) for n in DOWNLOAD_SOURCES),
+
+
+def downloaded(name):
+    return f"{DOWNLOADS}/{name}"
+
+
+def raw_chrom_sizes():
+    """The sizes the user named: a download, or none for the built-in hg19."""
+    if SOURCES["chrom_sizes"] == "hg19":
+        return []
+    return downloaded("reference/chrom.sizes")
+
+
+def cell_bams(wildcards):
+    """The BAMs of one cell type, in config mark order."""
+    return [f"{RESULTS}/bam/{wildcards.cell}-{mark}.bam" for mark in MARKS]
+
+
+def split_data(wildcards):
+    return {s: f"{RESULTS}/{wildcards.cell}/data/{s}.npz" for s in SPLITS}
+
+
+def train_params():
+    """Training settings for every model; threads come from the rule, not from here."""
+    return {key: value for key, value in config["train"].items() if key != "threads"}
+
+
+def all_metrics():
+    paths = {"attentivechrome": expand(f"{RESULTS}/{{cell}}/metrics.json", cell=CELLS)}
+    for model in BASELINES:
+        paths[model] = expand(f"{RESULTS}/{{cell}}/baselines/{model}/metrics.json", cell=CELLS)
+    return paths

@@ -1,0 +1,36 @@
+rule bins_count:
+    """Reads per 100-bp bin around every TSS, for the five marks of one cell type."""
+    input:
+        bams=cell_bams,
+        genes=rules.reference_genes.output.genes,
+        chrom_sizes=rules.reference_chrom_sizes.output[0],
+    output:
+        f"{RESULTS}/{{cell}}/counts.npz",
+    params:
+        marks=MARKS,
+        window=config["window"],
+        counter=config["counter"],
+    log:
+        f"{LOGS}/counts/{{cell}}.log",
+    benchmark:
+        f"{BENCHMARKS}/counts/{{cell}}.tsv"
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+    script:
+        "../scripts/count_bins.py"
+
+
+rule datasets_build:
+    """Median-RPKM labels and the shared split, written in the authors' CSV layout."""
+    input:
+        counts=rules.bins_count.output[0],
+        genes=rules.reference_genes.output.genes,
+        expression=rules.reference_genes.output.expression,
+    output:
+        expand(f"{RESULTS}/{{{{cell}}}}/data/{{split}}.{{ext}}", split=SPLITS, ext=["csv", "npz"]),
+    params:
+        source=SOURCES["expression"],
+    log:
+        f"{LOGS}/datasets/{{cell}}.log",
+    script:
+        "../scripts/build_datasets.py"

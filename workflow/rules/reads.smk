@@ -1,0 +1,17 @@
+rule tagalign_to_bam:
+    """Checked reads -> bedtools bedtobam -> sorted, indexed BAM (unknown chromosomes dropped)."""
+    input:
+        reads=downloaded("tagalign/{cell}-{mark}.tagAlign.gz"),
+        chrom_sizes=rules.reference_chrom_sizes.output[0],
+    output:
+        bam=f"{RESULTS}/bam/{{cell}}-{{mark}}.bam",
+        bai=f"{RESULTS}/bam/{{cell}}-{{mark}}.bam.bai",
+    log:
+        f"{LOGS}/bam/{{cell}}-{{mark}}.log",
+    benchmark:
+        f"{BENCHMARKS}/bam/{{cell}}-{{mark}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 3000 * attempt,
+    script:
+        "../scripts/tagalign_to_bam.py"

@@ -1,0 +1,32 @@
+rule reference_chrom_sizes:
+    """The genome's chromosome sizes: pybedtools' hg19, or the user's file, validated."""
+    input:
+        raw_chrom_sizes(),
+    output:
+        f"{RESULTS}/reference/chrom.sizes",
+    params:
+        spec=SOURCES["chrom_sizes"],
+    log:
+        f"{LOGS}/reference/chrom_sizes.log",
+    script:
+        "../scripts/chrom_sizes.py"
+
+
+rule reference_genes:
+    """Genes in both gene_info and the RPKM matrix, with TSS, split and the bins BED."""
+    input:
+        gene_info=downloaded(GENE_INFO),
+        expression=downloaded(EXPRESSION),
+        chrom_sizes=rules.reference_chrom_sizes.output[0],
+    output:
+        genes=f"{RESULTS}/reference/genes.tsv",
+        expression=f"{RESULTS}/reference/expression.tsv",
+        bins=f"{RESULTS}/reference/bins.bed",
+    params:
+        window=config["window"],
+        split=config["split"],
+        sources=SOURCES,
+    log:
+        f"{LOGS}/reference/genes.log",
+    script:
+        "../scripts/prepare_genes.py"

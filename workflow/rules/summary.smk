@@ -1,0 +1,10 @@
+rule summary:
+    """One row per cell type: the test metrics of every model side by side."""
+    input:
+        **all_metrics(),
+    output:
+        f"{RESULTS}/summary.tsv",
+    log:
+        f"{LOGS}/summary.log",
+    script:
+        "../scripts/summarize.py"

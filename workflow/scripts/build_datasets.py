@@ -1,0 +1,14 @@
+from pathlib import Path
+
+from attentivechrome.logs import step_logging
+from attentivechrome.prepare import build_datasets
+
+with step_logging(snakemake.log[0]):
+    build_datasets(
+        counts=Path(snakemake.input.counts),
+        genes=Path(snakemake.input.genes),
+        expression=Path(snakemake.input.expression),
+        cell=snakemake.wildcards.cell,
+        out_dir=Path(snakemake.output[0]).parent,
+        expression_source=snakemake.params.source,
+    )

@@ -1,0 +1,14 @@
+from pathlib import Path
+
+from attentivechrome.download import fetch
+from attentivechrome.logs import step_logging
+
+with step_logging(snakemake.log[0]) as log:
+    result = fetch(
+        snakemake.params.source,
+        Path(snakemake.output[0]),
+        retries=snakemake.params.retries,
+        timeout=snakemake.params.timeout,
+        sha256=snakemake.params.sha256,
+    )
+    log.info("fetched %s: %s", snakemake.params.source, result)

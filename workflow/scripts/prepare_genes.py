@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from attentivechrome.logs import step_logging
+from attentivechrome.prepare import prepare_genes
+
+with step_logging(snakemake.log[0]):
+    prepare_genes(
+        gene_info=Path(snakemake.input.gene_info),
+        expression=Path(snakemake.input.expression),
+        chrom_sizes=Path(snakemake.input.chrom_sizes),
+        window=snakemake.params.window,
+        split=snakemake.params.split,
+        genes_out=Path(snakemake.output.genes),
+        expression_out=Path(snakemake.output.expression),
+        bins_out=Path(snakemake.output.bins),
+        sources=snakemake.params.sources,
+    )

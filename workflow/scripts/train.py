@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from attentivechrome.logs import step_logging
+from attentivechrome.training import train_and_evaluate
+
+with step_logging(snakemake.log[0]):
+    train_and_evaluate(
+        snakemake.params.model,
+        Path(snakemake.input.train),
+        Path(snakemake.input.valid),
+        Path(snakemake.input.test),
+        Path(snakemake.output.metrics).parent,
+        cell=snakemake.wildcards.cell,
+        threads=snakemake.threads,
+        **snakemake.params.train,
+    )
