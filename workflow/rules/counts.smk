@@ -16,6 +16,8 @@ rule bins_count:
         f"{BENCHMARKS}/counts/{{cell}}.tsv"
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/count_bins.py"
 
@@ -32,5 +34,7 @@ rule datasets_build:
         source=SOURCES["expression"],
     log:
         f"{LOGS}/datasets/{{cell}}.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/build_datasets.py"

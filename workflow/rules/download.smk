@@ -11,5 +11,7 @@ rule download:
         f"{LOGS}/download/{{name}}.log",
     resources:
         network=1,
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/download.py"

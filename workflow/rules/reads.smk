@@ -13,5 +13,7 @@ rule tagalign_to_bam:
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/tagalign_to_bam.py"

@@ -8,6 +8,8 @@ rule reference_chrom_sizes:
         spec=SOURCES["chrom_sizes"],
     log:
         f"{LOGS}/reference/chrom_sizes.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/chrom_sizes.py"
 
@@ -28,5 +30,7 @@ rule reference_genes:
         sources=SOURCES,
     log:
         f"{LOGS}/reference/genes.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/prepare_genes.py"

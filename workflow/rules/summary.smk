@@ -6,5 +6,7 @@ rule summary:
         f"{RESULTS}/summary.tsv",
     log:
         f"{LOGS}/summary.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/summarize.py"

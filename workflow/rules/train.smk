@@ -18,6 +18,8 @@ rule train_attentivechrome:
     threads: config["train"]["threads"]
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
+    conda:
+        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/train.py"
 

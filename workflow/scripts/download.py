@@ -1,4 +1,9 @@
+import sys
 from pathlib import Path
+
+# The package is imported from this checkout, so conda environments need not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
 
 from attentivechrome.download import fetch
 from attentivechrome.logs import step_logging

@@ -1,8 +1,13 @@
+import sys
 from pathlib import Path
+
+# The package is imported from this checkout, so conda environments need not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
 
 from attentivechrome.logs import step_logging
 from attentivechrome.summary import write_summary
 
 with step_logging(snakemake.log[0]):
-    metrics = {model: [Path(p) for p in snakemake.input[model]] for model in snakemake.input.keys()}
+    metrics = {model: [Path(p) for p in snakemake.input[model]] for model in snakemake.input}
     write_summary(metrics, Path(snakemake.output[0]))

@@ -1,7 +1,13 @@
+import sys
 from pathlib import Path
 
-from attentivechrome.logs import step_logging
+# The package is imported from this checkout, so conda environments need not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+
 from attentivechrome.training import train_and_evaluate
+
+from attentivechrome.logs import step_logging
 
 with step_logging(snakemake.log[0]):
     train_and_evaluate(
