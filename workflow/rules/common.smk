@@ -27,7 +27,9 @@ def _reference_name(kind, source):
 
 # Every input the pipeline fetches, keyed by its name under the download folder.
 DOWNLOAD_SOURCES = {
-    f"tagalign/{cell}-{mark}.tagAlign.gz": SOURCES["tagalign"].format(cell=cell, mark=mark)
+    f"tagalign/{cell}-{mark}.tagAlign.gz": SOURCES["tagalign"].format(
+        cell=cell, mark=mark
+    )
     for cell in CELLS
     for mark in MARKS
 }
@@ -75,5 +77,7 @@ def train_params():
 def all_metrics():
     paths = {"attentivechrome": expand(f"{RESULTS}/{{cell}}/metrics.json", cell=CELLS)}
     for model in BASELINES:
-        paths[model] = expand(f"{RESULTS}/{{cell}}/baselines/{model}/metrics.json", cell=CELLS)
+        paths[model] = expand(
+            f"{RESULTS}/{{cell}}/baselines/{model}/metrics.json", cell=CELLS
+        )
     return paths

@@ -6,18 +6,18 @@ rule bins_count:
         chrom_sizes=rules.reference_chrom_sizes.output[0],
     output:
         f"{RESULTS}/{{cell}}/counts.npz",
-    params:
-        marks=MARKS,
-        window=config["window"],
-        counter=config["counter"],
     log:
         f"{LOGS}/counts/{{cell}}.log",
     benchmark:
         f"{BENCHMARKS}/counts/{{cell}}.tsv"
-    resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
     conda:
         "../../envs/attentivechrome.yaml"
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+    params:
+        marks=MARKS,
+        window=config["window"],
+        counter=config["counter"],
     script:
         "../scripts/count_bins.py"
 
@@ -29,12 +29,16 @@ rule datasets_build:
         genes=rules.reference_genes.output.genes,
         expression=rules.reference_genes.output.expression,
     output:
-        expand(f"{RESULTS}/{{{{cell}}}}/data/{{split}}.{{ext}}", split=SPLITS, ext=["csv", "npz"]),
-    params:
-        source=SOURCES["expression"],
+        expand(
+            f"{RESULTS}/{{{{cell}}}}/data/{{split}}.{{ext}}",
+            split=SPLITS,
+            ext=["csv", "npz"],
+        ),
     log:
         f"{LOGS}/datasets/{{cell}}.log",
     conda:
         "../../envs/attentivechrome.yaml"
+    params:
+        source=SOURCES["expression"],
     script:
         "../scripts/build_datasets.py"

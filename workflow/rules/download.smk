@@ -1,17 +1,19 @@
 rule download:
     """Fetch one source (path, file://, http://, https://), retried, resumed and checked."""
     output:
-        downloaded("{name}") if config["downloads"]["keep"] else temp(downloaded("{name}")),
+        downloaded("{name}")
+        if config["downloads"]["keep"]
+        else temp(downloaded("{name}")),
+    log:
+        f"{LOGS}/download/{{name}}.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
+    resources:
+        network=1,
     params:
         source=lambda wildcards: DOWNLOAD_SOURCES[wildcards.name],
         sha256=lambda wildcards: SOURCES["sha256"].get(wildcards.name),
         retries=config["downloads"]["retries"],
         timeout=config["downloads"]["timeout"],
-    log:
-        f"{LOGS}/download/{{name}}.log",
-    resources:
-        network=1,
-    conda:
-        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/download.py"

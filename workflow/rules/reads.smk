@@ -10,10 +10,10 @@ rule tagalign_to_bam:
         f"{LOGS}/bam/{{cell}}-{{mark}}.log",
     benchmark:
         f"{BENCHMARKS}/bam/{{cell}}-{{mark}}.tsv"
+    conda:
+        "../../envs/attentivechrome.yaml"
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
-    conda:
-        "../../envs/attentivechrome.yaml"
     script:
         "../scripts/tagalign_to_bam.py"

@@ -4,12 +4,12 @@ rule reference_chrom_sizes:
         raw_chrom_sizes(),
     output:
         f"{RESULTS}/reference/chrom.sizes",
-    params:
-        spec=SOURCES["chrom_sizes"],
     log:
         f"{LOGS}/reference/chrom_sizes.log",
     conda:
         "../../envs/attentivechrome.yaml"
+    params:
+        spec=SOURCES["chrom_sizes"],
     script:
         "../scripts/chrom_sizes.py"
 
@@ -24,13 +24,13 @@ rule reference_genes:
         genes=f"{RESULTS}/reference/genes.tsv",
         expression=f"{RESULTS}/reference/expression.tsv",
         bins=f"{RESULTS}/reference/bins.bed",
-    params:
-        window=config["window"],
-        split=config["split"],
-        sources=SOURCES,
     log:
         f"{LOGS}/reference/genes.log",
     conda:
         "../../envs/attentivechrome.yaml"
+    params:
+        window=config["window"],
+        split=config["split"],
+        sources=SOURCES,
     script:
         "../scripts/prepare_genes.py"

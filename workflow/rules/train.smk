@@ -8,18 +8,18 @@ rule train_attentivechrome:
         attention=f"{RESULTS}/{{cell}}/attention.npz",
         history=f"{RESULTS}/{{cell}}/history.tsv",
         predictions=f"{RESULTS}/{{cell}}/test_predictions.tsv",
-    params:
-        model="attentivechrome",
-        train=train_params(),
     log:
         f"{LOGS}/train/{{cell}}-attentivechrome.log",
     benchmark:
         f"{BENCHMARKS}/train/{{cell}}-attentivechrome.tsv"
+    conda:
+        "../../envs/attentivechrome.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
-    conda:
-        "../../envs/attentivechrome.yaml"
+    params:
+        model="attentivechrome",
+        train=train_params(),
     script:
         "../scripts/train.py"
 
@@ -29,10 +29,10 @@ use rule train_attentivechrome as train_baseline with:
         metrics=f"{RESULTS}/{{cell}}/baselines/{{baseline}}/metrics.json",
         history=f"{RESULTS}/{{cell}}/baselines/{{baseline}}/history.tsv",
         predictions=f"{RESULTS}/{{cell}}/baselines/{{baseline}}/test_predictions.tsv",
-    params:
-        model=lambda wildcards: wildcards.baseline,
-        train=train_params(),
     log:
         f"{LOGS}/train/{{cell}}-{{baseline}}.log",
     benchmark:
         f"{BENCHMARKS}/train/{{cell}}-{{baseline}}.tsv"
+    params:
+        model=lambda wildcards: wildcards.baseline,
+        train=train_params(),
