@@ -1,0 +1,38 @@
+"""Regenerate the simulated demo dataset (see README.md in this folder).
+
+    python resources/demo/make_demo.py --out resources/demo
+
+The output is byte-identical for a given seed, so the shipped files can be checked by
+regenerating them (tests/test_demo.py does). All logic lives in attentivechrome.demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from attentivechrome.demo import DemoConfig, write_demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="folder to write into (default: this script's folder)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DemoConfig().seed,
+        help="random seed; other seeds give other (equally valid) datasets",
+    )
+    args = parser.parse_args(argv)
+    written = write_demo(args.out, DemoConfig(seed=args.seed))
+    total = sum(path.stat().st_size for path in written)
+    print(f"wrote {len(written)} files ({total / 1e6:.2f} MB) under {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,487 @@
+"""A small simulated REMC-format dataset, so the whole pipeline runs in minutes on a laptop.
+
+The generator writes the same file kinds the real pipeline reads - chromosome sizes, a
+Roadmap `gene_info` table, a `57epigenomes.RPKM.pc`-style expression matrix and one
+tagAlign read file per (cell type, mark) - for a made-up three-chromosome genome. Reads
+carry a planted, noisy link between each cell type's expression and its histone marks
+(see resources/demo/README.md), so a model can learn the task without solving it exactly.
+
+Everything derives from one seed: regenerating gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path
+
+CELLS = ("DEMO1", "DEMO2", "DEMO3")
+REFERENCE_CELL = "E000"  # the universal reference column that leads the real RPKM matrix
+MARKS = ("H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3")
+READ_LENGTH = 36
+UNPLACED_CHROM = "chrUn_demo"  # a contig missing from the sizes file: its reads must be dropped
+OVERHANG_FILE = ("DEMO1", "H3K9me3")  # the one file holding reads that run past chr3's end
+
+SIZES_NAME = "genome.chrom.sizes"
+GENE_INFO_NAME = "gene_info.tsv"
+RPKM_NAME = "demo.RPKM.pc.gz"
+TAGALIGN_DIR = "tagalign"
+
+
+@dataclass(frozen=True)
+class MarkProfile:
+    """Reads planted around one gene, per unit of gene amplitude.
+
+    `active` / `silent` are the mean read counts for genes whose planted state is on / off;
+    `shape` names how read positions spread relative to the TSS (see `_offsets`).
+    """
+
+    active: float
+    silent: float
+    shape: str
+
+
+# Chosen so a good model lands near test AUROC 0.85 (logistic regression on bin counts gets
+# 0.84-0.89 on the three cells): the marks separate the planted states clearly, while the
+# 12% label noise, per-gene strength and neighbouring genes keep the task from being exact.
+DEFAULT_PROFILES = {
+    "H3K4me3": MarkProfile(active=12.0, silent=1.5, shape="promoter"),
+    "H3K4me1": MarkProfile(active=5.0, silent=2.0, shape="flanks"),
+    "H3K36me3": MarkProfile(active=18.0, silent=1.0, shape="body"),
+    "H3K9me3": MarkProfile(active=0.0, silent=0.0, shape="none"),
+    "H3K27me3": MarkProfile(active=1.0, silent=10.0, shape="broad"),
+}
+# Uniform reads over the whole genome, per file (input-like noise that every mark has).
+DEFAULT_BACKGROUND = {
+    "H3K4me3": 8000,
+    "H3K4me1": 11000,
+    "H3K36me3": 7000,
+    "H3K9me3": 13000,
+    "H3K27me3": 9000,
+}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    seed: int = 20171204
+    chrom_sizes: tuple[tuple[str, int], ...] = (
+        ("chr1", 6_000_000),
+        ("chr2", 5_000_000),
+        ("chr3", 4_000_000),
+    )
+    n_genes: int = 1200  # genes with both coordinates and expression
+    n_info_only: int = 5  # genes in gene_info but not in the expression matrix
+    n_expression_only: int = 4  # genes in the expression matrix but not in gene_info
+    label_noise: float = 0.12  # chance that a gene's marks follow the opposite label
+    duplicate_fraction: float = 0.01  # reads written twice, like PCR duplicates
+    profiles: dict[str, MarkProfile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
+    background: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BACKGROUND))
+    n_k9_domains: int = 30  # broad H3K9me3 domains shared by all cells, unrelated to genes
+    k9_domain_density: float = 0.002  # extra reads per bp inside a domain
+
+
+@dataclass
+class DemoData:
+    genes: pd.DataFrame  # gene_info rows (duplicate row included), in file order
+    expression: pd.DataFrame  # gene_id + REFERENCE_CELL + CELLS, in file order
+    reads: dict[tuple[str, str], pd.DataFrame]  # (cell, mark) -> chrom, start, end, strand
+    planted: pd.DataFrame  # gene_id + one 0/1 column per cell: the state the reads follow
+
+
+# --------------------------------------------------------------------------- genes
+
+
+def _gene_ids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Sorted, distinct Ensembl-style ids (ENSG + 11 digits), starting like the real list."""
+    numbers = np.sort(rng.choice(np.arange(4, 260_000), size=n - 1, replace=False))
+    numbers = np.concatenate([[3], numbers])  # ENSG00000000003 opens the real list too
+    return np.array([f"ENSG{x:011d}" for x in numbers])
+
+
+def _tss_positions(rng: np.random.Generator, n: int, first: int, last: int) -> np.ndarray:
+    """`n` increasing TSSs from `first` to `last`; most gaps exceed 10 kb, some do not.
+
+    About one gap in eight is short (3-9.5 kb) so that some 10 kb windows overlap.
+    """
+    close = rng.random(n - 1) < 0.12
+    gaps = np.where(close, rng.uniform(3_000, 9_500, n - 1), 10_500 + rng.exponential(2_700, n - 1))
+    # Stretch or shrink every gap alike so the last TSS lands exactly on `last`.
+    gaps *= (last - first) / gaps.sum()
+    return np.round(first + np.concatenate([[0.0], np.cumsum(gaps)])).astype(np.int64)
+
+
+def _place_genes(rng: np.random.Generator, config: DemoConfig, n_placed: int) -> pd.DataFrame:
+    """Chromosome, TSS, strand and extent for `n_placed` genes, in genomic order.
+
+    The first gene of chr1 sits 2.5 kb from the chromosome start and the last gene of chr3
+    1.2 kb from its end, so their windows are clipped.
+    """
+    sizes = dict(config.chrom_sizes)
+    total = sum(sizes.values())
+    counts = [round(n_placed * size / total) for size in sizes.values()]
+    counts[-1] = n_placed - sum(counts[:-1])
+    rows = []
+    for index, ((chrom, size), count) in enumerate(zip(config.chrom_sizes, counts, strict=True)):
+        first = 2_501 if index == 0 else 7_000
+        last = size - 1_200 if index == len(sizes) - 1 else size - 9_000
+        tss = _tss_positions(rng, count, first, last)
+        strand = np.where(rng.random(count) < 0.5, 1, -1)
+        if index == 0:
+            strand[0] = 1  # a + gene whose upstream flank runs off the chromosome start
+        if index == len(sizes) - 1:
+            strand[-1] = -1  # a - gene whose upstream flank runs off the chromosome end
+        length = np.round(np.exp(rng.uniform(np.log(1_000), np.log(80_000), count)))
+        length = length.astype(np.int64)
+        start = np.where(strand == 1, tss, np.maximum(1, tss - length + 1))
+        end = np.where(strand == 1, np.minimum(size, tss + length - 1), tss)
+        rows.append(
+            pd.DataFrame(
+                {"chrom": chrom.removeprefix("chr"), "start": start, "end": end, "strand": strand}
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _assign_roles(rng: np.random.Generator, config: DemoConfig, n_total: int) -> np.ndarray:
+    """Role per id: 'both', 'info_only' or 'expression_only' (the ids stay sorted)."""
+    roles = np.full(n_total, "both", dtype=object)
+    # Keep the first id ('both') so the split of the real list starts alike.
+    picked = rng.choice(
+        np.arange(1, n_total), size=config.n_info_only + config.n_expression_only, replace=False
+    )
+    roles[picked[: config.n_info_only]] = "info_only"
+    roles[picked[config.n_info_only :]] = "expression_only"
+    return roles
+
+
+def simulate_genes(rng: np.random.Generator, config: DemoConfig) -> pd.DataFrame:
+    """All ids with their role and, for those in gene_info, coordinates (TSS = `tss`)."""
+    n_total = config.n_genes + config.n_info_only + config.n_expression_only
+    ids = _gene_ids(rng, n_total)
+    roles = _assign_roles(rng, config, n_total)
+    placed_ids = ids[roles != "expression_only"]
+    placed_roles = roles[roles != "expression_only"]
+    # Random genomic order, as real ids say nothing about position; the two clipped edge
+    # genes must have expression, so they are taken from the 'both' genes.
+    order = rng.permutation(len(placed_ids))
+    both = np.flatnonzero(placed_roles[order] == "both")
+    for slot, pick in ((0, both[0]), (len(order) - 1, both[-1])):
+        order[[slot, pick]] = order[[pick, slot]]
+    layout = _place_genes(rng, config, len(placed_ids))
+    layout.insert(0, "gene_id", placed_ids[order])
+    layout["tss"] = np.where(layout["strand"] == 1, layout["start"], layout["end"])
+    genes = pd.DataFrame({"gene_id": ids, "role": roles})
+    genes = genes.merge(layout, on="gene_id", how="left")
+    genes["symbol"] = [f"DEMO{i + 1:04d}" for i in range(n_total)]
+    return genes
+
+
+def gene_info_table(rng: np.random.Generator, genes: pd.DataFrame) -> pd.DataFrame:
+    """The gene_info rows: placed genes sorted by id, one id written twice.
+
+    As in the real file, the repeated id keeps its coordinates under a second symbol.
+    """
+    info = genes[genes["role"] != "expression_only"].copy()
+    info["gene_type"] = "protein_coding"
+    info["description"] = [
+        f"simulated demo gene {symbol} [Source:attentivechrome demo;Acc:{i}]"
+        for i, symbol in enumerate(info["symbol"], start=1)
+    ]
+    # Never the clipped edge genes, so each edge case stays isolated.
+    candidates = info[(info["role"] == "both") & info["start"].gt(20_000)]
+    twin = candidates.iloc[[int(rng.integers(len(candidates)))]].copy()
+    twin["symbol"] = twin["symbol"] + "-ALT"
+    twin["description"] = "simulated demo gene, second symbol of the same id [Source:demo]"
+    info = pd.concat([info, twin]).sort_values("gene_id", kind="stable")
+    columns = ["gene_id", "chrom", "start", "end", "strand", "gene_type", "symbol", "description"]
+    info = info[columns].reset_index(drop=True)
+    for column in ("start", "end", "strand"):
+        info[column] = info[column].astype(np.int64)
+    return info
+
+
+# --------------------------------------------------------------------------- expression
+
+
+def simulate_expression(rng: np.random.Generator, genes: pd.DataFrame) -> pd.DataFrame:
+    """RPKM per gene: a shared gene level plus a cell-specific part, log-normal, ~12% zeros."""
+    ids = genes.loc[genes["role"] != "info_only", "gene_id"].to_numpy()
+    n = len(ids)
+    shared = rng.normal(size=n)
+    table = {"gene_id": ids}
+    per_cell = []
+    for _ in CELLS:
+        # Cell types correlate (r ~ 0.55) but differ, so their labels differ too.
+        score = 0.75 * shared + 0.66 * rng.normal(size=n)
+        rpkm = np.exp(0.8 + 1.9 * score)
+        rpkm[score < np.quantile(score, 0.12)] = 0.0  # unexpressed genes read 0 in real data
+        per_cell.append(rpkm)
+    reference = np.mean(per_cell, axis=0) * np.exp(rng.normal(0.0, 0.2, size=n))
+    table[REFERENCE_CELL] = reference
+    for cell, rpkm in zip(CELLS, per_cell, strict=True):
+        table[cell] = rpkm
+    return pd.DataFrame(table)
+
+
+def expression_labels(expression: pd.DataFrame) -> pd.DataFrame:
+    """1 where a gene's RPKM is above its cell type's median over all matrix rows."""
+    labels = pd.DataFrame({"gene_id": expression["gene_id"]})
+    for cell in CELLS:
+        values = expression[cell].to_numpy()
+        labels[cell] = (values > np.median(values)).astype(np.int8)
+    return labels
+
+
+def planted_states(
+    rng: np.random.Generator, genes: pd.DataFrame, expression: pd.DataFrame, noise: float
+) -> pd.DataFrame:
+    """Per placed gene and cell, whether its marks look active (the label, flipped at `noise`).
+
+    Genes without expression get a fair coin, so their reads look like any other gene's.
+    """
+    placed = genes.loc[genes["role"] != "expression_only", ["gene_id"]].reset_index(drop=True)
+    labels = placed.merge(expression_labels(expression), on="gene_id", how="left")
+    for cell in CELLS:
+        label = labels[cell].to_numpy(dtype=float, copy=True)
+        unknown = np.isnan(label)
+        label[unknown] = rng.random(unknown.sum()) < 0.5
+        flip = rng.random(len(label)) < noise
+        placed[cell] = np.where(flip, 1 - label, label).astype(np.int8)
+    return placed
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def _offsets(rng: np.random.Generator, shape: str, lengths: np.ndarray) -> np.ndarray:
+    """Fragment centres relative to the TSS, positive = downstream in transcription direction.
+
+    `lengths` is the gene length for each read to place (the body shape needs it).
+    """
+    n = len(lengths)
+    if shape == "promoter":  # a sharp peak just downstream of the TSS
+        return rng.normal(200.0, 450.0, n)
+    if shape == "broad":  # a wide repressive domain centred on the TSS
+        return rng.normal(0.0, 1_800.0, n)
+    if shape == "flanks":  # enhancer-like bumps 0.8-3.5 kb away on either side
+        return rng.choice([-1.0, 1.0], n) * rng.uniform(800.0, 3_500.0, n)
+    if shape == "body":  # the gene body, denser towards the 3' end, within the window
+        body_end = np.clip(lengths, 1_500, 6_000).astype(float)
+        return 600.0 + (body_end - 600.0) * np.sqrt(rng.random(n))
+    raise ValueError(f"unknown read shape {shape!r}")
+
+
+def _gene_reads(
+    rng: np.random.Generator,
+    placed: pd.DataFrame,
+    state: np.ndarray,
+    amplitude: np.ndarray,
+    profile: MarkProfile,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chromosome names and fragment centres of the reads planted around the genes."""
+    if profile.shape == "none":
+        return np.array([], dtype=object), np.array([], dtype=np.int64)
+    rate = np.where(state == 1, profile.active, profile.silent) * amplitude
+    counts = rng.poisson(rate)
+    gene = np.repeat(np.arange(len(placed)), counts)
+    lengths = (placed["end"] - placed["start"] + 1).to_numpy()[gene]
+    offsets = _offsets(rng, profile.shape, lengths)
+    centres = placed["tss"].to_numpy()[gene] + placed["strand"].to_numpy()[gene] * offsets
+    chroms = ("chr" + placed["chrom"]).to_numpy()[gene]
+    return chroms, np.round(centres).astype(np.int64)
+
+
+def _uniform_reads(
+    rng: np.random.Generator, chrom_sizes: tuple[tuple[str, int], ...], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` read centres spread uniformly over the genome."""
+    names = np.array([name for name, _ in chrom_sizes], dtype=object)
+    sizes = np.array([size for _, size in chrom_sizes], dtype=np.int64)
+    chrom = rng.choice(len(sizes), size=n, p=sizes / sizes.sum())
+    return names[chrom], rng.integers(0, sizes[chrom])
+
+
+def _k9_domains(rng: np.random.Generator, config: DemoConfig) -> list[tuple[str, int, int]]:
+    """Broad heterochromatin domains (20-150 kb), the same in every cell type."""
+    domains = []
+    for _ in range(config.n_k9_domains):
+        name, size = config.chrom_sizes[int(rng.integers(len(config.chrom_sizes)))]
+        width = int(rng.integers(20_000, 150_000))
+        start = int(rng.integers(0, size - width))
+        domains.append((name, start, start + width))
+    return domains
+
+
+def _domain_reads(
+    rng: np.random.Generator, domains: list[tuple[str, int, int]], density: float
+) -> tuple[np.ndarray, np.ndarray]:
+    chroms, centres = [], []
+    for name, start, end in domains:
+        n = rng.poisson(density * (end - start))
+        chroms.append(np.full(n, name, dtype=object))
+        centres.append(rng.integers(start, end, n))
+    return np.concatenate(chroms), np.concatenate(centres)
+
+
+def _to_reads(
+    rng: np.random.Generator,
+    chroms: np.ndarray,
+    centres: np.ndarray,
+    chrom_sizes: dict[str, int],
+) -> pd.DataFrame:
+    """36 bp reads around the centres, random strand; reads off a chromosome are dropped."""
+    start = centres - READ_LENGTH // 2
+    size = np.array([chrom_sizes[c] for c in chroms], dtype=np.int64)
+    inside = (start >= 0) & (start + READ_LENGTH <= size)
+    strand = np.where(rng.random(len(start)) < 0.5, "+", "-")
+    return pd.DataFrame(
+        {
+            "chrom": chroms[inside],
+            "start": start[inside],
+            "end": start[inside] + READ_LENGTH,
+            "strand": strand[inside],
+        }
+    )
+
+
+def _edge_case_reads(
+    rng: np.random.Generator, config: DemoConfig, cell: str, mark: str
+) -> pd.DataFrame:
+    """A few reads on an unlisted contig (every file); two past chr3's end (one file)."""
+    n_unplaced = int(rng.integers(2, 5))
+    starts = np.sort(rng.integers(0, 50_000, n_unplaced))
+    rows = [
+        pd.DataFrame(
+            {
+                "chrom": UNPLACED_CHROM,
+                "start": starts,
+                "end": starts + READ_LENGTH,
+                "strand": rng.choice(["+", "-"], n_unplaced),
+            }
+        )
+    ]
+    if (cell, mark) == OVERHANG_FILE:
+        name, size = config.chrom_sizes[-1]
+        starts = np.array([size - 20, size - 8])
+        rows.append(
+            pd.DataFrame(
+                {"chrom": name, "start": starts, "end": starts + READ_LENGTH, "strand": ["+", "-"]}
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _sorted_reads(reads: pd.DataFrame) -> pd.DataFrame:
+    """Order by chromosome name, then start (as the REMC files), ties broken by strand."""
+    return reads.sort_values(["chrom", "start", "strand"], kind="stable").reset_index(drop=True)
+
+
+def simulate_reads(
+    rng: np.random.Generator,
+    config: DemoConfig,
+    placed: pd.DataFrame,
+    states: pd.DataFrame,
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """One read table per (cell, mark), sorted as tagAlign files are."""
+    sizes = dict(config.chrom_sizes)
+    domains = _k9_domains(rng, config)
+    reads = {}
+    for cell in CELLS:
+        state = states[cell].to_numpy()
+        # How strongly each gene is marked in this cell; every mark varies a little more.
+        amplitude = rng.lognormal(0.0, 0.5, len(placed))
+        for mark in MARKS:
+            jitter = rng.lognormal(0.0, 0.25, len(placed))
+            parts = [
+                _gene_reads(rng, placed, state, amplitude * jitter, config.profiles[mark]),
+                _uniform_reads(rng, config.chrom_sizes, config.background[mark]),
+            ]
+            if mark == "H3K9me3":
+                parts.append(_domain_reads(rng, domains, config.k9_domain_density))
+            chroms = np.concatenate([p[0] for p in parts])
+            centres = np.concatenate([p[1] for p in parts])
+            table = _to_reads(rng, chroms, centres, sizes)
+            twice = rng.random(len(table)) < config.duplicate_fraction
+            table = pd.concat(
+                [table, table[twice], _edge_case_reads(rng, config, cell, mark)],
+                ignore_index=True,
+            )
+            reads[(cell, mark)] = _sorted_reads(table)
+    return reads
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def simulate(config: DemoConfig | None = None) -> DemoData:
+    """Build the whole demo dataset in memory (deterministic for a given config)."""
+    config = config or DemoConfig()
+    rng = np.random.default_rng(config.seed)
+    genes = simulate_genes(rng, config)
+    info = gene_info_table(rng, genes)
+    expression = simulate_expression(rng, genes)
+    states = planted_states(rng, genes, expression, config.label_noise)
+    placed = genes[genes["role"] != "expression_only"].reset_index(drop=True)
+    reads = simulate_reads(rng, config, placed, states)
+    return DemoData(genes=info, expression=expression, reads=reads, planted=states)
+
+
+def _gzip(text: str) -> bytes:
+    """Gzip with no file name and mtime 0 in the header, so output is byte-reproducible."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
+        gz.write(text.encode("ascii"))
+    return buffer.getvalue()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)  # shipped data: readable by all, unlike mkstemp's default
+
+
+def _tsv(table: pd.DataFrame, header: bool, float_format: str | None = None) -> str:
+    return table.to_csv(sep="\t", header=header, index=False, float_format=float_format)
+
+
+def tagalign_path(out_dir: str | Path, cell: str, mark: str) -> Path:
+    return Path(out_dir) / TAGALIGN_DIR / f"{cell}-{mark}.tagAlign.gz"
+
+
+def tagalign_text(reads: pd.DataFrame) -> str:
+    """BED6 as in REMC tagAlign files: name `N`, score `1000`."""
+    table = reads[["chrom", "start", "end"]].copy()
+    table["name"] = "N"
+    table["score"] = 1000
+    table["strand"] = reads["strand"]
+    return _tsv(table, header=False)
+
+
+def write_demo(out_dir: str | Path, config: DemoConfig | None = None) -> list[Path]:
+    """Write every generated demo file under `out_dir`; returns their paths."""
+    out_dir = Path(out_dir)
+    config = config or DemoConfig()
+    data = simulate(config)
+    written = []
+
+    sizes = "".join(f"{name}\t{size}\n" for name, size in config.chrom_sizes)
+    _write_bytes(out_dir / SIZES_NAME, sizes.encode("ascii"))
+    written.append(out_dir / SIZES_NAME)
+
+    _write_bytes(out_dir / GENE_INFO_NAME, _tsv(data.genes, header=False).encode("ascii"))
+    written.append(out_dir / GENE_INFO_NAME)
+
+    _write_bytes(out_dir / RPKM_NAME, _gzip(_tsv(data.expression, True, "%.3f")))
+    written.append(out_dir / RPKM_NAME)
+
+    for (cell, mark), reads in data.reads.items():
+        path = tagalign_path(out_dir, cell, mark)
+        _write_bytes(path, _gzip(tagalign_text(reads)))
+        written.append(path)
+    return written
