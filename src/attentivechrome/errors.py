@@ -20,7 +20,7 @@ class InputError(ValueError):
         self.path = None if path is None else str(path)
         self.line = line
         self.message = message
-        where = self.path or "input"
-        if line is not None:
+        where = self.path
+        if where is not None and line is not None:
             where = f"{where}, line {line}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(message if where is None else f"{where}: {message}")

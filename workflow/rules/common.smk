@@ -1,13 +1,19 @@
-import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
+
+# The pipeline's package, from this checkout (also when Snakemake runs outside the venv).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from attentivechrome.windows import bins_per_gene
 
 min_version("9.0")
 
 
 validate(config, schema="../schemas/config.schema.yaml")
+# Checks a JSON schema cannot express, made before any job starts.
+bins_per_gene(config["window"]["flank"], config["window"]["bin_size"])
 
 RESULTS = config["results"].rstrip("/")
 DOWNLOADS = config["downloads"].get("dir", f"{RESULTS}/downloads").rstrip("/")

@@ -1,0 +1,52 @@
+"""Bad configurations fail before any job runs, or in the first job that can tell."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from workflow import snakemake
+
+
+def run_with(tmp_path, settings: dict, *targets: str, dry: bool = True):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), **settings}))
+    args = [*targets, "--cores", "1", "--configfile", str(config)]
+    return snakemake(*args, *(["--dry-run"] if dry else []), check=False)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"colour": "red"}, "Additional properties are not allowed ('colour' was unexpected)"),
+        ({"marks": ["H3K4me3", "H3K4m3"]}, "'H3K4m3' is not one of"),
+        ({"cell_types": []}, "[] should be non-empty"),
+        ({"window": {"bin_size": 300}}, "bin_size 300 must be positive and divide the window"),
+        ({"counter": "fastest"}, "'fastest' is not one of ['fast', 'multicov']"),
+        ({"train": {"epochs": 0}}, "0 is less than the minimum of 1"),
+    ],
+)
+def test_bad_config_is_refused_before_any_job(tmp_path, settings, message):
+    result = run_with(tmp_path, settings)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_split_larger_than_the_gene_count_names_the_numbers(tmp_path):
+    settings = {"split": {"train": 1000, "valid": 1000}}
+    target = str(tmp_path / "results/reference/genes.tsv")
+    result = run_with(tmp_path, settings, target, dry=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results/logs/reference/genes.log").read_text()
+    assert "split: train=1000, valid=1000 leaves -800 test genes out of 1200" in log
+    assert not (tmp_path / "results/reference/genes.tsv").exists()
+
+
+def test_cell_type_missing_from_the_expression_matrix(tmp_path):
+    target = str(tmp_path / "results/reference/genes.tsv")
+    run_with(tmp_path, {}, target, dry=False)
+    settings = {"cell_types": ["DEMO1", "DEMO9"]}
+    result = run_with(tmp_path, settings, str(tmp_path / "results/DEMO9/data/test.npz"), dry=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results/logs/datasets/DEMO9.log").read_text()
+    assert "cell type DEMO9 is not a column of the expression matrix" in log

@@ -1,0 +1,132 @@
+"""The real `snakemake` command on the embedded demo and on the REMC configuration."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pysam
+import pytest
+
+from attentivechrome.dataset import read_authors_csv, read_npz
+from workflow import REPO, planned_jobs, snakemake
+
+DEMO_CELLS = ["DEMO1", "DEMO2", "DEMO3"]
+MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
+
+
+def test_remc_dry_run_plans_the_whole_paper(tmp_path):
+    jobs = planned_jobs("--configfile", "config/remc.yaml", "--config", f"results={tmp_path}")
+    assert jobs == {
+        "download": 280 + 2,  # reads, RPKM matrix, gene_info (hg19 sizes come with pybedtools)
+        "reference_chrom_sizes": 1,
+        "reference_genes": 1,
+        "tagalign_to_bam": 280,
+        "bins_count": 56,
+        "datasets_build": 56,
+        "train_attentivechrome": 56,
+        "train_baseline": 56 * 3,
+        "summary": 1,
+        "all": 1,
+    }
+
+
+def test_remc_one_cell_type_by_target_name(tmp_path):
+    target = f"{tmp_path}/E003/metrics.json"
+    jobs = planned_jobs(
+        target, "--configfile", "config/remc.yaml", "--config", f"results={tmp_path}"
+    )
+    assert jobs == {
+        "download": 5 + 2,
+        "reference_chrom_sizes": 1,
+        "reference_genes": 1,
+        "tagalign_to_bam": 5,
+        "bins_count": 1,
+        "datasets_build": 1,
+        "train_attentivechrome": 1,
+    }
+
+
+def test_demo_config_is_valid_and_plans_every_cell(tmp_path):
+    jobs = planned_jobs("--config", f"results={tmp_path}")
+    assert jobs["train_attentivechrome"] == 3 and jobs["tagalign_to_bam"] == 15
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One full demo run (short training) shared by the checks below."""
+    results = tmp_path_factory.mktemp("demo") / "results"
+    snakemake(
+        "--cores", "2", "--configfile", "tests/configs/fast.yaml", "--config", f"results={results}"
+    )
+    return results
+
+
+@pytest.mark.slow
+def test_demo_summary_has_every_cell_type_and_model(demo):
+    summary = pd.read_csv(demo / "summary.tsv", sep="\t")
+    assert list(summary["cell"]) == DEMO_CELLS
+    for column in ("test_auroc", "deepchrome_test_auroc", "lstm_test_auroc", "logistic_test_auroc"):
+        assert summary[column].between(0, 1).all(), column
+    # The planted signal is learnable: even three epochs beat chance clearly.
+    assert (summary["logistic_test_auroc"] > 0.7).all()
+    assert (summary["n_train"] + summary["n_valid"] + summary["n_test"] == 1200).all()
+
+
+@pytest.mark.slow
+def test_demo_outputs_follow_the_contract(demo):
+    cell = demo / "DEMO2"
+    metrics = json.loads((cell / "metrics.json").read_text())
+    for key in (
+        "cell",
+        "best_epoch",
+        "valid_auroc",
+        "test_auroc",
+        "test_auprc",
+        "n_train",
+        "n_valid",
+        "n_test",
+    ):
+        assert key in metrics
+    assert metrics["cell"] == "DEMO2" and 0 < metrics["test_auroc"] <= 1
+
+    test = read_npz(cell / "data/test.npz")
+    assert read_authors_csv(cell / "data/test.csv", MARKS).X.tolist() == test.X.tolist()
+    assert test.X.shape[1:] == (5, 100)
+
+    with np.load(cell / "attention.npz") as attention:
+        assert list(attention["gene_ids"]) == list(test.gene_ids)
+        np.testing.assert_allclose(attention["bin_attention"].sum(axis=2), 1, rtol=1e-4)
+        np.testing.assert_allclose(attention["mark_attention"].sum(axis=1), 1, rtol=1e-4)
+
+    bam = demo / "bam/DEMO1-H3K9me3.bam"
+    assert (demo / "bam/DEMO1-H3K9me3.bam.bai").exists()
+    header = pysam.AlignmentFile(bam).header.to_dict()
+    assert header["HD"]["SO"] == "coordinate"
+    log = (demo / "logs/bam/DEMO1-H3K9me3.log").read_text()
+    assert "chrUn_demo" in log  # reads on a chromosome missing from the sizes are logged
+    assert not (demo / "downloads/tagalign").exists() or not any(
+        (demo / "downloads/tagalign").iterdir()
+    )
+
+
+@pytest.mark.slow
+def test_multicov_counter_gives_the_same_counts(demo, tmp_path):
+    target = f"{tmp_path}/DEMO1/counts.npz"
+    snakemake(target, "--cores", "2", "--config", f"results={tmp_path}", "counter=multicov")
+    with np.load(target) as reference, np.load(demo / "DEMO1/counts.npz") as fast:
+        assert reference["X"].sum() > 0
+        np.testing.assert_array_equal(reference["X"], fast["X"])
+
+
+@pytest.mark.slow
+def test_rerun_of_a_finished_demo_does_nothing(demo):
+    result = snakemake(
+        "--cores", "2", "--configfile", "tests/configs/fast.yaml", "--config", f"results={demo}"
+    )
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_repository_has_no_results_committed():
+    assert (REPO / ".gitignore").read_text().count("/results/") == 1
