@@ -16,6 +16,9 @@ from .io import atomic_path
 
 log = logging.getLogger(__name__)
 
+#: `counter` config values: both give identical counts; multicov is the reference.
+COUNTERS = {"fast": counting.count_fast, "multicov": counting.count_multicov}
+
 
 def prepare_genes(
     gene_info: Path,
@@ -83,7 +86,7 @@ def count_gene_bins(
     flank, bin_size = window["flank"], window["bin_size"]
     bins = windows.gene_bins(gene_table, load_chrom_sizes(chrom_sizes), flank, bin_size)
     order = np.argsort(marks)
-    counts = counting.COUNTERS[counter]([bams[i] for i in order], bins)
+    counts = COUNTERS[counter]([bams[i] for i in order], bins)
     n_bins = windows.bins_per_gene(flank, bin_size)
     X = counts.reshape(len(gene_table), n_bins, len(marks)).transpose(0, 2, 1)
     log.info(

@@ -77,7 +77,9 @@ def split_data(wildcards):
 
 def train_params():
     """Training settings for every model; threads come from the rule, not from here."""
-    return {key: value for key, value in config["train"].items() if key != "threads"}
+    params = {key: value for key, value in config["train"].items() if key != "threads"}
+    params["early_stopping_patience"] = params.pop("early_stopping") or None
+    return params
 
 
 def all_metrics():

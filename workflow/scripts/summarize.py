@@ -9,5 +9,7 @@ from attentivechrome.logs import step_logging
 from attentivechrome.summary import write_summary
 
 with step_logging(snakemake.log[0]):
-    metrics = {model: [Path(p) for p in snakemake.input[model]] for model in snakemake.input}
+    # InputFiles iterates over paths, not names: ask for the names.
+    models = snakemake.input.keys()  # noqa: SIM118
+    metrics = {model: [Path(p) for p in snakemake.input[model]] for model in models}
     write_summary(metrics, Path(snakemake.output[0]))

@@ -1,0 +1,161 @@
+# Figures of the trained models and the pages of `snakemake --report report.html`.
+# Per cell type under {RESULTS}/{cell}/plots/, across cell types under {RESULTS}/plots/,
+# and on demand one figure per test gene: {RESULTS}/{cell}/genes/{gene}.png.
+
+PLOTS = f"{RESULTS}/plots"
+
+
+def model_runs(wildcards):
+    """Output folders' files of every model of one cell type (AttentiveChrome first)."""
+    folders = {"attentivechrome": f"{RESULTS}/{wildcards.cell}"}
+    folders |= {b: f"{RESULTS}/{wildcards.cell}/baselines/{b}" for b in BASELINES}
+    return [
+        f"{folder}/{name}"
+        for folder in folders.values()
+        for name in ("metrics.json", "history.tsv", "test_predictions.tsv")
+    ]
+
+
+def cell_table_input():
+    """The optional names table, tracked as an input so edits redraw the summary."""
+    return config.get("cell_table") or []
+
+
+rule plot_cell:
+    """Attention profiles, mark attention, ROC/PR curves and training curves of one cell type."""
+    input:
+        attention=rules.train_attentivechrome.output.attention,
+        runs=model_runs,
+    output:
+        profile=report(
+            f"{RESULTS}/{{cell}}/plots/attention_profile.png",
+            caption="../report/attention_profile.rst",
+            category="Cell types",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "figure": "bin attention profile"},
+        ),
+        marks=report(
+            f"{RESULTS}/{{cell}}/plots/mark_attention.png",
+            caption="../report/mark_attention.rst",
+            category="Cell types",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "figure": "mark attention"},
+        ),
+        curves=report(
+            f"{RESULTS}/{{cell}}/plots/roc_pr.png",
+            caption="../report/roc_pr.rst",
+            category="Cell types",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "figure": "ROC and PR curves"},
+        ),
+        training=report(
+            f"{RESULTS}/{{cell}}/plots/training.png",
+            caption="../report/training.rst",
+            category="Cell types",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "figure": "training curves"},
+        ),
+    log:
+        f"{LOGS}/plots/{{cell}}.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
+    params:
+        models=["attentivechrome"] + BASELINES,
+        window=config["window"],
+        cell_table=config.get("cell_table", ""),
+    script:
+        "../scripts/plot_cell.py"
+
+
+rule plot_saliency:
+    """Input-gradient saliency of every test gene, compared with the model's attention."""
+    input:
+        model=rules.train_attentivechrome.output.model,
+        test=f"{RESULTS}/{{cell}}/data/test.npz",
+    output:
+        figure=report(
+            f"{RESULTS}/{{cell}}/plots/saliency.png",
+            caption="../report/saliency.rst",
+            category="Cell types",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "figure": "attention vs saliency"},
+        ),
+        table=f"{RESULTS}/{{cell}}/saliency_agreement.tsv",
+    log:
+        f"{LOGS}/plots/{{cell}}-saliency.log",
+    benchmark:
+        f"{BENCHMARKS}/plots/{{cell}}-saliency.tsv"
+    conda:
+        "../../envs/attentivechrome.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+    params:
+        window=config["window"],
+        cell_table=config.get("cell_table", ""),
+    script:
+        "../scripts/plot_saliency.py"
+
+
+rule plot_gene:
+    """On demand: one test gene's counts, bin and mark attention, and saliency."""
+    input:
+        model=rules.train_attentivechrome.output.model,
+        test=f"{RESULTS}/{{cell}}/data/test.npz",
+        predictions=rules.train_attentivechrome.output.predictions,
+    output:
+        report(
+            f"{RESULTS}/{{cell}}/genes/{{gene}}.png",
+            caption="../report/gene.rst",
+            category="Genes",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "gene": "{gene}"},
+        ),
+    log:
+        f"{LOGS}/plots/{{cell}}-genes/{{gene}}.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
+    wildcard_constraints:
+        gene=r"[A-Za-z0-9._-]+",
+    params:
+        window=config["window"],
+        cell_table=config.get("cell_table", ""),
+    script:
+        "../scripts/plot_gene.py"
+
+
+rule plot_summary:
+    """Across cell types: test AUROC of every model against the published means, and the
+    mean mark attention per cell type."""
+    input:
+        summary=rules.summary.output[0],
+        attention=expand(f"{RESULTS}/{{cell}}/attention.npz", cell=CELLS),
+        cell_table=cell_table_input(),
+    output:
+        auroc=report(
+            f"{PLOTS}/auroc.png",
+            caption="../report/auroc.rst",
+            category="Summary",
+            labels={"figure": "test AUROC per cell type"},
+        ),
+        html=report(
+            f"{PLOTS}/auroc.html",
+            caption="../report/auroc_table.rst",
+            category="Summary",
+            labels={"figure": "test AUROC table"},
+        ),
+        table=f"{PLOTS}/auroc.tsv",
+        heatmap=report(
+            f"{PLOTS}/mark_attention.png",
+            caption="../report/mark_attention_heatmap.rst",
+            category="Summary",
+            labels={"figure": "mean mark attention"},
+        ),
+    log:
+        f"{LOGS}/plots/summary.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
+    params:
+        cells=CELLS,
+    script:
+        "../scripts/plot_summary.py"

@@ -1,0 +1,23 @@
+import sys
+from pathlib import Path
+
+# The package is imported from this checkout, so conda environments need not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+
+from attentivechrome.logs import step_logging
+from attentivechrome.plots import cell_figures, cell_name
+
+with step_logging(snakemake.log[0]):
+    cell = snakemake.wildcards.cell
+    # Every model's files share a folder; metrics.json comes first per model (see report.smk).
+    folders = [Path(p).parent for p in snakemake.input.runs[::3]]
+    cell_figures(
+        cell,
+        Path(snakemake.input.attention),
+        dict(zip(snakemake.params.models, folders, strict=True)),
+        {key: Path(snakemake.output[key]) for key in ("profile", "marks", "curves", "training")},
+        flank=snakemake.params.window["flank"],
+        bin_size=snakemake.params.window["bin_size"],
+        name=cell_name(cell, snakemake.params.cell_table),
+    )

@@ -1,0 +1,22 @@
+import sys
+from pathlib import Path
+
+# The package is imported from this checkout, so conda environments need not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+
+from attentivechrome.logs import step_logging
+from attentivechrome.plots import cell_name, gene_figure
+
+with step_logging(snakemake.log[0]):
+    cell = snakemake.wildcards.cell
+    gene_figure(
+        snakemake.wildcards.gene,
+        Path(snakemake.input.model),
+        Path(snakemake.input.test),
+        Path(snakemake.input.predictions),
+        Path(snakemake.output[0]),
+        flank=snakemake.params.window["flank"],
+        bin_size=snakemake.params.window["bin_size"],
+        name=f"{cell} {cell_name(cell, snakemake.params.cell_table)}".strip(),
+    )

@@ -1,0 +1,28 @@
+import sys
+from pathlib import Path
+
+# The package is imported from this checkout, so conda environments need not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+
+from attentivechrome.logs import step_logging
+from attentivechrome.plots import cell_name, saliency_figures
+
+with step_logging(snakemake.log[0]) as log:
+    cell = snakemake.wildcards.cell
+    table = saliency_figures(
+        Path(snakemake.input.model),
+        Path(snakemake.input.test),
+        Path(snakemake.output.figure),
+        Path(snakemake.output.table),
+        flank=snakemake.params.window["flank"],
+        bin_size=snakemake.params.window["bin_size"],
+        name=f"{cell} {cell_name(cell, snakemake.params.cell_table)}".strip(),
+        threads=snakemake.threads,
+    )
+    log.info(
+        "%s: %d test genes, median Spearman mark attention vs saliency %.3f",
+        cell,
+        len(table),
+        table["mark_spearman"].median(),
+    )
