@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import yaml
-from workflow import snakemake
+
+from workflow import REPO, snakemake
 
 
 def run_with(tmp_path, settings: dict, *targets: str, dry: bool = True):
@@ -43,10 +45,13 @@ def test_split_larger_than_the_gene_count_names_the_numbers(tmp_path):
 
 
 def test_cell_type_missing_from_the_expression_matrix(tmp_path):
-    target = str(tmp_path / "results/reference/genes.tsv")
-    run_with(tmp_path, {}, target, dry=False)
-    settings = {"cell_types": ["DEMO1", "DEMO9"]}
-    result = run_with(tmp_path, settings, str(tmp_path / "results/DEMO9/data/test.npz"), dry=False)
+    matrix = pd.read_csv(REPO / "resources/demo/demo.RPKM.pc.gz", sep="\t")
+    matrix.drop(columns="DEMO2").to_csv(tmp_path / "rpkm.tsv", sep="\t", index=False)
+    sources = yaml.safe_load((REPO / "config/config.yaml").read_text())["sources"]
+    settings = {"sources": {**sources, "expression": str(tmp_path / "rpkm.tsv")}}
+    target = str(tmp_path / "results/DEMO2/data/test.npz")
+    result = run_with(tmp_path, settings, target, dry=False)
     assert result.returncode != 0
-    log = (tmp_path / "results/logs/datasets/DEMO9.log").read_text()
-    assert "cell type DEMO9 is not a column of the expression matrix" in log
+    log = (tmp_path / "results/logs/datasets/DEMO2.log").read_text()
+    assert "rpkm.tsv, line 1: cell type DEMO2 is not a column of the expression matrix" in log
+    assert not list((tmp_path / "results/DEMO2").glob("data/*"))
