@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pysam
 import pytest
+from conftest import FAST
 
 from attentivechrome.dataset import read_authors_csv, read_npz
 from workflow import REPO, planned_jobs, snakemake
@@ -51,16 +52,6 @@ def test_remc_one_cell_type_by_target_name(tmp_path):
 def test_demo_config_is_valid_and_plans_every_cell(tmp_path):
     jobs = planned_jobs("--config", f"results={tmp_path}")
     assert jobs["train_attentivechrome"] == 3 and jobs["tagalign_to_bam"] == 15
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One full demo run (short training) shared by the checks below."""
-    results = tmp_path_factory.mktemp("demo") / "results"
-    snakemake(
-        "--cores", "2", "--configfile", "tests/configs/fast.yaml", "--config", f"results={results}"
-    )
-    return results
 
 
 @pytest.mark.slow
@@ -122,9 +113,7 @@ def test_multicov_counter_gives_the_same_counts(demo, tmp_path):
 
 @pytest.mark.slow
 def test_rerun_of_a_finished_demo_does_nothing(demo):
-    result = snakemake(
-        "--cores", "2", "--configfile", "tests/configs/fast.yaml", "--config", f"results={demo}"
-    )
+    result = snakemake("--cores", "2", *FAST, "--config", f"results={demo}")
     assert "Nothing to be done" in result.stdout + result.stderr
 
 

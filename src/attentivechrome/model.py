@@ -1,0 +1,306 @@
+"""AttentiveChrome and its baselines (DeepChrome CNN, LSTM without attention, logistic).
+
+Every torch model takes float input of shape (batch, marks, bins) and returns a
+`ModelOutput` with one logit per gene. The sigmoid is applied in exactly one place:
+`BCEWithLogits` during training, or `predict_proba` when scoring (the published port
+once applied it twice, and its Kipoi copy still returns probabilities from forward).
+
+Layout of the per-mark LSTMs: the original gives every mark its own BiLSTM, and so do
+we: five `nn.LSTM` modules, called one after the other. Two layouts that step all five
+together were built and timed against it (benchmarks/train_benchmark.py), with equal
+outputs and gradients: one wide LSTM with block-diagonal weights (one call, five times
+the arithmetic) and a hand-written LSTM advancing all 10 (mark, direction) LSTMs with
+one batched matmul per bin. On one CPU thread both were slower than five calls into
+PyTorch's fused oneDNN LSTM kernel (about 1.5x and 4x per training step), so the
+separate layout stays; `block_diagonal_weights` remains for the benchmark and its test.
+Hidden states are kept sequence-first, (marks, bins, batch, 2H) as nn.LSTM returns
+them, so the attention needs no transposed copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+INIT_BOUND = 0.1  # the authors' port draws every parameter from uniform(-0.1, 0.1)
+
+
+class ModelOutput(NamedTuple):
+    logits: torch.Tensor  # (batch,)
+    bin_attention: torch.Tensor | None = None  # (batch, marks, bins), rows sum to 1
+    mark_attention: torch.Tensor | None = None  # (batch, marks), rows sum to 1
+
+
+class ProbabilityMixin:
+    """Adds `predict_proba`, the only place outside the loss where the sigmoid is applied."""
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self(x).logits)
+
+
+def uniform_init_(module: nn.Module, bound: float = INIT_BOUND) -> None:
+    for parameter in module.parameters():
+        nn.init.uniform_(parameter, -bound, bound)
+
+
+class ContextAttention(nn.Module):
+    """Attention of the authors' port: softmax over positions of (hidden state . context).
+
+    Holds one learned context vector per group (one per mark at the bin level, a single
+    one at the mark level). Input is sequence-first like nn.LSTM output, (groups,
+    positions, batch, dim), so no copy is needed; returns the attention-weighted sum
+    (groups, batch, dim) and the weights (groups, positions, batch).
+    """
+
+    def __init__(self, n_groups: int, dim: int):
+        super().__init__()
+        self.context = nn.Parameter(torch.empty(n_groups, dim))
+
+    def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = torch.matmul(hidden, self.context[:, None, :, None]).squeeze(-1)
+        weights = torch.softmax(scores, dim=1)
+        pooled = (weights.unsqueeze(-1) * hidden).sum(dim=1)
+        return pooled, weights
+
+
+def final_states(outputs: torch.Tensor) -> torch.Tensor:
+    """Summary of BiLSTM outputs (..., positions, batch, 2H) without attention.
+
+    The forward direction's state after the last position and the backward direction's
+    state after the first, concatenated (..., batch, 2H): the same as nn.LSTM's h_n.
+    """
+    half = outputs.shape[-1] // 2
+    return torch.cat([outputs[..., -1, :, :half], outputs[..., 0, :, half:]], dim=-1)
+
+
+class HierarchicalLSTM(ProbabilityMixin, nn.Module):
+    """Two-level BiLSTM: one BiLSTM per mark over bins, then one BiLSTM over marks.
+
+    With `attention=True` this is AttentiveChrome: each level pools its sequence with a
+    `ContextAttention`. With `attention=False` it is the "LSTM without attention"
+    baseline: each level instead summarises its sequence by the final hidden states of
+    both directions (forward after the last position, backward after the first),
+    concatenated, which has the same size as the attention-pooled vector.
+    """
+
+    def __init__(
+        self,
+        n_marks: int = 5,
+        n_bins: int = 100,
+        bin_hidden: int = 32,
+        mark_hidden: int = 16,
+        attention: bool = True,
+    ):
+        super().__init__()
+        self.n_marks, self.n_bins = n_marks, n_bins
+        self.bin_hidden, self.mark_hidden = bin_hidden, mark_hidden
+        self.attention = attention
+        self.bin_encoders = nn.ModuleList(
+            nn.LSTM(1, bin_hidden, bidirectional=True) for _ in range(n_marks)
+        )
+        self.mark_encoder = nn.LSTM(2 * bin_hidden, mark_hidden, bidirectional=True)
+        if attention:
+            self.bin_attention = ContextAttention(n_marks, 2 * bin_hidden)
+            self.mark_attention = ContextAttention(1, 2 * mark_hidden)
+        self.classifier = nn.Linear(2 * mark_hidden, 1)
+        uniform_init_(self)
+
+    def hyperparameters(self) -> dict:
+        return {
+            "n_marks": self.n_marks,
+            "n_bins": self.n_bins,
+            "bin_hidden": self.bin_hidden,
+            "mark_hidden": self.mark_hidden,
+        }
+
+    def encode_bins(self, x: torch.Tensor) -> torch.Tensor:
+        """Each mark's BiLSTM over its bins: (B, M, T) -> (M, T, B, 2H), [forward|backward]."""
+        # nn.LSTM wants (seq, batch, features): bins are the sequence, one count per step.
+        outputs = [
+            encoder(x[:, m, :].t().unsqueeze(-1))[0] for m, encoder in enumerate(self.bin_encoders)
+        ]
+        return torch.stack(outputs)
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        check_input(x, self.n_marks, self.n_bins)
+        hidden = self.encode_bins(x)
+        if self.attention:
+            mark_embeddings, bin_weights = self.bin_attention(hidden)  # (M, B, 2H), (M, T, B)
+        else:
+            mark_embeddings = final_states(hidden)
+        mark_out, _ = self.mark_encoder(mark_embeddings)  # marks are the sequence: (M, B, 2h)
+        if not self.attention:
+            return ModelOutput(self.classifier(final_states(mark_out)).squeeze(-1))
+        gene, mark_weights = self.mark_attention(mark_out.unsqueeze(0))
+        logits = self.classifier(gene[0]).squeeze(-1)
+        return ModelOutput(logits, bin_weights.permute(2, 0, 1), mark_weights[0].t())
+
+
+class AttentiveChrome(HierarchicalLSTM):
+    def __init__(
+        self, n_marks: int = 5, n_bins: int = 100, bin_hidden: int = 32, mark_hidden: int = 16
+    ):
+        super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, attention=True)
+
+
+class PlainLSTM(HierarchicalLSTM):
+    def __init__(
+        self, n_marks: int = 5, n_bins: int = 100, bin_hidden: int = 32, mark_hidden: int = 16
+    ):
+        super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, attention=False)
+
+
+class DeepChrome(ProbabilityMixin, nn.Module):
+    """DeepChrome CNN (Singh et al. 2016): conv 10 -> ReLU -> max-pool 5 -> dropout -> MLP.
+
+    The original ends in Linear(125 -> 2) + LogSoftMax + NLL. We keep the two outputs
+    and return their difference as the logit: softmax over two classes equals the
+    sigmoid of that difference, so BCE-with-logits on it is the same loss and the same
+    parameterisation. Default PyTorch initialisation (close to Lua torch's 1/sqrt(fan_in)).
+    """
+
+    def __init__(self, n_marks: int = 5, n_bins: int = 100, n_filters: int = 50):
+        super().__init__()
+        self.n_marks, self.n_bins, self.n_filters = n_marks, n_bins, n_filters
+        kernel, pool = 10, 5
+        pooled = (n_bins - kernel + 1) // pool
+        if pooled < 1:
+            raise ValueError(f"DeepChrome needs at least {kernel + pool - 1} bins, got {n_bins}")
+        self.features = nn.Sequential(
+            nn.Conv1d(n_marks, n_filters, kernel),
+            nn.ReLU(),
+            nn.MaxPool1d(pool),
+            nn.Flatten(),
+            nn.Dropout(0.5),
+        )
+        self.mlp = nn.Sequential(
+            nn.Linear(n_filters * pooled, 625),  # 900 for 100 bins, as published
+            nn.ReLU(),
+            nn.Linear(625, 125),
+            nn.ReLU(),
+            nn.Linear(125, 2),
+        )
+
+    def hyperparameters(self) -> dict:
+        return {"n_marks": self.n_marks, "n_bins": self.n_bins, "n_filters": self.n_filters}
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        check_input(x, self.n_marks, self.n_bins)
+        scores = self.mlp(self.features(x))
+        return ModelOutput(scores[:, 1] - scores[:, 0])
+
+
+def check_input(x: torch.Tensor, n_marks: int, n_bins: int) -> None:
+    if x.dim() != 3 or x.shape[1] != n_marks or x.shape[2] != n_bins:
+        raise ValueError(
+            f"expected input of shape (batch, {n_marks} marks, {n_bins} bins), got {tuple(x.shape)}"
+        )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a model is built and trained by default (each setting as its authors used it)."""
+
+    name: str
+    builder: type[nn.Module] | None  # None: not a torch model (logistic regression)
+    optimizer: str  # "adam", "sgd" or "lbfgs" (scikit-learn)
+    lr: float | None
+    batch_size: int | None
+    clip: float | None
+    has_attention: bool
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    "attentivechrome": ModelSpec(
+        "attentivechrome",
+        AttentiveChrome,
+        "adam",
+        2e-4,
+        16,
+        1.0,
+        True,
+        "two-level BiLSTM with bin and mark attention; Adam 2e-4, batch 16, clip 1 "
+        "(PyTorch port of the authors)",
+    ),
+    "lstm": ModelSpec(
+        "lstm",
+        PlainLSTM,
+        "adam",
+        2e-4,
+        16,
+        1.0,
+        False,
+        "the same two-level BiLSTM pooled by final states instead of attention; "
+        "trained like AttentiveChrome",
+    ),
+    "deepchrome": ModelSpec(
+        "deepchrome",
+        DeepChrome,
+        "sgd",
+        1e-3,
+        1,
+        None,
+        False,
+        "DeepChrome CNN; plain SGD lr 1e-3, one gene per step, no momentum and no "
+        "clipping, as in the authors' Lua code",
+    ),
+    "logistic": ModelSpec(
+        "logistic",
+        None,
+        "lbfgs",
+        None,
+        None,
+        None,
+        False,
+        "L2 logistic regression on standardised flattened bin counts (scikit-learn); "
+        "C picked on the validation AUROC",
+    ),
+}
+
+
+def build_model(name: str, n_marks: int, n_bins: int) -> nn.Module:
+    """A fresh torch model of the registry's kind for inputs of n_marks x n_bins."""
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    if spec.builder is None:
+        raise ValueError(f"model {name!r} is not a torch model")
+    return spec.builder(n_marks=n_marks, n_bins=n_bins)
+
+
+def block_diagonal_weights(lstms: list[nn.LSTM], suffix: str = "") -> dict[str, torch.Tensor]:
+    """Weights of one LSTM that runs several 1-input LSTMs side by side, exactly.
+
+    Unit j of mark m becomes unit m*H + j of a wide LSTM with hidden size M*H and one
+    input per mark; the recurrent matrix is block-diagonal per gate, so marks do not
+    see each other and gradients reach only the per-mark weights. `suffix` selects the
+    direction ("" or "_reverse"). Used by the layout benchmark and its equality check.
+    """
+    n_marks, hidden = len(lstms), lstms[0].hidden_size
+    eye = torch.eye(n_marks, dtype=lstms[0].weight_hh_l0.dtype)
+
+    def stacked(name: str) -> torch.Tensor:
+        return torch.stack([getattr(lstm, f"{name}_l0{suffix}") for lstm in lstms])
+
+    # PyTorch stores the gates (i, f, g, o) stacked along rows: view them as (gate, mark, unit).
+    w_ih = stacked("weight_ih").view(n_marks, 4, hidden).transpose(0, 1)
+    w_hh = stacked("weight_hh").view(n_marks, 4, hidden, hidden).transpose(0, 1)
+    wide_ih = torch.einsum("gmj,mn->gmjn", w_ih, eye).reshape(4 * n_marks * hidden, n_marks)
+    wide_hh = torch.einsum("gmjk,mn->gmjnk", w_hh, eye).reshape(
+        4 * n_marks * hidden, n_marks * hidden
+    )
+
+    def bias(name: str) -> torch.Tensor:
+        return stacked(name).view(n_marks, 4, hidden).transpose(0, 1).reshape(-1)
+
+    return {
+        f"weight_ih_l0{suffix}": wide_ih,
+        f"weight_hh_l0{suffix}": wide_hh,
+        f"bias_ih_l0{suffix}": bias("bias_ih"),
+        f"bias_hh_l0{suffix}": bias("bias_hh"),
+    }

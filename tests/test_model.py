@@ -1,0 +1,189 @@
+"""AttentiveChrome and baseline networks: shapes, attention, separate per-mark LSTMs, learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from attentivechrome.model import (
+    MODELS,
+    AttentiveChrome,
+    DeepChrome,
+    ModelOutput,
+    PlainLSTM,
+    block_diagonal_weights,
+    build_model,
+    final_states,
+)
+
+torch.set_num_threads(1)
+
+
+def counts(batch: int = 6, marks: int = 5, bins: int = 100, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.poisson(torch.full((batch, marks, bins), 1.5), generator=generator)
+
+
+def test_attentivechrome_shapes_and_attention_rows_sum_to_one():
+    torch.manual_seed(0)
+    model = AttentiveChrome()
+    out = model(counts(batch=7))
+    assert isinstance(out, ModelOutput)
+    assert out.logits.shape == (7,)
+    assert out.bin_attention.shape == (7, 5, 100)
+    assert out.mark_attention.shape == (7, 5)
+    assert torch.allclose(out.bin_attention.sum(-1), torch.ones(7, 5), atol=1e-5)
+    assert torch.allclose(out.mark_attention.sum(-1), torch.ones(7), atol=1e-5)
+    assert (out.bin_attention >= 0).all() and (out.mark_attention >= 0).all()
+
+
+def test_attentivechrome_sizes_follow_the_paper():
+    model = AttentiveChrome()
+    assert len(model.bin_encoders) == 5
+    for encoder in model.bin_encoders:
+        assert (encoder.input_size, encoder.hidden_size, encoder.bidirectional) == (1, 32, True)
+    assert (model.mark_encoder.input_size, model.mark_encoder.hidden_size) == (64, 16)
+    assert model.bin_attention.context.shape == (5, 64)  # one context vector per mark
+    assert model.mark_attention.context.shape == (1, 32)
+    assert (model.classifier.in_features, model.classifier.out_features) == (32, 1)
+
+
+def test_parameters_start_uniform_within_a_tenth():
+    torch.manual_seed(3)
+    for model in (AttentiveChrome(), PlainLSTM()):
+        values = torch.cat([p.detach().flatten() for p in model.parameters()])
+        assert values.abs().max() <= 0.1
+        assert values.abs().max() > 0.09  # really spread over the whole interval
+
+
+def test_each_mark_has_its_own_lstm_weights():
+    torch.manual_seed(0)
+    model = AttentiveChrome()
+    weights = [encoder.weight_hh_l0 for encoder in model.bin_encoders]
+    assert len({w.data_ptr() for w in weights}) == 5
+    assert not torch.equal(weights[0], weights[1])
+    # Bin attention of a mark depends on that mark's counts only.
+    x = counts(batch=3)
+    changed = x.clone()
+    changed[:, 1] += 5
+    before, after = model(x).bin_attention, model(changed).bin_attention
+    assert torch.allclose(before[:, 0], after[:, 0])
+    assert not torch.allclose(before[:, 1], after[:, 1])
+
+
+def test_same_seed_same_model_and_output():
+    x = counts()
+    torch.manual_seed(11)
+    first = AttentiveChrome()(x)
+    torch.manual_seed(11)
+    second = AttentiveChrome()(x)
+    torch.manual_seed(12)
+    third = AttentiveChrome()(x)
+    assert torch.equal(first.logits, second.logits)
+    assert torch.equal(first.mark_attention, second.mark_attention)
+    assert not torch.equal(first.logits, third.logits)
+
+
+def test_plain_lstm_has_no_attention_and_pools_final_states():
+    torch.manual_seed(0)
+    model = PlainLSTM()
+    out = model(counts(batch=4))
+    assert out.logits.shape == (4,)
+    assert out.bin_attention is None and out.mark_attention is None
+    assert not hasattr(model, "bin_attention")
+
+
+def test_final_states_equal_the_lstm_last_hidden_states():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(1, 8, bidirectional=True)
+    out, (h_n, _) = lstm(counts(batch=3, marks=1).permute(2, 0, 1))
+    assert torch.allclose(final_states(out), torch.cat([h_n[0], h_n[1]], -1))
+
+
+def test_deepchrome_layout_and_two_class_logit():
+    torch.manual_seed(0)
+    model = DeepChrome()
+    assert model.mlp[0].in_features == 900  # 50 filters x 18 pooled positions
+    model.eval()
+    x = counts(batch=5)
+    scores = model.mlp(model.features(x))
+    assert scores.shape == (5, 2)
+    logits = model(x).logits
+    # Two-class softmax equals the sigmoid of the score difference.
+    assert torch.allclose(torch.softmax(scores, -1)[:, 1], torch.sigmoid(logits), atol=1e-6)
+
+
+def test_predict_proba_applies_the_sigmoid_once():
+    torch.manual_seed(0)
+    for model in (AttentiveChrome(), PlainLSTM(), DeepChrome()):
+        model.eval()
+        x = counts(batch=4)
+        probabilities = model.predict_proba(x)
+        assert torch.allclose(probabilities, torch.sigmoid(model(x).logits))
+        assert ((probabilities > 0) & (probabilities < 1)).all()
+
+
+@pytest.mark.parametrize("bins", [20, 100])
+def test_models_accept_other_bin_counts(bins):
+    for name in ("attentivechrome", "lstm", "deepchrome"):
+        model = build_model(name, n_marks=3, n_bins=bins)
+        assert model(counts(batch=2, marks=3, bins=bins)).logits.shape == (2,)
+
+
+def test_wrong_input_shape_is_refused():
+    with pytest.raises(ValueError, match="5 marks, 100 bins"):
+        AttentiveChrome()(counts(marks=4))
+    with pytest.raises(ValueError, match="5 marks, 100 bins"):
+        DeepChrome()(counts(bins=90))
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("transformer", 5, 100)
+    with pytest.raises(ValueError, match="not a torch model"):
+        build_model("logistic", 5, 100)
+
+
+def test_registry_lists_the_four_models():
+    assert set(MODELS) == {"attentivechrome", "deepchrome", "lstm", "logistic"}
+    assert MODELS["attentivechrome"].has_attention
+    assert (MODELS["attentivechrome"].optimizer, MODELS["attentivechrome"].lr) == ("adam", 2e-4)
+    assert (MODELS["deepchrome"].optimizer, MODELS["deepchrome"].lr) == ("sgd", 1e-3)
+
+
+@pytest.mark.parametrize("name", ["attentivechrome", "lstm", "deepchrome"])
+def test_loss_falls_on_a_small_batch(name):
+    torch.manual_seed(0)
+    model = build_model(name, 5, 100)
+    x = counts(batch=16, seed=1)
+    y = torch.tensor([0.0, 1.0] * 8)
+    x[y == 1, 3, 45:55] += 3  # a learnable signal: extra H3K4me3 near the TSS
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3 if name != "deepchrome" else 1e-3)
+    losses = []
+    for _ in range(40):
+        loss = nn.functional.binary_cross_entropy_with_logits(model(x).logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_block_diagonal_layout_matches_separate_lstms():
+    """The one-call layout the benchmark times gives the same outputs and gradients."""
+    torch.manual_seed(0)
+    encoders = AttentiveChrome().bin_encoders
+    x = counts(batch=4)
+    separate = torch.cat([enc(x[:, m].t().unsqueeze(-1))[0] for m, enc in enumerate(encoders)], 0)
+    wide = nn.LSTM(5, 5 * 32, bidirectional=True)
+    encoders = list(encoders)
+    params = {**block_diagonal_weights(encoders), **block_diagonal_weights(encoders, "_reverse")}
+    out, _ = functional_call(wide, params, (x.permute(2, 0, 1),))
+    # (bins, batch, direction, mark, unit) -> per mark, concatenated like `separate`
+    joined = out.view(100, 4, 2, 5, 32).permute(3, 0, 1, 2, 4).reshape(5 * 100, 4, 64)
+    assert torch.allclose(separate, joined, atol=1e-6)
+    weight = torch.randn_like(joined)
+    per_mark = [p for enc in encoders for p in enc.parameters()]
+    grads_a = torch.autograd.grad((separate * weight).sum(), per_mark)
+    grads_b = torch.autograd.grad((joined * weight).sum(), per_mark)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
