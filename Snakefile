@@ -6,11 +6,16 @@
 #   {cell}/data/          train/valid/test in the authors' CSV layout (+ .npz copies)
 #   {cell}/               AttentiveChrome: model.pt, metrics.json, attention.npz, ...
 #   {cell}/baselines/     DeepChrome, LSTM and logistic regression, same splits
-#   summary.tsv           test AUROC of every model and cell type
+#   {cell}/plots/         attention profiles, ROC/PR, training curve, saliency
+#   {cell}/genes/{gene}.png  one gene's inputs and attention, on demand
+#   summary.tsv, plots/   test AUROC of every model and cell type, mark attention heatmap
 #   logs/, benchmarks/    one log and timing file per job
 
 
 configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -20,8 +25,10 @@ include: "workflow/rules/reads.smk"
 include: "workflow/rules/counts.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         f"{RESULTS}/summary.tsv",
+        report_figures(),

@@ -9,10 +9,10 @@ import random
 from pathlib import Path
 
 import pytest
-from http_server import FaultyServer
 
 from attentivechrome.download import DownloadError, fetch
 from attentivechrome.errors import InputError
+from http_server import FaultyServer
 
 # Tiny pauses and a small retry budget keep every test fast and the request count bounded.
 FAST = {"backoff": 0.01, "retries": 3, "timeout": 5.0}

@@ -119,3 +119,21 @@ def test_rerun_of_a_finished_demo_does_nothing(demo):
 
 def test_repository_has_no_results_committed():
     assert (REPO / ".gitignore").read_text().count("/results/") == 1
+
+
+@pytest.mark.slow
+def test_authors_matrices_reproduce_the_native_metrics(demo, tmp_path):
+    """Import the CSVs a native run exported, laid out as on Zenodo: same data, same model."""
+    for split in ("train", "valid", "test"):
+        folder = tmp_path / "zenodo/DEMO1/classification"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{split}.csv").write_bytes((demo / f"DEMO1/data/{split}.csv").read_bytes())
+    results = tmp_path / "results"
+    target = str(results / "DEMO1/metrics.json")
+    config = ["--config", f"results={results}", f"authors_data={tmp_path / 'zenodo'}"]
+    jobs = planned_jobs(target, *FAST, *config)
+    assert set(jobs) == {"datasets_import", "train_attentivechrome"}
+    snakemake(target, "--cores", "2", *FAST, *config)
+    got, want = (json.loads((r / "DEMO1/metrics.json").read_text()) for r in (results, demo))
+    for key in ("best_epoch", "valid_auroc", "test_auroc", "test_auprc", "n_test"):
+        assert got[key] == want[key], key

@@ -122,3 +122,13 @@ def _read_rows(path: str | Path, width: int) -> pd.DataFrame:
         raise InputError(path, "bin, counts and label must be integers", line=line)
     rows.iloc[:, 1:] = numeric
     return pd.concat([rows.iloc[:, :1], numeric.astype(np.int64)], axis=1)
+
+
+def import_authors_csv(
+    source: str | Path, marks: list[str], n_bins: int, out_stem: Path
+) -> SplitData:
+    """Check one of the authors' CSV files and write it (CSV + binary) as if made here."""
+    data = read_authors_csv(source, marks, n_bins)
+    write_authors_csv(data, out_stem.with_suffix(".csv"))
+    write_npz(data, out_stem.with_suffix(".npz"))
+    return data

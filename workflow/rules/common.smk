@@ -13,7 +13,7 @@ min_version("9.0")
 
 validate(config, schema="../schemas/config.schema.yaml")
 # Checks a JSON schema cannot express, made before any job starts.
-bins_per_gene(config["window"]["flank"], config["window"]["bin_size"])
+N_BINS = bins_per_gene(config["window"]["flank"], config["window"]["bin_size"])
 
 RESULTS = config["results"].rstrip("/")
 DOWNLOADS = config["downloads"].get("dir", f"{RESULTS}/downloads").rstrip("/")
@@ -24,6 +24,11 @@ MARKS = config["marks"]
 BASELINES = [m for m in config["models"] if m != "attentivechrome"]
 SOURCES = config["sources"]
 SPLITS = ["train", "valid", "test"]
+# The authors' processed matrices, when given, replace download, BAM and counting.
+AUTHORS_DATA = config.get("authors_data", "").rstrip("/")
+DATASET_FILES = expand(
+    f"{RESULTS}/{{{{cell}}}}/data/{{split}}.{{ext}}", split=SPLITS, ext=["csv", "npz"]
+)
 
 
 def _reference_name(kind, source):
@@ -89,3 +94,13 @@ def all_metrics():
             f"{RESULTS}/{{cell}}/baselines/{model}/metrics.json", cell=CELLS
         )
     return paths
+
+
+def report_figures():
+    """Every figure shown by `snakemake --report`: per cell type, then across cell types."""
+    per_cell = ["attention_profile", "mark_attention", "roc_pr", "training", "saliency"]
+    figures = expand(
+        f"{RESULTS}/{{cell}}/plots/{{name}}.png", cell=CELLS, name=per_cell
+    )
+    across = ["auroc.png", "auroc.html", "mark_attention_heatmap.png"]
+    return figures + [f"{RESULTS}/plots/{name}" for name in across]

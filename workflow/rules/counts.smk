@@ -22,23 +22,42 @@ rule bins_count:
         "../scripts/count_bins.py"
 
 
-rule datasets_build:
-    """Median-RPKM labels and the shared split, written in the authors' CSV layout."""
-    input:
-        counts=rules.bins_count.output[0],
-        genes=rules.reference_genes.output.genes,
-        expression=rules.reference_genes.output.expression,
-    output:
-        expand(
-            f"{RESULTS}/{{{{cell}}}}/data/{{split}}.{{ext}}",
-            split=SPLITS,
-            ext=["csv", "npz"],
-        ),
-    log:
-        f"{LOGS}/datasets/{{cell}}.log",
-    conda:
-        "../../envs/attentivechrome.yaml"
-    params:
-        source=SOURCES["expression"],
-    script:
-        "../scripts/build_datasets.py"
+if AUTHORS_DATA:
+
+    rule datasets_import:
+        """The authors' processed matrices (Zenodo layout), checked and copied in."""
+        input:
+            expand(
+                f"{AUTHORS_DATA}/{{{{cell}}}}/classification/{{split}}.csv",
+                split=SPLITS,
+            ),
+        output:
+            DATASET_FILES,
+        log:
+            f"{LOGS}/datasets/{{cell}}.log",
+        conda:
+            "../../envs/attentivechrome.yaml"
+        params:
+            marks=MARKS,
+            n_bins=N_BINS,
+        script:
+            "../scripts/import_datasets.py"
+
+else:
+
+    rule datasets_build:
+        """Median-RPKM labels and the shared split, written in the authors' CSV layout."""
+        input:
+            counts=rules.bins_count.output[0],
+            genes=rules.reference_genes.output.genes,
+            expression=rules.reference_genes.output.expression,
+        output:
+            DATASET_FILES,
+        log:
+            f"{LOGS}/datasets/{{cell}}.log",
+        conda:
+            "../../envs/attentivechrome.yaml"
+        params:
+            source=SOURCES["expression"],
+        script:
+            "../scripts/build_datasets.py"

@@ -113,10 +113,10 @@ rule plot_gene:
         ),
     log:
         f"{LOGS}/plots/{{cell}}-genes/{{gene}}.log",
-    conda:
-        "../../envs/attentivechrome.yaml"
     wildcard_constraints:
         gene=r"[A-Za-z0-9._-]+",
+    conda:
+        "../../envs/attentivechrome.yaml"
     params:
         window=config["window"],
         cell_table=config.get("cell_table", ""),
@@ -146,7 +146,7 @@ rule plot_summary:
         ),
         table=f"{PLOTS}/auroc.tsv",
         heatmap=report(
-            f"{PLOTS}/mark_attention.png",
+            f"{PLOTS}/mark_attention_heatmap.png",
             caption="../report/mark_attention_heatmap.rst",
             category="Summary",
             labels={"figure": "mean mark attention"},

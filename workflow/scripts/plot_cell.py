@@ -10,8 +10,8 @@ from attentivechrome.plots import cell_figures, cell_name
 
 with step_logging(snakemake.log[0]):
     cell = snakemake.wildcards.cell
-    # Every model's files share a folder; metrics.json comes first per model (see report.smk).
-    folders = [Path(p).parent for p in snakemake.input.runs[::3]]
+    # One metrics.json per model, in the order of params.models (see report.smk).
+    folders = [Path(p).parent for p in snakemake.input.runs if p.endswith("metrics.json")]
     cell_figures(
         cell,
         Path(snakemake.input.attention),

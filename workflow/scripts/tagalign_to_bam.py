@@ -5,9 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
-from attentivechrome.reads import tagalign_to_bam
-
 from attentivechrome.logs import step_logging
+from attentivechrome.reads import tagalign_to_bam
 
 with step_logging(snakemake.log[0]) as log:
     stats = tagalign_to_bam(

@@ -5,9 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
-from attentivechrome.training import train_and_evaluate
-
 from attentivechrome.logs import step_logging
+from attentivechrome.training import train_and_evaluate
 
 with step_logging(snakemake.log[0]):
     train_and_evaluate(
