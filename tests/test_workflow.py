@@ -137,3 +137,22 @@ def test_authors_matrices_reproduce_the_native_metrics(demo, tmp_path):
     got, want = (json.loads((r / "DEMO1/metrics.json").read_text()) for r in (results, demo))
     for key in ("best_epoch", "valid_auroc", "test_auroc", "test_auprc", "n_test"):
         assert got[key] == want[key], key
+
+
+@pytest.mark.slow
+def test_gene_plot_on_demand_and_html_report(demo, tmp_path):
+    gene = pd.read_csv(demo / "DEMO2/test_predictions.tsv", sep="\t")["gene_id"].iloc[0]
+    target = demo / f"DEMO2/genes/{gene}.png"
+    snakemake(str(target), "--cores", "1", *FAST, "--config", f"results={demo}")
+    assert target.read_bytes().startswith(b"\x89PNG")
+
+    report = tmp_path / "report.html"
+    snakemake("--report", str(report), *FAST, "--config", f"results={demo}")
+    html = report.read_text()
+    for name in (
+        "attention_profile.png",
+        "saliency.png",
+        "auroc.png",
+        "mark_attention_heatmap.png",
+    ):
+        assert name in html, name
