@@ -28,6 +28,13 @@ include: "workflow/rules/summary.smk"
 include: "workflow/rules/report.smk"
 
 
+# Cheap jobs that read many small files: not worth a cluster job each.
+localrules:
+    all,
+    summary,
+    plot_summary,
+
+
 rule all:
     input:
         f"{RESULTS}/summary.tsv",
