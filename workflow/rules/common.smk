@@ -103,4 +103,24 @@ def report_figures():
         f"{RESULTS}/{{cell}}/plots/{{name}}.png", cell=CELLS, name=per_cell
     )
     across = ["auroc.png", "auroc.html", "mark_attention_heatmap.png"]
-    return figures + [f"{RESULTS}/plots/{name}" for name in across]
+    return figures + [f"{PLOTS}/{name}" for name in across]
+
+
+# Figures: per cell type under {RESULTS}/{cell}/plots/, across cell types here.
+PLOTS = f"{RESULTS}/plots"
+
+
+def model_runs(wildcards):
+    """Output folders' files of every model of one cell type (AttentiveChrome first)."""
+    folders = {"attentivechrome": f"{RESULTS}/{wildcards.cell}"}
+    folders |= {b: f"{RESULTS}/{wildcards.cell}/baselines/{b}" for b in BASELINES}
+    return [
+        f"{folder}/{name}"
+        for folder in folders.values()
+        for name in ("metrics.json", "history.tsv", "test_predictions.tsv")
+    ]
+
+
+def cell_table_input():
+    """The optional names table, tracked as an input so edits redraw the summary."""
+    return config.get("cell_table") or []

@@ -14,6 +14,11 @@ rule bins_count:
         "../../envs/attentivechrome.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        # bedtools multicov takes hours on a real cell type; the fast counter minutes.
+        runtime=lambda wildcards, attempt: (
+            480 if config["counter"] == "multicov" else 60
+        )
+        * attempt,
     params:
         marks=MARKS,
         window=config["window"],

@@ -2,24 +2,6 @@
 # Per cell type under {RESULTS}/{cell}/plots/, across cell types under {RESULTS}/plots/,
 # and on demand one figure per test gene: {RESULTS}/{cell}/genes/{gene}.png.
 
-PLOTS = f"{RESULTS}/plots"
-
-
-def model_runs(wildcards):
-    """Output folders' files of every model of one cell type (AttentiveChrome first)."""
-    folders = {"attentivechrome": f"{RESULTS}/{wildcards.cell}"}
-    folders |= {b: f"{RESULTS}/{wildcards.cell}/baselines/{b}" for b in BASELINES}
-    return [
-        f"{folder}/{name}"
-        for folder in folders.values()
-        for name in ("metrics.json", "history.tsv", "test_predictions.tsv")
-    ]
-
-
-def cell_table_input():
-    """The optional names table, tracked as an input so edits redraw the summary."""
-    return config.get("cell_table") or []
-
 
 rule plot_cell:
     """Attention profiles, mark attention, ROC/PR curves and training curves of one cell type."""
