@@ -15,4 +15,4 @@ with step_logging(snakemake.log[0]) as log:
         Path(snakemake.output.bam),
         threads=snakemake.threads,
     )
-    log.info("%s", stats)
+    log.info("%s", stats.summary())
