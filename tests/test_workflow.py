@@ -29,6 +29,9 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
         "train_attentivechrome": 56,
         "train_baseline": 56 * 3,
         "summary": 1,
+        "plot_cell": 56,
+        "plot_saliency": 56,
+        "plot_summary": 1,
         "all": 1,
     }
 

@@ -1,0 +1,63 @@
+"""The `download` rule against a real, misbehaving HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import yaml
+
+from http_server import FaultyServer
+from workflow import REPO, snakemake
+
+READS = "tagalign/DEMO1-H3K4me3.tagAlign.gz"
+
+
+def serve_demo() -> FaultyServer:
+    """Every demo input under the same names as in resources/demo/."""
+    demo = REPO / "resources/demo"
+    files = {f"/{p.relative_to(demo)}": p.read_bytes() for p in demo.rglob("*") if p.is_file()}
+    return FaultyServer(files)
+
+
+def download(server: FaultyServer, tmp_path, *targets: str):
+    sources = {
+        "tagalign": server.url("/tagalign/{cell}-{mark}.tagAlign.gz"),
+        "expression": server.url("/demo.RPKM.pc.gz"),
+        "genes": server.url("/gene_info.tsv"),
+        "chrom_sizes": server.url("/genome.chrom.sizes"),
+    }
+    config = tmp_path / "http.yaml"
+    config.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), "sources": sources}))
+    paths = [str(tmp_path / "results" / t) for t in targets]
+    return snakemake(*paths, "--cores", "1", "--configfile", str(config), check=False)
+
+
+def test_dropped_connection_is_resumed_to_identical_bytes(tmp_path):
+    with serve_demo() as server:
+        # Fault counters count every GET: the reads are the only request of this run.
+        server.faults.drop_after_bytes = 20_000
+        server.faults.drop_requests = 1
+        result = download(server, tmp_path, f"downloads/{READS}")
+        assert result.returncode == 0, result.stderr
+        assert [(r.path, r.range) for r in server.requests] == [
+            (f"/{READS}", None),
+            (f"/{READS}", "bytes=20000-"),
+        ]
+        downloaded = tmp_path / f"results/downloads/{READS}"
+        assert downloaded.read_bytes() == (REPO / f"resources/demo/{READS}").read_bytes()
+        result = download(server, tmp_path, "bam/DEMO1-H3K4me3.bam")
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "results/bam/DEMO1-H3K4me3.bam.bai").exists()
+    assert not downloaded.exists()  # raw reads are temporary once the BAM exists
+
+
+def test_corrupted_file_fails_clearly_and_leaves_nothing_to_trust(tmp_path):
+    with serve_demo() as server:
+        server.faults.corrupt_gzip = True
+        first = download(server, tmp_path, f"downloads/{READS}")
+        again = download(server, tmp_path, f"downloads/{READS}")
+    for result in (first, again):
+        assert result.returncode != 0
+        assert "DEMO1-H3K4me3.tagAlign.gz" in result.stdout + result.stderr
+    log = (tmp_path / f"results/logs/download/{READS}.log").read_text()
+    assert "gzip" in log.lower()
+    folder = tmp_path / "results/downloads/tagalign"
+    assert not folder.exists() or not any(folder.iterdir())
