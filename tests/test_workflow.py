@@ -57,6 +57,12 @@ def test_demo_config_is_valid_and_plans_every_cell(tmp_path):
     assert jobs["train_attentivechrome"] == 3 and jobs["tagalign_to_bam"] == 15
 
 
+def test_demo_one_cell_type_plans_nothing_else(tmp_path):
+    jobs = planned_jobs(f"{tmp_path}/DEMO2/metrics.json", "--config", f"results={tmp_path}")
+    assert jobs["tagalign_to_bam"] == 5 and jobs["bins_count"] == 1
+    assert jobs["train_attentivechrome"] == 1 and "train_baseline" not in jobs
+
+
 @pytest.mark.slow
 def test_demo_summary_has_every_cell_type_and_model(demo):
     summary = pd.read_csv(demo / "summary.tsv", sep="\t")
