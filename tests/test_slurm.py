@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from slurm_cluster import SlurmCluster, missing_binaries
+from workflow import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "tests/configs/slurm.yaml"
@@ -122,17 +123,6 @@ def tail(path: Path, lines: int = 60) -> str:
 LOCAL_RULES = ("all", "summary", "plot_summary")
 
 
-def planned_jobs(output: str) -> Counter:
-    """Jobs per rule from the first 'Job stats' table Snakemake prints."""
-    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    counts = Counter()
-    for line in table.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[1].isdigit() and fields[0] != "total":
-            counts[fields[0]] = int(fields[1])
-    return counts
-
-
 def submitted_jobs(output: str) -> dict[str, Path]:
     """Slurm job id -> the plugin's log file for that job, from Snakemake's output."""
     return {job_id: Path(log) for job_id, log in SUBMITTED.findall(output)}
@@ -151,7 +141,7 @@ def job_step(slurm_log: Path) -> str:
 def assert_ran_through_slurm(cluster, output: str) -> dict[str, Path]:
     """Every planned job but the local ones was a Slurm job that completed."""
     jobs = submitted_jobs(output)
-    planned = planned_jobs(output)
+    planned = Counter(job_counts(output))
     for rule in LOCAL_RULES:  # the Snakefile's `localrules:` run beside Snakemake
         planned.pop(rule, None)
     assert Counter(rule_of(log) for log in jobs.values()) == planned

@@ -22,12 +22,18 @@ def snakemake(*args: str, timeout: float = 900, check: bool = True) -> subproces
     return result
 
 
-def planned_jobs(*args: str) -> dict[str, int]:
-    """Job counts per rule from a dry run (`snakemake -n`)."""
-    out = snakemake(*args, "--dry-run", "--quiet", "rules").stdout
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from the first 'Job stats' table in Snakemake's output."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
     counts: dict[str, int] = {}
-    for line in out.splitlines():
+    for line in table.splitlines():
         fields = line.split()
         if len(fields) == 2 and fields[1].isdigit() and fields[0] != "total":
             counts[fields[0]] = int(fields[1])
     return counts
+
+
+def planned_jobs(*args: str) -> dict[str, int]:
+    """Job counts per rule from a dry run (`snakemake -n`)."""
+    result = snakemake(*args, "--dry-run", "--quiet", "rules")
+    return job_counts(result.stdout + result.stderr)
