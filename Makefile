@@ -14,14 +14,14 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@command -v bedtools >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PIPELINE_PACKAGES); }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 demo: setup
 	$(BIN)/snakemake --cores 2
 
-test: setup
+# Style and Snakemake's linter first (seconds), then the test suite.
+test: lint
 	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_PACKAGES); }
 	$(BIN)/pytest
 
