@@ -138,11 +138,11 @@ def read_expression(path: str | Path, cells: list[str] | None = None) -> pd.Data
     if len(duplicated):
         row = int(np.flatnonzero(table.index.duplicated())[0]) + 2
         raise InputError(path, f"gene {duplicated[0]} is listed twice", line=row)
-    _check_values(table, path)
-    return table
+    return _as_rpkm(table, path)
 
 
-def _check_values(table: pd.DataFrame, path: str | Path) -> None:
+def _as_rpkm(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """The matrix as floats; the first NaN, negative or non-number is an error."""
     numeric = table.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() | (numeric < 0)
     if bad.to_numpy().any():
@@ -154,7 +154,7 @@ def _check_values(table: pd.DataFrame, path: str | Path) -> None:
             f"non-negative number, got {value!r}",
             line=row + 2,
         )
-    table[:] = numeric.astype(float)
+    return numeric.astype(float)
 
 
 @dataclass
