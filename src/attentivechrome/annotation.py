@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import InputError
 from .genome import ucsc_chrom
+from .io import is_gzip
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ _STRANDS = {"1": "+", "-1": "-", "+": "+", "-": "-"}
 def open_text(path: str | Path):
     """Open a plain or gzipped text file, deciding by the magic bytes, not the name."""
     path = Path(path)
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == b"\x1f\x8b":
+    if is_gzip(path):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
     return open(path, encoding="utf-8")
 

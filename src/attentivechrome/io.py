@@ -8,6 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: str | Path) -> bool:
+    """Whether a file is gzipped, by its magic bytes: names like `.gz` are not trusted."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:

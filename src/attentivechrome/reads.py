@@ -39,11 +39,10 @@ import pandas as pd
 import pysam
 
 from .errors import InputError
-from .io import atomic_path
+from .io import atomic_path, is_gzip
 
 #: Bytes of decompressed text parsed at a time: bounds memory whatever the file size.
 BLOCK_BYTES = 32 * 1024 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
 STRANDS = ("+", "-", ".")
 
 
@@ -71,11 +70,6 @@ class ReadStats:
             worst = sorted(self.dropped_by_chrom.items(), key=lambda kv: -kv[1])[:10]
             text += "; dropped by chromosome: " + ", ".join(f"{c}={n}" for c, n in worst)
         return text
-
-
-def is_gzip(path: str | Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == GZIP_MAGIC
 
 
 def _text_blocks(path: Path) -> Iterator[bytes]:
