@@ -443,7 +443,6 @@ def _gzip(text: str) -> bytes:
 def _write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        tmp.chmod(0o644)  # shipped data: readable by all, unlike mkstemp's default
 
 
 def _tsv(table: pd.DataFrame, header: bool, float_format: str | None = None) -> str:

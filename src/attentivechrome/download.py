@@ -25,7 +25,6 @@ import http.client
 import logging
 import os
 import re
-import secrets
 import shutil
 import time
 import urllib.error
@@ -36,6 +35,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from attentivechrome.errors import InputError
+from attentivechrome.io import atomic_path
 
 log = logging.getLogger("attentivechrome.download")
 
@@ -133,17 +133,13 @@ def _file_url_path(url: str) -> Path:
 def _copy_local(src: Path, dest: Path, sha: str | None, check_gzip: bool) -> FetchResult:
     if not src.is_file():
         raise InputError(src, "source file not found (expected an existing regular file)")
-    # A unique hidden name so a concurrent or crashed copy never looks like the real file.
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
     try:
-        shutil.copyfile(src, tmp)
-        _verify(tmp, sha, check_gzip)
-        size = tmp.stat().st_size
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+            _verify(tmp, sha, check_gzip)
+            size = tmp.stat().st_size
     except _Corrupt as exc:
         raise InputError(src, str(exc)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("copied %s -> %s (%d bytes)", src, dest, size)
     return FetchResult(bytes=size, attempts=1, resumed=False, url=src.resolve().as_uri())
 

@@ -299,9 +299,10 @@ def _snapshot(model: nn.Module) -> dict:
     return {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
 
 
-def _save_checkpoint(path: Path, **state) -> None:
+def _torch_save(payload: dict, path: Path) -> None:
+    """torch.save under a temporary name, renamed when complete (model.pt, checkpoints)."""
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        torch.save(payload, tmp)
 
 
 def _rng_states(shuffler: torch.Generator, device: torch.device) -> dict:
@@ -380,11 +381,6 @@ def _write_attention(split: Split, predictions: Predictions, path: Path) -> None
         )
 
 
-def _write_model(payload: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
 def _finish(
     out_dir: Path,
     metrics: dict,
@@ -393,7 +389,7 @@ def _finish(
     test_predictions: Predictions,
     model_payload: dict,
 ) -> dict:
-    _write_model(model_payload, out_dir / "model.pt")
+    _torch_save(model_payload, out_dir / "model.pt")
     _write_history(history, out_dir / "history.tsv")
     _write_predictions(test, test_predictions.probabilities, out_dir / "test_predictions.tsv")
     if test_predictions.bin_attention is not None:
@@ -549,13 +545,15 @@ def _train_torch(
             row["seconds"],
         )
         if checkpoint:
-            _save_checkpoint(
+            _torch_save(
+                {
+                    "fingerprint": fingerprint,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": _rng_states(shuffler, device),
+                    "progress": asdict(progress),
+                },
                 checkpoint_path,
-                fingerprint=fingerprint,
-                model=model.state_dict(),
-                optimizer=optimizer.state_dict(),
-                rng=_rng_states(shuffler, device),
-                progress=asdict(progress),
             )
         if on_epoch_end is not None:
             on_epoch_end(epoch)
