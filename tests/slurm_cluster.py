@@ -325,28 +325,25 @@ class SlurmCluster:
         except (OSError, subprocess.TimeoutExpired):
             pass
 
-    def active_jobs(self) -> list[str]:
+    def _squeue(self, states: str, fields: str, check: bool = False) -> list[str]:
+        """One `squeue` line per job in `states`, formatted as `fields`."""
         result = subprocess.run(
-            ["squeue", "--noheader", "--format", "%i", "--states", "PENDING,RUNNING,COMPLETING"],
+            ["squeue", "--noheader", "--states", states, "--format", fields],
             capture_output=True,
             text=True,
             env=self.env,
             timeout=30,
+            check=check,
         )
         return result.stdout.split()
+
+    def active_jobs(self) -> list[str]:
+        return self._squeue("PENDING,RUNNING,COMPLETING", "%i")
 
     # -- inspection ----------------------------------------------------------------------
     def job_states(self) -> dict[str, str]:
         """Slurm job id -> state, for every job the controller still remembers."""
-        result = subprocess.run(
-            ["squeue", "--noheader", "--states", "all", "--format", "%i|%T"],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=30,
-            check=True,
-        )
-        return dict(line.split("|", 1) for line in result.stdout.split())
+        return dict(line.split("|", 1) for line in self._squeue("all", "%i|%T", check=True))
 
     def logs(self) -> str:
         names = ("slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out")
