@@ -7,18 +7,22 @@ The five per-mark BiLSTMs can be run in several ways that compute the same funct
                   block-diagonally from the per-mark weights (one call, 5x the arithmetic)
   grouped-bmm     a hand-written LSTM stepping all 10 (mark, direction) LSTMs together
                   with one batched matmul per bin (autograd through 100 Python steps)
+  grouped-manual  the same stepping with a hand-written backward pass and no autograd
+                  inside the loop (grouped_lstm.py)
 
 For each layout the script checks that outputs and gradients equal the per-mark layout
 for the same weights, then times training steps (batch 16: forward, backward, gradient
 clipping, Adam) and validation scoring, interleaving the layouts round by round so
 that load from other processes hits all of them alike. Times for a whole epoch are
 extrapolated from those samples (6601 training genes = 413 steps; 6601 validation
-genes scored once per epoch; 6600 test genes once per run). `--pair` also runs the
+genes scored once per epoch; 6600 test genes once per run). `--jobs 2` also runs the
 model's layout in two processes at once (one thread each) as the pipeline would on two
-cores. Every time is given as wall-clock and as CPU seconds: on a machine shared with
-other work the CPU time is the better estimate of what a quiet core would take.
+cores; with `--device cuda` the jobs share one GPU. Every time is given as wall-clock
+and as CPU seconds: on a machine shared with other work the CPU time is the better
+estimate of what a quiet core would take.
 
-    python benchmarks/train_benchmark.py [--steps 40] [--pair] [--deepchrome] [--full-epoch]
+    python benchmarks/train_benchmark.py [--steps 40] [--jobs 2] [--deepchrome] [--full-epoch]
+                                          [--device cuda]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from grouped_lstm import grouped_lstm  # beside this script
 from torch import nn
 from torch.func import functional_call
 
@@ -101,10 +106,22 @@ class GroupedBmmChrome(AttentiveChrome):
         return both.transpose(0, 1)  # (M, T, B, 2H)
 
 
+class GroupedManualChrome(GroupedBmmChrome):
+    """AttentiveChrome whose 10 bin-level LSTMs step together with a hand-written backward."""
+
+    def encode_bins(self, x: torch.Tensor) -> torch.Tensor:
+        w_ih, w_hh, bias = self._stacked()
+        seq = x.permute(2, 1, 0)  # (T, M, B)
+        out = grouped_lstm(torch.cat([seq, seq.flip(0)], dim=1), w_ih, w_hh, bias)
+        both = torch.cat([out[:, :N_MARKS], out[:, N_MARKS:].flip(0)], dim=-1)
+        return both.transpose(0, 1)  # (M, T, B, 2H)
+
+
 LAYOUTS = {
     "per-mark": AttentiveChrome,
     "block-diagonal": BlockDiagonalChrome,
     "grouped-bmm": GroupedBmmChrome,
+    "grouped-manual": GroupedManualChrome,
 }
 
 
@@ -140,13 +157,20 @@ def layout_agreement(name: str, x: torch.Tensor) -> dict:
 
 class Clock:
     """Wall-clock and CPU seconds of a block. CPU time excludes waiting for a core, so on
-    a shared machine it estimates what a quiet core would take (a lower bound)."""
+    a shared machine it estimates what a quiet core would take (a lower bound). On a GPU
+    only the wall clock means anything; it waits for queued kernels at both ends."""
+
+    def __init__(self, device: torch.device | None = None):
+        on_gpu = device is not None and device.type == "cuda"
+        self.sync = torch.cuda.synchronize if on_gpu else lambda: None
 
     def __enter__(self) -> Clock:
+        self.sync()
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *_) -> None:
+        self.sync()
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
 
@@ -155,7 +179,7 @@ def time_train_steps(model: nn.Module, X, y, steps: int, batch: int, opt: str = 
     """(wall, cpu) seconds per step of the real training loop (forward, backward, clip, step)."""
     optimizer = make_optimizer(opt, model.parameters(), 2e-4 if opt == "adam" else 1e-3)
     n = min(len(X), steps * batch)
-    with Clock() as clock:
+    with Clock(X.device) as clock:
         train_one_epoch(
             model,
             optimizer,
@@ -170,8 +194,8 @@ def time_train_steps(model: nn.Module, X, y, steps: int, batch: int, opt: str = 
 
 
 def time_scoring(model: nn.Module, X: torch.Tensor, y: torch.Tensor):
-    """(wall, cpu) seconds per gene scored by the real evaluation code (batches of 256)."""
-    with Clock() as clock:
+    """(wall, cpu) seconds per gene scored by the real evaluation code (its batch size)."""
+    with Clock(X.device) as clock:
         predict(model, X, y)
     return clock.wall / len(X), clock.cpu / len(X)
 
@@ -199,12 +223,19 @@ def summarise(steps: list[tuple[float, float]], genes: list[tuple[float, float]]
     return row
 
 
-def measure_layouts(names: list[str], steps: int, eval_genes: int, rounds: int) -> dict:
-    X, y = synthetic_counts(N_TRAIN, seed=1)
+def on_device(n: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    X, y = synthetic_counts(n, seed)
+    return X.to(device), y.to(device)
+
+
+def measure_layouts(
+    names: list[str], steps: int, eval_genes: int, rounds: int, device: torch.device
+) -> dict:
+    X, y = on_device(N_TRAIN, 1, device)
     models = {}
     for name in names:
         torch.manual_seed(0)
-        models[name] = LAYOUTS[name]()
+        models[name] = LAYOUTS[name]().to(device)
     for model in models.values():  # warm-up: first calls allocate buffers and kernels
         time_train_steps(model, X, y, 2, BATCH)
         time_scoring(model, X[:EVAL_WARMUP], y[:EVAL_WARMUP])
@@ -216,11 +247,11 @@ def measure_layouts(names: list[str], steps: int, eval_genes: int, rounds: int) 
     return {name: summarise(*samples[name]) for name in names}
 
 
-def measure_deepchrome(steps: int, eval_genes: int) -> dict:
+def measure_deepchrome(steps: int, eval_genes: int, device: torch.device) -> dict:
     """The CNN baseline trains one gene per SGD step, as published."""
-    X, y = synthetic_counts(N_TRAIN, seed=1)
+    X, y = on_device(N_TRAIN, 1, device)
     torch.manual_seed(0)
-    model = DeepChrome()
+    model = DeepChrome().to(device)
     time_train_steps(model, X, y, 16, 1, opt="sgd")
     time_scoring(model, X[:EVAL_WARMUP], y[:EVAL_WARMUP])
     step = time_train_steps(model, X, y, steps * 16, 1, opt="sgd")
@@ -234,15 +265,15 @@ def measure_deepchrome(steps: int, eval_genes: int) -> dict:
     return row
 
 
-def measure_full_epoch() -> dict:
+def measure_full_epoch(device: torch.device) -> dict:
     """One real epoch of the model's layout (6601 genes trained, 6601 scored): checks the
     extrapolation from samples."""
-    X, y = synthetic_counts(N_TRAIN, seed=1)
-    X_valid, y_valid = synthetic_counts(N_VALID, seed=3)
+    X, y = on_device(N_TRAIN, 1, device)
+    X_valid, y_valid = on_device(N_VALID, 3, device)
     torch.manual_seed(0)
-    model = AttentiveChrome()
+    model = AttentiveChrome().to(device)
     optimizer = make_optimizer("adam", model.parameters(), 2e-4)
-    with Clock() as train_clock:
+    with Clock(device) as train_clock:
         train_one_epoch(
             model,
             optimizer,
@@ -252,7 +283,7 @@ def measure_full_epoch() -> dict:
             clip=1.0,
             shuffler=torch.Generator().manual_seed(0),
         )
-    with Clock() as score_clock:
+    with Clock(device) as score_clock:
         predict(model, X_valid, y_valid)
     return {
         "epoch_s_wall": train_clock.wall + score_clock.wall,
@@ -260,20 +291,23 @@ def measure_full_epoch() -> dict:
     }
 
 
-def _pair_worker(args: tuple[int, int, int]) -> dict:
-    steps, eval_genes, rounds = args
+def _job_worker(args: tuple[int, int, int, str]) -> dict:
+    steps, eval_genes, rounds, device = args
     torch.set_num_threads(1)
-    return measure_layouts(["per-mark"], steps, eval_genes, rounds)["per-mark"]
+    return measure_layouts(["per-mark"], steps, eval_genes, rounds, torch.device(device))[
+        "per-mark"
+    ]
 
 
-def measure_pair(steps: int, eval_genes: int, rounds: int) -> list[dict]:
-    """The model's layout in two processes at once, one thread each (two cores busy)."""
-    with mp.get_context("spawn").Pool(2) as pool:
-        return pool.map(_pair_worker, [(steps, eval_genes, rounds)] * 2)
+def measure_jobs(jobs: int, steps: int, eval_genes: int, rounds: int, device: str) -> list[dict]:
+    """The model's layout in `jobs` processes at once, one CPU thread each, as the pipeline
+    runs them (on a GPU they share the one device)."""
+    with mp.get_context("spawn").Pool(jobs) as pool:
+        return pool.map(_job_worker, [(steps, eval_genes, rounds, device)] * jobs)
 
 
-def hours_for_all_cells(run_s: float) -> float:
-    return N_CELLS * run_s / PARALLEL_JOBS / 3600
+def hours_for_all_cells(run_s: float, jobs: int) -> float:
+    return N_CELLS * run_s / jobs / 3600
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,22 +316,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-genes", type=int, default=1024, help="genes scored per sample")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved samples per layout")
     parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=list(LAYOUTS))
-    parser.add_argument("--pair", action="store_true", help="also time two jobs side by side")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="also time this many jobs side by side (2 = the pipeline on 2 cores)",
+    )
     parser.add_argument("--deepchrome", action="store_true", help="also time the CNN baseline")
     parser.add_argument("--full-epoch", action="store_true", help="also time one real epoch")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/train_benchmark.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "1 CPU thread"
 
     x_check, _ = synthetic_counts(8, seed=2)
-    print(f"torch {torch.__version__}, 1 thread, {platform.processor() or platform.machine()}")
+    print(f"torch {torch.__version__}, {where}, {platform.processor() or platform.machine()}")
     print(f"training sample: {args.steps} steps of batch {BATCH}, scoring {args.eval_genes} genes,")
     print(f"{args.rounds} interleaved rounds (medians); an epoch = 413 steps + 6601 genes scored")
-    report: dict = {"layouts": {}, "agreement": {}, "load_average_start": os.getloadavg()}
+    report: dict = {
+        "device": where,
+        "layouts": {},
+        "agreement": {},
+        "load_average_start": os.getloadavg(),
+    }
     for name in args.layouts:
         if name != "per-mark":
             report["agreement"][name] = layout_agreement(name, x_check)
-    report["layouts"] = measure_layouts(args.layouts, args.steps, args.eval_genes, args.rounds)
+    report["layouts"] = measure_layouts(
+        args.layouts, args.steps, args.eval_genes, args.rounds, device
+    )
 
     header = f"{'layout':16}{'step ms':>14}{'score ms/gene':>16}{'epoch s':>14}"
     print(f"\n{header}  agreement with per-mark      (each: wall / CPU)")
@@ -312,26 +361,44 @@ def main(argv: list[str] | None = None) -> int:
     fastest = min(report["layouts"], key=lambda n: report["layouts"][n]["run_s_cpu"])
     chosen = report["layouts"][fastest]
     report["projection"] = {"fastest_layout": fastest, "target_hours": TARGET_HOURS}
-    projections = {
-        "one job alone, wall": chosen["run_s_wall"],
-        "one job alone, CPU time": chosen["run_s_cpu"],
-    }
-    if args.pair:
-        pair = measure_pair(args.steps, args.eval_genes, args.rounds)
-        report["pair"] = pair
-        epochs = [round(r["epoch_s_wall"], 1) for r in pair]
-        print(f"\nper-mark, two jobs at once: epoch {epochs} s wall")
-        projections["two jobs side by side, wall"] = max(r["run_s_wall"] for r in pair)
-        projections["two jobs side by side, CPU time"] = max(r["run_s_cpu"] for r in pair)
+    # (basis, seconds per cell type, jobs at once)
+    projections = [
+        ("one job alone, wall", chosen["run_s_wall"], 1),
+        ("one job alone, CPU time", chosen["run_s_cpu"], 1),
+    ]
+    if device.type == "cpu":  # the target's basis: two one-thread jobs on two cores
+        projections += [
+            (
+                f"{PARALLEL_JOBS} such jobs on {PARALLEL_JOBS} cores, CPU time",
+                chosen["run_s_cpu"],
+                PARALLEL_JOBS,
+            ),
+        ]
+    if args.jobs:
+        runs = measure_jobs(args.jobs, args.steps, args.eval_genes, args.rounds, args.device)
+        report["jobs"] = runs
+        epochs = [round(r["epoch_s_wall"], 1) for r in runs]
+        print(f"\nper-mark, {args.jobs} jobs at once: epoch {epochs} s wall")
+        projections.append(
+            (f"{args.jobs} jobs side by side, wall", max(r["run_s_wall"] for r in runs), args.jobs)
+        )
+        if device.type == "cpu":
+            projections.append(
+                (
+                    f"{args.jobs} jobs side by side, CPU time",
+                    max(r["run_s_cpu"] for r in runs),
+                    args.jobs,
+                )
+            )
     if args.deepchrome:
-        report["deepchrome"] = measure_deepchrome(args.steps, args.eval_genes)
+        report["deepchrome"] = measure_deepchrome(args.steps, args.eval_genes, device)
         dc = report["deepchrome"]
         print(
             f"deepchrome (batch 1, SGD): step {dc['train_step_ms_wall']:.2f} ms, "
             f"epoch {dc['epoch_s_wall']:.1f} s wall / {dc['epoch_s_cpu']:.1f} s CPU"
         )
     if args.full_epoch:
-        report["full_epoch"] = full = measure_full_epoch()
+        report["full_epoch"] = full = measure_full_epoch(device)
         sampled = report["layouts"].get("per-mark", {})
         print(
             f"one real per-mark epoch: {full['epoch_s_wall']:.1f} s wall / "
@@ -340,13 +407,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{sampled.get('epoch_s_cpu', math.nan):.1f})"
         )
     print(
-        f"\nprojected AttentiveChrome ({fastest}), {N_CELLS} cells x {N_EPOCHS} epochs, "
-        f"{PARALLEL_JOBS} jobs of 1 thread on 2 cores (target <= {TARGET_HOURS} h):"
+        f"\nprojected AttentiveChrome ({fastest}), {N_CELLS} cells x {N_EPOCHS} epochs "
+        f"(target <= {TARGET_HOURS} h with {PARALLEL_JOBS} one-thread jobs on 2 CPU cores):"
     )
-    for basis, run_s in projections.items():
-        hours = hours_for_all_cells(run_s)
-        report["projection"][basis] = {"run_s_per_cell": run_s, "hours": hours}
-        print(f"  {basis:32} {run_s:6.0f} s per cell -> {hours:5.2f} h")
+    report["projection"]["rows"] = []
+    for basis, run_s, jobs in projections:
+        hours = hours_for_all_cells(run_s, jobs)
+        report["projection"]["rows"].append(
+            {"basis": basis, "run_s_per_cell": run_s, "jobs": jobs, "hours": hours}
+        )
+        print(f"  {basis:40} {run_s:6.0f} s per cell, {jobs} at once -> {hours:5.2f} h")
     report["load_average_end"] = os.getloadavg()
     print(f"load average at start {report['load_average_start']}, end {report['load_average_end']}")
     atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")

@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_auroc", "valid_auprc", "seconds"]
-EVAL_BATCH_SIZE = 256  # evaluation only; does not change any result
+# Scoring only, so it changes no result. 128 scored fastest on one CPU thread (0.39 ms
+# per gene against 0.56 at 256, whose larger temporaries no longer stay in cache).
+EVAL_BATCH_SIZE = 128
 TRANSFORMS = ("none", "log1p")
 LOGISTIC_C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
