@@ -334,7 +334,9 @@ def _try_resume(
     if not path.exists():
         return Progress()
     try:
-        saved = torch.load(path, map_location=device, weights_only=True)
+        # Loaded to the CPU: RNG states must stay CPU tensors, and load_state_dict moves
+        # model and optimizer tensors to the parameters' device (a GPU run resumes too).
+        saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: never fatal, just retrain
         log.warning("ignoring unreadable checkpoint %s (%s)", path, error)
         return Progress()
