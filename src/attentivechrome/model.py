@@ -6,13 +6,14 @@ Every torch model takes float input of shape (batch, marks, bins) and returns a
 once applied it twice, and its Kipoi copy still returns probabilities from forward).
 
 Layout of the per-mark LSTMs: the original gives every mark its own BiLSTM, and so do
-we: five `nn.LSTM` modules, called one after the other. Two layouts that step all five
+we: five `nn.LSTM` modules, called one after the other. Three layouts that step all five
 together were built and timed against it (benchmarks/train_benchmark.py), with equal
 outputs and gradients: one wide LSTM with block-diagonal weights (one call, five times
-the arithmetic) and a hand-written LSTM advancing all 10 (mark, direction) LSTMs with
-one batched matmul per bin. On one CPU thread both were slower than five calls into
-PyTorch's fused oneDNN LSTM kernel (about 1.5x and 4x per training step), so the
-separate layout stays; `block_diagonal_weights` remains for the benchmark and its test.
+the arithmetic), a hand-written LSTM advancing all 10 (mark, direction) LSTMs with one
+batched matmul per bin, and the same with a hand-written backward pass. On one CPU
+thread all were slower than five calls into PyTorch's fused oneDNN LSTM kernel (about
+1.5x, 5x and 2x per training step), so the separate layout stays;
+`block_diagonal_weights` remains for the benchmark and its test.
 Hidden states are kept sequence-first, (marks, bins, batch, 2H) as nn.LSTM returns
 them, so the attention needs no transposed copies.
 """

@@ -81,8 +81,13 @@ def split_data(wildcards):
 
 
 def train_params():
-    """Training settings for every model; threads come from the rule, not from here."""
-    params = {key: value for key, value in config["train"].items() if key != "threads"}
+    """Training settings for every model; threads come from the rule, and the allocator
+    is the rule script's business, not the training function's."""
+    params = {
+        key: value
+        for key, value in config["train"].items()
+        if key not in ("threads", "allocator")
+    }
     params["early_stopping_patience"] = params.pop("early_stopping") or None
     return params
 

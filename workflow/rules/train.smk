@@ -20,6 +20,7 @@ rule train_attentivechrome:
     params:
         model="attentivechrome",
         train=train_params(),
+        allocator=config["train"]["allocator"],
     script:
         "../scripts/train.py"
 
@@ -36,3 +37,4 @@ use rule train_attentivechrome as train_baseline with:
     params:
         model=lambda wildcards: wildcards.baseline,
         train=train_params(),
+        allocator=config["train"]["allocator"],

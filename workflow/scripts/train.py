@@ -5,10 +5,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
+from attentivechrome.allocator import loaded_tcmalloc, restart_with_tcmalloc
 from attentivechrome.logs import step_logging
 from attentivechrome.training import train_and_evaluate
 
-with step_logging(snakemake.log[0]):
+if snakemake.params.allocator == "tcmalloc":
+    restart_with_tcmalloc()  # returns once tcmalloc is loaded, or if it is not installed
+
+with step_logging(snakemake.log[0]) as log:
+    log.info("memory allocator: %s", loaded_tcmalloc() or "the system's malloc")
     train_and_evaluate(
         snakemake.params.model,
         Path(snakemake.input.train),

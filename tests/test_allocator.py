@@ -1,0 +1,80 @@
+"""tcmalloc for training: the restart happens once, loads the library, changes no result."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+from test_training import history, write_splits
+
+from attentivechrome.allocator import RESTARTED, find_tcmalloc, loaded_tcmalloc
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def run_script(path: Path, body: str, *args: str) -> list[str]:
+    path.write_text(f"import sys\nsys.path.insert(0, {str(SRC)!r})\n" + textwrap.dedent(body))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"}
+    done = subprocess.run(
+        [sys.executable, str(path), *args], capture_output=True, text=True, env=env, check=True
+    )
+    return done.stdout.splitlines()
+
+
+def test_tcmalloc_is_installed_by_setup():
+    assert find_tcmalloc() is not None, "make setup installs libtcmalloc-minimal4"
+    assert loaded_tcmalloc() is None or "libtcmalloc" in loaded_tcmalloc()
+
+
+def test_restart_loads_tcmalloc_once(tmp_path):
+    lines = run_script(
+        tmp_path / "restart.py",
+        f"""
+        import os
+        from attentivechrome.allocator import loaded_tcmalloc, restart_with_tcmalloc
+        print("before", os.environ.get({RESTARTED!r}, "-"), flush=True)
+        restart_with_tcmalloc()
+        restart_with_tcmalloc()  # a second call in the restarted process does nothing
+        print("after", loaded_tcmalloc())
+        """,
+    )
+    # The first process printed "before" and was replaced; the restarted one printed both.
+    assert lines[0] == "before -"
+    assert lines[1] == f"before {find_tcmalloc()}"
+    assert len(lines) == 3 and lines[2].startswith("after /") and "libtcmalloc" in lines[2]
+
+
+def test_training_results_are_the_same_with_tcmalloc(tmp_path):
+    paths = write_splits(tmp_path / "data", sizes=(64, 48, 48), seed=3)
+    body = """
+        import json
+        from attentivechrome.allocator import loaded_tcmalloc, restart_with_tcmalloc
+        from attentivechrome.training import train_and_evaluate
+        if sys.argv[2] == "tcmalloc":
+            restart_with_tcmalloc()
+        data, out = sys.argv[1], sys.argv[3]
+        metrics = train_and_evaluate(
+            "attentivechrome", f"{data}/train.npz", f"{data}/valid.npz", f"{data}/test.npz",
+            out, cell="E000", epochs=2, device="cpu", checkpoint=False,
+        )
+        metrics.pop("seconds_total")
+        print(json.dumps({"allocator": loaded_tcmalloc(), "metrics": metrics}))
+    """
+    runs = {}
+    for allocator in ("system", "tcmalloc"):
+        out = tmp_path / allocator
+        lines = run_script(
+            tmp_path / "train.py", body, str(paths["train"].parent), allocator, str(out)
+        )
+        runs[allocator] = json.loads(lines[-1])
+    assert runs["system"]["allocator"] is None
+    assert "libtcmalloc" in runs["tcmalloc"]["allocator"]
+    assert runs["system"]["metrics"] == runs["tcmalloc"]["metrics"]
+    system, fast = tmp_path / "system", tmp_path / "tcmalloc"
+    predictions = "test_predictions.tsv"
+    assert (system / predictions).read_text() == (fast / predictions).read_text()
+    pd.testing.assert_frame_equal(history(system), history(fast))  # all but the seconds
