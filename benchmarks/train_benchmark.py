@@ -22,7 +22,11 @@ and as CPU seconds: on a machine shared with other work the CPU time is the bett
 estimate of what a quiet core would take.
 
     python benchmarks/train_benchmark.py [--steps 40] [--jobs 2] [--deepchrome] [--full-epoch]
-                                          [--device cuda]
+                                          [--device cuda] [--allocator system]
+    python benchmarks/train_benchmark.py --compare-allocators [--rounds 3]
+
+Jobs run under tcmalloc where it is installed, as the pipeline's training jobs do
+(`--allocator system` for glibc's malloc); `--compare-allocators` times both.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +50,7 @@ from grouped_lstm import grouped_lstm  # beside this script
 from torch import nn
 from torch.func import functional_call
 
+from attentivechrome.allocator import find_tcmalloc, loaded_tcmalloc, restart_with_tcmalloc
 from attentivechrome.io import atomic_write_text
 from attentivechrome.model import AttentiveChrome, DeepChrome, block_diagonal_weights
 from attentivechrome.training import make_optimizer, predict, train_one_epoch
@@ -310,6 +317,51 @@ def hours_for_all_cells(run_s: float, jobs: int) -> float:
     return N_CELLS * run_s / jobs / 3600
 
 
+def compare_allocators(args: argparse.Namespace) -> int:
+    """The model's layout timed in fresh processes, alternating system malloc and tcmalloc."""
+    if find_tcmalloc() is None:
+        print("tcmalloc is not installed (Debian: libtcmalloc-minimal4; conda: gperftools)")
+        return 1
+    samples: dict[str, list[dict]] = {"system": [], "tcmalloc": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.rounds):
+            for allocator in samples:
+                out = Path(tmp, f"{allocator}{round_}.json")
+                command = [sys.executable, __file__, "--layouts", "per-mark", "--rounds", "1"]
+                command += ["--steps", str(args.steps), "--eval-genes", str(args.eval_genes)]
+                command += ["--allocator", allocator, "--out", str(out)]
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                samples[allocator].append(json.loads(out.read_text())["layouts"]["per-mark"])
+    print(f"per-mark layout, {args.rounds} alternating runs per allocator (medians, CPU time)")
+    print(f"{'allocator':12}{'step ms':>10}{'score ms/gene':>16}{'epoch s':>10}")
+    medians = {}
+    for allocator, rows in samples.items():
+        medians[allocator] = {
+            key: statistics.median(row[key] for row in rows)
+            for key in ("train_step_ms_cpu", "scoring_ms_per_gene_cpu", "epoch_s_cpu")
+        }
+        m = medians[allocator]
+        print(
+            f"{allocator:12}{m['train_step_ms_cpu']:10.1f}{m['scoring_ms_per_gene_cpu']:16.3f}"
+            f"{m['epoch_s_cpu']:10.1f}"
+        )
+    # Each round's two runs sat side by side in time: their ratio cancels slow drifts in
+    # the machine's load that the ratio of medians does not.
+    ratios = [
+        system["epoch_s_cpu"] / fast["epoch_s_cpu"]
+        for system, fast in zip(samples["system"], samples["tcmalloc"], strict=True)
+    ]
+    ratio = statistics.median(ratios)
+    print(
+        f"epoch: tcmalloc {ratio:.2f}x faster than system malloc (median of the rounds' "
+        f"ratios; range {min(ratios):.2f}-{max(ratios):.2f})"
+    )
+    report = {"samples": samples, "medians": medians, "epoch_speedups": ratios}
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40, help="training steps per sample")
@@ -325,14 +377,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deepchrome", action="store_true", help="also time the CNN baseline")
     parser.add_argument("--full-epoch", action="store_true", help="also time one real epoch")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument(
+        "--allocator",
+        choices=["tcmalloc", "system"],
+        default="tcmalloc",
+        help="memory allocator (default tcmalloc when installed, as the pipeline's jobs)",
+    )
+    parser.add_argument(
+        "--compare-allocators",
+        action="store_true",
+        help="only time the model's layout under each allocator, alternating runs",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/train_benchmark.json"))
     args = parser.parse_args(argv)
+    if args.compare_allocators:
+        return compare_allocators(args)
+    if args.allocator == "tcmalloc":
+        restart_with_tcmalloc()
     torch.set_num_threads(1)
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "1 CPU thread"
 
     x_check, _ = synthetic_counts(8, seed=2)
     print(f"torch {torch.__version__}, {where}, {platform.processor() or platform.machine()}")
+    print(f"memory allocator: {loaded_tcmalloc() or 'system malloc'}")
     print(f"training sample: {args.steps} steps of batch {BATCH}, scoring {args.eval_genes} genes,")
     print(f"{args.rounds} interleaved rounds (medians); an epoch = 413 steps + 6601 genes scored")
     report: dict = {

@@ -1,9 +1,9 @@
 """tcmalloc for training jobs: the same command started again with the library preloaded.
 
 A CPU training step allocates and frees many small tensors. With tcmalloc instead of
-glibc's malloc, an AttentiveChrome step took 13-15% less time on our 2-core machine, with
-identical results (benchmarks/train_benchmark.py run under both; tests/test_allocator.py
-checks the results). An allocator can only be swapped when a process starts, so
+glibc's malloc an AttentiveChrome epoch ran about 1.14x faster on our 2-core machine
+(`benchmarks/train_benchmark.py --compare-allocators`), with identical results
+(tests/test_allocator.py). An allocator can only be swapped when a process starts, so
 `restart_with_tcmalloc` replaces the running script by itself with LD_PRELOAD set, once;
 where tcmalloc is not installed, nothing happens and glibc's malloc is used.
 """
