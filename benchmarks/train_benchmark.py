@@ -313,6 +313,34 @@ def measure_jobs(jobs: int, steps: int, eval_genes: int, rounds: int, device: st
         return pool.map(_job_worker, [(steps, eval_genes, rounds, device)] * jobs)
 
 
+def projection_rows(
+    device: torch.device, alone: dict, side_by_side: list[dict]
+) -> list[tuple[str, float, int]]:
+    """(basis, seconds per cell type, jobs at once) rows of the 56 x 30 projection.
+
+    On the CPU the basis of the target is one one-thread job per core; on a GPU, one job
+    at a time. Jobs measured side by side (`--jobs`) add rows of their own, the slowest
+    job counting. CPU time means nothing on a GPU, so only wall-clock rows are made there.
+    """
+    clocks = {"wall": "wall", "cpu": "CPU time"} if device.type == "cpu" else {"wall": "wall"}
+    if device.type == "cpu":
+        basis, jobs = f"{PARALLEL_JOBS} such jobs on {PARALLEL_JOBS} cores", PARALLEL_JOBS
+    else:
+        basis, jobs = "one job at a time on the GPU", 1
+    rows = [(f"{basis}, {label}", alone[f"run_s_{clock}"], jobs) for clock, label in clocks.items()]
+    if side_by_side:
+        n = len(side_by_side)
+        rows += [
+            (
+                f"{n} jobs measured side by side, {label}",
+                max(r[f"run_s_{clock}"] for r in side_by_side),
+                n,
+            )
+            for clock, label in clocks.items()
+        ]
+    return rows
+
+
 def hours_for_all_cells(run_s: float, jobs: int) -> float:
     return N_CELLS * run_s / jobs / 3600
 
@@ -429,42 +457,14 @@ def main(argv: list[str] | None = None) -> int:
     fastest = min(report["layouts"], key=lambda n: report["layouts"][n]["run_s_cpu"])
     chosen = report["layouts"][fastest]
     report["projection"] = {"fastest_layout": fastest, "target_hours": TARGET_HOURS}
-    # (basis, seconds per cell type, jobs at once)
-    if device.type == "cpu":  # the target's basis: one-thread jobs, one per core
-        projections = [
-            (
-                f"{PARALLEL_JOBS} such jobs on {PARALLEL_JOBS} cores, wall",
-                chosen["run_s_wall"],
-                PARALLEL_JOBS,
-            ),
-            (
-                f"{PARALLEL_JOBS} such jobs on {PARALLEL_JOBS} cores, CPU time",
-                chosen["run_s_cpu"],
-                PARALLEL_JOBS,
-            ),
-        ]
-    else:
-        projections = [("one job at a time on the GPU, wall", chosen["run_s_wall"], 1)]
+    runs = []
     if args.jobs:
-        runs = measure_jobs(args.jobs, args.steps, args.eval_genes, args.rounds, args.device)
-        report["jobs"] = runs
+        runs = report["jobs"] = measure_jobs(
+            args.jobs, args.steps, args.eval_genes, args.rounds, args.device
+        )
         epochs = [round(r["epoch_s_wall"], 1) for r in runs]
         print(f"\nper-mark, {args.jobs} jobs at once: epoch {epochs} s wall")
-        projections.append(
-            (
-                f"{args.jobs} jobs measured side by side, wall",
-                max(r["run_s_wall"] for r in runs),
-                args.jobs,
-            )
-        )
-        if device.type == "cpu":
-            projections.append(
-                (
-                    f"{args.jobs} jobs measured side by side, CPU time",
-                    max(r["run_s_cpu"] for r in runs),
-                    args.jobs,
-                )
-            )
+    projections = projection_rows(device, chosen, runs)
     if args.deepchrome:
         report["deepchrome"] = measure_deepchrome(args.steps, args.eval_genes, device)
         dc = report["deepchrome"]
