@@ -81,13 +81,9 @@ def split_data(wildcards):
 
 
 def train_params():
-    """Training settings for every model; threads come from the rule, and the allocator
-    is the rule script's business, not the training function's."""
-    params = {
-        key: value
-        for key, value in config["train"].items()
-        if key not in ("threads", "allocator")
-    }
+    """Training settings for every model; threads come from the rule, not from here.
+    The rule script takes `allocator` out before calling the training function."""
+    params = {key: value for key, value in config["train"].items() if key != "threads"}
     params["early_stopping_patience"] = params.pop("early_stopping") or None
     return params
 

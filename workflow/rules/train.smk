@@ -20,7 +20,6 @@ rule train_attentivechrome:
     params:
         model="attentivechrome",
         train=train_params(),
-        allocator=config["train"]["allocator"],
     script:
         "../scripts/train.py"
 
@@ -37,4 +36,3 @@ use rule train_attentivechrome as train_baseline with:
     params:
         model=lambda wildcards: wildcards.baseline,
         train=train_params(),
-        allocator=config["train"]["allocator"],

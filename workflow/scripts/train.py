@@ -6,11 +6,14 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
 from attentivechrome.allocator import loaded_tcmalloc, restart_with_tcmalloc
-from attentivechrome.logs import step_logging
-from attentivechrome.training import train_and_evaluate
 
-if snakemake.params.allocator == "tcmalloc":
+settings = dict(snakemake.params.train)
+if settings.pop("allocator") == "tcmalloc":
+    # Before the imports below (torch, pandas: about 2 s), which the restart would repeat.
     restart_with_tcmalloc()  # returns once tcmalloc is loaded, or if it is not installed
+
+from attentivechrome.logs import step_logging  # noqa: E402
+from attentivechrome.training import train_and_evaluate  # noqa: E402
 
 with step_logging(snakemake.log[0]) as log:
     log.info("memory allocator: %s", loaded_tcmalloc() or "the system's malloc")
@@ -22,5 +25,5 @@ with step_logging(snakemake.log[0]) as log:
         Path(snakemake.output.metrics).parent,
         cell=snakemake.wildcards.cell,
         threads=snakemake.threads,
-        **snakemake.params.train,
+        **settings,
     )
