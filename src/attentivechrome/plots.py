@@ -110,6 +110,17 @@ def predicted_high(probabilities: np.ndarray, threshold: float | None = None) ->
     return high
 
 
+def prediction_groups(high: np.ndarray) -> list[tuple[str, np.ndarray, str]]:
+    """(name, gene mask, colour) of the genes predicted high and low, in that order."""
+    return [("predicted high", high, "#d62728"), ("predicted low", ~high, "#1f77b4")]
+
+
+def share_of(values: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """`values` divided by their sum along `axis` (over everything by default); an all-zero
+    sum gives zeros, not NaN."""
+    return values / np.maximum(np.sum(values, axis=axis, keepdims=True), 1e-30)
+
+
 def _mark_grid(n_marks: int, width: float = 4.2, height: float = 3.0):
     """A figure with one panel per mark (up to three per row) and the list of its axes."""
     cols = min(3, n_marks)
@@ -152,7 +163,7 @@ def plot_attention_profiles(
     high = predicted_high(probabilities, threshold)
     x = bin_offsets(n_bins, flank, bin_size)
     fig, axes = _mark_grid(n_marks)
-    groups = [("predicted high", high, "#d62728"), ("predicted low", ~high, "#1f77b4")]
+    groups = prediction_groups(high)
     # Groups may be empty with a fixed threshold; an empty group is simply not drawn.
     for m, ax in enumerate(axes):
         for name, mask, col in groups:
@@ -183,11 +194,7 @@ def plot_mark_attention(
     fig = Figure(figsize=(1.6 * len(marks) + 3, 4), layout="constrained")
     ax = fig.subplots()
     positions = np.arange(len(marks))
-    for shift, (name, mask, col) in zip(
-        (-0.2, 0.2),
-        [("predicted high", high, "#d62728"), ("predicted low", ~high, "#1f77b4")],
-        strict=True,
-    ):
+    for shift, (name, mask, col) in zip((-0.2, 0.2), prediction_groups(high), strict=True):
         if not mask.any():
             continue
         parts = ax.boxplot(
@@ -300,7 +307,7 @@ def plot_saliency_agreement(
     x = bin_offsets(n_bins, flank, bin_size)
     fig = Figure(figsize=(3.4 * n_marks, 7), layout="constrained")
     grid = fig.add_gridspec(2, n_marks)
-    share = saliency / np.maximum(saliency.sum(axis=2, keepdims=True), 1e-30)
+    share = share_of(saliency, axis=2)
     for m in range(n_marks):
         ax = fig.add_subplot(grid[0, m])
         ax.plot(x, bin_attention[:, m].mean(axis=0), color="#d62728", lw=1.3, label="attention")
@@ -348,7 +355,7 @@ def plot_gene(
     x = bin_offsets(n_bins, flank, bin_size)
     fig = Figure(figsize=(12, 1.9 * n_marks + 0.8), layout="constrained")
     grid = fig.add_gridspec(n_marks, 3)
-    sal_share = saliency / max(float(np.sum(saliency)), 1e-30)
+    sal_share = share_of(saliency)
     for m in range(n_marks):
         ax = fig.add_subplot(grid[m, :2])
         ax.bar(x, counts[m], width=bin_size, color=colour(marks[m], MARK_COLOURS), alpha=0.55)
@@ -358,8 +365,9 @@ def plot_gene(
             ax.tick_params(labelbottom=False)
         twin = ax.twinx()
         twin.plot(x, bin_attention[m], color="#d62728", lw=1.2, label="bin attention")
-        row = saliency[m] / max(float(saliency[m].sum()), 1e-30)
-        twin.plot(x, row, color="black", lw=1.0, ls="--", label="|saliency| (share)")
+        twin.plot(
+            x, share_of(saliency[m]), color="black", lw=1.0, ls="--", label="|saliency| (share)"
+        )
         twin.set_ylim(bottom=0)
         twin.tick_params(labelsize=7)
         if m == 0:
