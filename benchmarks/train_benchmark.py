@@ -95,33 +95,32 @@ class GroupedBmmChrome(AttentiveChrome):
         return w_ih, w_hh, bias  # (G, 4H), (G, H, 4H), (G, 4H)
 
     def encode_bins(self, x: torch.Tensor) -> torch.Tensor:
-        w_ih, w_hh, bias = self._stacked()
         seq = x.permute(2, 1, 0)  # (T, M, B)
         seq = torch.cat([seq, seq.flip(0)], dim=1)  # reverse directions read flipped bins
+        out = self._run_groups(seq, *self._stacked())  # (T, G, B, H)
+        both = torch.cat([out[:, :N_MARKS], out[:, N_MARKS:].flip(0)], dim=-1)
+        return both.transpose(0, 1)  # (M, T, B, 2H)
+
+    def _run_groups(self, seq, w_ih, w_hh, bias) -> torch.Tensor:
+        """All groups' LSTMs over the bins, autograd through the Python loop."""
         inputs = torch.addcmul(bias[:, None], seq.unsqueeze(-1), w_ih[:, None])  # (T, G, B, 4H)
-        groups, batch, hidden = w_hh.shape[0], x.shape[0], self.bin_hidden
-        h = x.new_zeros(groups, batch, hidden)
-        c = x.new_zeros(groups, batch, hidden)
+        groups, batch, hidden = w_hh.shape[0], seq.shape[2], self.bin_hidden
+        h = seq.new_zeros(groups, batch, hidden)
+        c = seq.new_zeros(groups, batch, hidden)
         states = []
         for step in range(inputs.shape[0]):
             i, f, g, o = torch.baddbmm(inputs[step], h, w_hh).chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
             states.append(h)
-        out = torch.stack(states)  # (T, G, B, H)
-        both = torch.cat([out[:, :N_MARKS], out[:, N_MARKS:].flip(0)], dim=-1)
-        return both.transpose(0, 1)  # (M, T, B, 2H)
+        return torch.stack(states)
 
 
 class GroupedManualChrome(GroupedBmmChrome):
     """AttentiveChrome whose 10 bin-level LSTMs step together with a hand-written backward."""
 
-    def encode_bins(self, x: torch.Tensor) -> torch.Tensor:
-        w_ih, w_hh, bias = self._stacked()
-        seq = x.permute(2, 1, 0)  # (T, M, B)
-        out = grouped_lstm(torch.cat([seq, seq.flip(0)], dim=1), w_ih, w_hh, bias)
-        both = torch.cat([out[:, :N_MARKS], out[:, N_MARKS:].flip(0)], dim=-1)
-        return both.transpose(0, 1)  # (M, T, B, 2H)
+    def _run_groups(self, seq, w_ih, w_hh, bias) -> torch.Tensor:
+        return grouped_lstm(seq, w_ih, w_hh, bias)
 
 
 LAYOUTS = {

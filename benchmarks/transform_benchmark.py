@@ -28,9 +28,7 @@ from attentivechrome.training import SPLITS, TRANSFORMS, train_and_evaluate
 
 
 def find_cells(results: Path) -> list[str]:
-    return sorted(
-        p.parent.parent.name for p in results.glob("*/data/train.npz") if p.parent.parent.is_dir()
-    )
+    return sorted(path.parent.parent.name for path in results.glob("*/data/train.npz"))
 
 
 def train_once(task: tuple[str, str, int, str, dict]) -> dict:
