@@ -10,9 +10,16 @@
 #   {cell}/genes/{gene}.png  one gene's inputs and attention, on demand
 #   summary.tsv, plots/   test AUROC of every model and cell type, mark attention heatmap
 #   logs/, benchmarks/    one log and timing file per job
+#   config.resolved.yaml  the configuration the latest run used, defaults filled in
+#
+# Configuration: config/config.yaml (the embedded demo) unless config files are named on
+# the command line; then those files alone, layered in order, plus the schema's defaults,
+# so that no demo value leaks into a configuration that leaves a key out.
 
 
-configfile: "config/config.yaml"
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -4,8 +4,9 @@ import pytest
 
 from workflow import snakemake
 
-# The short-training demo configuration that the end-to-end tests share.
-FAST = ("--configfile", "tests/configs/fast.yaml")
+# The demo with short training that the end-to-end tests share: named config files are
+# layered in order, and only they (plus the schema's defaults) make the configuration.
+FAST = ("--configfile", "config/config.yaml", "tests/configs/fast.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,60 @@ from workflow import REPO, snakemake
 
 
 def run_with(tmp_path, settings: dict, *targets: str, dry: bool = True):
+    """The demo with `settings` layered over it (config files apply in the order given)."""
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), **settings}))
-    args = [*targets, "--cores", "1", "--configfile", str(config)]
+    args = [*targets, "--cores", "1", "--configfile", "config/config.yaml", str(config)]
     return snakemake(*args, *(["--dry-run"] if dry else []), check=False)
+
+
+def resolved(results, *args: str) -> dict:
+    """The configuration a real run resolved (its cheapest job: the chromosome sizes)."""
+    snakemake(f"{results}/reference/chrom.sizes", "--cores", "1", *args)
+    return yaml.safe_load((results / "config.resolved.yaml").read_text())
+
+
+DEMO = yaml.safe_load((REPO / "config/config.yaml").read_text())
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def test_paper_config_takes_published_settings_not_the_demos(tmp_path):
+    config = resolved(
+        tmp_path, "--configfile", "config/remc.yaml", "--config", f"results={tmp_path}"
+    )
+    remc = yaml.safe_load((REPO / "config/remc.yaml").read_text())
+    assert "lr" not in config["train"]  # each model's published rate, not the demo's 1e-3
+    assert config["train"]["epochs"] == remc["train"]["epochs"] == 30
+    assert config["split"] == {"train": 6601, "valid": 6601}
+    assert config["cell_types"] == remc["cell_types"] and len(config["cell_types"]) == 56
+    assert config["cell_table"] == "config/cell_types.tsv"
+
+
+def test_config_leaving_keys_out_gets_the_schema_defaults(tmp_path):
+    own = tmp_path / "own.yaml"
+    minimal = {"cell_types": ["DEMO1"], "sources": DEMO["sources"], "results": str(tmp_path)}
+    own.write_text(yaml.safe_dump(minimal))
+    config = resolved(tmp_path, "--configfile", str(own))
+    defaults = SCHEMA["properties"]
+    assert "lr" not in config["train"] and "cell_table" not in config
+    assert config["train"]["epochs"] == defaults["train"]["properties"]["epochs"]["default"]
+    assert config["split"] == {"train": 6601, "valid": 6601}
+    assert config["models"] == defaults["models"]["default"] == ["attentivechrome"]
+    assert (
+        config["models"] != DEMO["models"] and config["train"]["epochs"] != DEMO["train"]["epochs"]
+    )
+    header = (tmp_path / "config.resolved.yaml").read_text().splitlines()[1]
+    assert header.endswith(str(own))
+
+
+def test_no_config_file_means_the_demo(tmp_path):
+    config = resolved(tmp_path, "--config", f"results={tmp_path}")
+    for key, value in {**DEMO, "results": str(tmp_path)}.items():
+        if isinstance(value, dict):  # sections gain the schema's defaults for unset keys
+            assert config[key].items() >= value.items(), key
+        else:
+            assert config[key] == value, key
+    assert config["train"]["lr"] == DEMO["train"]["lr"]
 
 
 @pytest.mark.parametrize(

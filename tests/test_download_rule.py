@@ -27,7 +27,8 @@ def download(server: FaultyServer, tmp_path, *targets: str):
     config = tmp_path / "http.yaml"
     config.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), "sources": sources}))
     paths = [str(tmp_path / "results" / t) for t in targets]
-    return snakemake(*paths, "--cores", "1", "--configfile", str(config), check=False)
+    args = ["--cores", "1", "--configfile", "config/config.yaml", str(config)]
+    return snakemake(*paths, *args, check=False)
 
 
 def test_dropped_connection_is_resumed_to_identical_bytes(tmp_path):

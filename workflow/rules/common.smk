@@ -6,6 +6,7 @@ from snakemake.utils import min_version, validate
 
 # The pipeline's package, from this checkout (also when Snakemake runs outside the venv).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from attentivechrome.config import write_resolved_config
 from attentivechrome.windows import bins_per_gene
 
 min_version("9.0")
@@ -58,6 +59,16 @@ wildcard_constraints:
     split="|".join(SPLITS),
     baseline="|".join(BASELINES) or "no-baseline",
     name="|".join(re.escape(n) for n in DOWNLOAD_SOURCES),
+
+
+# What this run resolved (files layered, defaults filled), for users to read back.
+onstart:
+    write_resolved_config(
+        config,
+        f"{RESULTS}/config.resolved.yaml",
+        workflow.configfiles,
+        workflow.config_settings.config,
+    )
 
 
 def downloaded(name):
