@@ -102,3 +102,31 @@ def test_select_genes_keeps_common_genes_on_genome_sorted(gene_info, tmp_path):
     assert selection.dropped["on a chromosome missing from the sizes"] == ["ENSG00000198888"]
     assert selection.dropped["in the expression matrix but not in gene_info"] == ["ENSG00000999999"]
     assert "ENSG00000000005" in selection.dropped["not in the expression matrix"]
+
+
+def test_many_genes_past_their_chromosome_end_mean_another_assembly(gene_info):
+    genes = deduplicate_genes(read_gene_info(gene_info))
+    matrix = pd.DataFrame({"E003": 1.0}, index=genes["gene_id"])
+    sizes = {"chrX": 99_850_000, "chr20": 63025520, "chr19": 59128983, "chrM": 16571}
+    with pytest.raises(InputError, match=r"gene_info: 2 of 5 genes lie past the end.*assemblies"):
+        select_genes(genes, matrix, sizes, genes_path="gene_info")
+
+
+def test_files_sharing_few_ids_are_an_error_with_an_example_of_each(gene_info):
+    genes = read_gene_info(gene_info)
+    matrix = pd.DataFrame({"E003": [1.0, 2.0]}, index=["GENE_A", "ENSG00000000003"])
+    with pytest.raises(
+        InputError,
+        match=r"rpkm: only 0 of its 1 gene ids .*'GENE_A' here and 'ENSG00000000003' there",
+    ):
+        select_genes(genes, matrix[:1], {}, expression_path="rpkm")
+    assert len(select_genes(genes, matrix, {"chrX": 155270560}).genes) == 1
+
+
+def test_repeated_column_names_in_any_headed_table_are_an_error(tmp_path):
+    from attentivechrome.plots import read_cell_table
+
+    path = tmp_path / "cells.tsv"
+    path.write_text("id\tname\tname\nE003\tH1\tH1 again\n")
+    with pytest.raises(InputError, match=r"cells.tsv, line 1: column name\(s\) name appear"):
+        read_cell_table(path)

@@ -12,19 +12,18 @@ from workflow import REPO, snakemake
 DEMO_READS = REPO / "resources/demo/tagalign"
 
 
+def run_config(tmp_path, target: str, **settings):
+    """Run one target of the demo with `settings` layered over it, results under tmp_path."""
+    layer = {"results": str(tmp_path / "results"), **settings}
+    (tmp_path / "layer.yaml").write_text(yaml.safe_dump(layer))
+    configs = ["config/config.yaml", str(tmp_path / "layer.yaml")]
+    target = str(tmp_path / "results" / target)
+    return snakemake(target, "--cores", "1", "--configfile", *configs, check=False)
+
+
 def run_target(tmp_path, target: str, **settings) -> str:
-    """Run one target with a config pointing at tmp_path; return the failed run's output."""
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config = {**base, "results": str(tmp_path / "results"), **settings}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(
-        str(tmp_path / "results" / target),
-        "--cores",
-        "1",
-        "--configfile",
-        str(tmp_path / "config.yaml"),
-        check=False,
-    )
+    """Like run_config; return the output of the run, which must have failed."""
+    result = run_config(tmp_path, target, **settings)
     assert result.returncode != 0, "a damaged input must stop the run"
     return result.stdout + result.stderr
 
@@ -57,7 +56,9 @@ def test_non_numeric_coordinate_names_file_and_line(tmp_path):
     sources = damaged_reads(tmp_path, damage)
     run_target(tmp_path, "bam/DEMO1-H3K4me3.bam", sources=sources)
     log = (tmp_path / "results/logs/bam/DEMO1-H3K4me3.log").read_text()
-    assert "DEMO1-H3K4me3.tagAlign.gz, line 42" in log
+    # The user's own file, not the copy under results/downloads/.
+    assert f"{tmp_path}/reads/DEMO1-H3K4me3.tagAlign.gz, line 42" in log
+    assert "downloads/" not in log.split(" ERROR ", 1)[1]
     assert "12x45" in log or "integer" in log
     assert "Traceback" not in log
     assert not list((tmp_path / "results/bam").glob("DEMO1-H3K4me3*"))
@@ -75,3 +76,68 @@ def test_authors_csv_with_a_missing_bin_row_is_refused_on_import(tmp_path):
     log = (tmp_path / "results/logs/datasets/DEMO1.log").read_text()
     assert "valid.csv, line 251: gene 000005: expected bin 51" in log
     assert not (tmp_path / "results/DEMO1/data/valid.npz").exists()
+
+
+DEMO = REPO / "resources/demo"
+
+
+def damaged_reference(tmp_path, *, gene_info=None, expression=None) -> dict:
+    """Sources with gene_info or the RPKM matrix replaced by the given text."""
+    sources = yaml.safe_load((REPO / "config/config.yaml").read_text())["sources"]
+    for key, text in (("genes", gene_info), ("expression", expression)):
+        if text is not None:
+            path = tmp_path / f"damaged-{key}.tsv"
+            path.write_text(text)
+            sources[key] = str(path)
+    return sources
+
+
+def demo_rpkm() -> str:
+    return gzip.decompress((DEMO / "demo.RPKM.pc.gz").read_bytes()).decode()
+
+
+def refused_reference(tmp_path, **damage) -> str:
+    """The gene step's log after it refused the damaged input; no output may exist."""
+    run_target(tmp_path, "reference/genes.tsv", sources=damaged_reference(tmp_path, **damage))
+    log = (tmp_path / "results/logs/reference/genes.log").read_text()
+    assert "Traceback" not in log
+    assert not list((tmp_path / "results/reference").glob("*.tsv"))
+    assert not (tmp_path / "results/reference/bins.bed").exists()
+    return log
+
+
+def test_duplicated_cell_type_column_is_an_error_naming_it(tmp_path):
+    lines = demo_rpkm().splitlines()
+    doubled = ["\t".join([*line.split("\t"), line.split("\t")[1]]) for line in lines]
+    doubled[0] = doubled[0].rsplit("\t", 1)[0] + "\tDEMO1"
+    log = refused_reference(tmp_path, expression="\n".join(doubled) + "\n")
+    assert "damaged-expression.tsv, line 1: column name(s) DEMO1 appear more than once" in log
+
+
+def test_space_separated_expression_names_the_separator(tmp_path):
+    log = refused_reference(tmp_path, expression=demo_rpkm().replace("\t", " "))
+    assert "damaged-expression.tsv, line 1: the header has no '\\t' separator but spaces" in log
+
+
+def test_versioned_expression_ids_against_plain_ones_say_so(tmp_path):
+    lines = demo_rpkm().splitlines()
+    versioned = [lines[0]] + [line.replace("\t", ".5\t", 1) for line in lines[1:]]
+    log = refused_reference(tmp_path, expression="\n".join(versioned) + "\n")
+    assert "damaged-expression.tsv: only 0 of its" in log
+    assert "e.g. 'ENSG00000000003.5' here and 'ENSG00000000003' there" in log
+    assert "version suffixes" in log
+
+
+def test_gene_past_its_chromosome_end_is_dropped_and_logged(tmp_path):
+    lines = (DEMO / "gene_info.tsv").read_text().splitlines(keepends=True)
+    fields = lines[0].split("\t")  # ENSG00000000003 on chr3 (4 Mb)
+    fields[2:4] = ["4100000", "4107000"]
+    lines[0] = "\t".join(fields)
+    sources = damaged_reference(tmp_path, gene_info="".join(lines))
+    result = run_config(tmp_path, "reference/genes.tsv", sources=sources)
+    assert result.returncode == 0, result.stderr
+    genes = (tmp_path / "results/reference/genes.tsv").read_text()
+    assert "ENSG00000000003" not in genes and "ENSG00000000235" in genes
+    log = (tmp_path / "results/logs/reference/genes.log").read_text()
+    assert "1 genes lie past their chromosome's end and are dropped" in log
+    assert "dropped (past the end of its chromosome): ENSG00000000003" in log

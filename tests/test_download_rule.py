@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import yaml
 
 from http_server import FaultyServer
@@ -62,3 +64,42 @@ def test_corrupted_file_fails_clearly_and_leaves_nothing_to_trust(tmp_path):
     assert "gzip" in log.lower()
     folder = tmp_path / "results/downloads/tagalign"
     assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_html_page_served_for_a_gz_ends_in_one_clear_line(tmp_path):
+    with serve_demo() as server:
+        server.files[f"/{READS}"] = b"<!DOCTYPE html><html><body>Service unavailable</body></html>"
+        result = download(server, tmp_path, f"downloads/{READS}")
+    assert result.returncode != 0
+    log = (tmp_path / f"results/logs/download/{READS}.log").read_text()
+    assert "Traceback" not in log
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and server.url(f"/{READS}") in errors[0]
+    assert "an HTML page, not the data" in errors[0]
+    assert not (tmp_path / f"results/downloads/{READS}").exists()
+
+
+def test_plain_text_reads_without_gz_are_accepted(tmp_path):
+    with serve_demo() as server:
+        plain = gzip.decompress(server.files[f"/{READS}"])
+        server.files["/tagalign/DEMO1-H3K4me3.tagAlign"] = plain
+        sources = {"tagalign": server.url("/tagalign/{cell}-{mark}.tagAlign")}
+        config = tmp_path / "plain.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "results": str(tmp_path / "results"),
+                    "sources": {
+                        **yaml.safe_load((REPO / "config/config.yaml").read_text())["sources"],
+                        **sources,
+                    },
+                }
+            )
+        )
+        bam = tmp_path / "results/bam/DEMO1-H3K4me3.bam"
+        args = ["--cores", "1", "--configfile", "config/config.yaml", str(config)]
+        snakemake(str(bam), *args)
+    log = (tmp_path / "results/logs/bam/DEMO1-H3K4me3.log").read_text()
+    n_reads = plain.count(b"\n")
+    assert f"{n_reads} reads" in log
+    assert bam.exists() and bam.with_suffix(".bam.bai").exists()

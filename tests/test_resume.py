@@ -75,3 +75,16 @@ def test_killed_runs_resume_to_identical_outputs(demo, tmp_path, during_counting
     pd.testing.assert_frame_equal(
         history[0].drop(columns="seconds"), history[1].drop(columns="seconds")
     )
+
+
+@pytest.mark.slow
+def test_deleted_bam_index_is_made_again_before_counting(tmp_path):
+    results = tmp_path / "results"
+    target = f"{results}/DEMO1/counts.npz"
+    args = ["--cores", "2", *FAST, "--config", f"results={results}"]
+    snakemake(target, *args)
+    index = results / "bam/DEMO1-H3K36me3.bam.bai"
+    index.unlink()
+    (results / "DEMO1/counts.npz").unlink()
+    snakemake(target, *args)  # the index is an input of counting (multicov needs it)
+    assert index.exists()

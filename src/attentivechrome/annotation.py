@@ -5,15 +5,18 @@ Rules that decide which genes a model sees, recorded here once:
 - Chromosomes get a `chr` prefix (`MT` becomes `chrM`).
 - A gene id listed twice in gene_info (the real file has 7, with two symbols each) keeps its
   first row: one window per gene id. Conflicting coordinates are logged, not silently merged.
-- Genes on chromosomes missing from the chromosome sizes are dropped and logged.
+- Genes on chromosomes missing from the chromosome sizes are dropped and logged; so are
+  genes whose coordinates run past their chromosome's end, unless more than 1% do (then
+  the annotation and the sizes come from different assemblies: an error).
+- The annotation and the expression table must share most of their ids (at least half of
+  the smaller one's): otherwise the run stops with an example id from each.
 - Only genes present in both gene_info and the expression matrix are kept, sorted by id.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import pandas as pd
 
 from .errors import InputError
 from .genome import ucsc_chrom
-from .io import is_gzip
+from .io import open_text, read_table
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +40,6 @@ GENE_INFO_COLUMNS = [
     "description",
 ]
 _STRANDS = {"1": "+", "-1": "-", "+": "+", "-": "-"}
-
-
-def open_text(path: str | Path):
-    """Open a plain or gzipped text file, deciding by the magic bytes, not the name."""
-    path = Path(path)
-    if is_gzip(path):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
 
 
 def read_gene_info(path: str | Path) -> pd.DataFrame:
@@ -114,8 +109,7 @@ def deduplicate_genes(genes: pd.DataFrame, path: str | Path = "gene_info") -> pd
 def read_expression(path: str | Path, cells: list[str] | None = None) -> pd.DataFrame:
     """Parse an RPKM matrix (`gene_id` then one column per epigenome); index = gene id."""
     try:
-        with open_text(path) as handle:
-            table = pd.read_csv(handle, sep="\t", dtype={0: str})
+        table = read_table(path, dtype={0: str})
     except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise InputError(path, f"cannot read the expression matrix: {error}") from None
     if table.empty or table.columns[0] != "gene_id":
@@ -147,10 +141,11 @@ def _as_rpkm(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     if bad.to_numpy().any():
         row, col = (int(i[0]) for i in np.nonzero(bad.to_numpy()))
         value = table.iat[row, col]
+        got = "an empty field (is the line tab-separated?)" if pd.isna(value) else repr(value)
         raise InputError(
             path,
             f"gene {table.index[row]}, cell type {table.columns[col]}: RPKM must be a "
-            f"non-negative number, got {value!r}",
+            f"non-negative number, got {got}",
             line=row + 2,
         )
     return numeric.astype(float)
@@ -170,20 +165,87 @@ class GeneSelection:
         return "\n".join(lines)
 
 
+#: Fewer shared ids than this share of the smaller file: the two files do not describe
+#: the same genes (another annotation, or ids with version suffixes on one side only).
+MIN_SHARED_IDS = 0.5
+#: More genes than this share lying past their chromosome's end: the annotation and the
+#: chromosome sizes come from different assemblies, and dropping them would hide that.
+MAX_PAST_END = 0.01
+
+
 def select_genes(
-    genes: pd.DataFrame, expression: pd.DataFrame, chrom_sizes: dict[str, int]
+    genes: pd.DataFrame,
+    expression: pd.DataFrame,
+    chrom_sizes: dict[str, int],
+    genes_path: str | Path = "gene_info",
+    expression_path: str | Path = "expression matrix",
 ) -> GeneSelection:
-    """Genes present in gene_info, the expression matrix and the genome, sorted by id."""
+    """Genes present in gene_info, the expression matrix and the genome, sorted by id.
+
+    Genes whose coordinates run past their chromosome's end are dropped and logged, or
+    stop the run when more than MAX_PAST_END of them do (a mismatch of assemblies).
+    """
+    check_shared_ids(genes["gene_id"], expression.index, genes_path, expression_path)
     in_matrix = genes["gene_id"].isin(expression.index)
     on_genome = genes["chrom"].isin(chrom_sizes.keys())
+    size = genes["chrom"].map(chrom_sizes)
+    past_end = on_genome & (genes[["start", "end"]].max(axis=1) > size)
+    _check_past_end(genes, past_end, on_genome, size, genes_path)
     dropped = {
         "not in the expression matrix": sorted(genes.loc[~in_matrix, "gene_id"]),
         "on a chromosome missing from the sizes": sorted(
             genes.loc[in_matrix & ~on_genome, "gene_id"]
         ),
+        "past the end of its chromosome": sorted(genes.loc[in_matrix & past_end, "gene_id"]),
         "in the expression matrix but not in gene_info": sorted(
             set(expression.index) - set(genes["gene_id"])
         ),
     }
-    kept = genes[in_matrix & on_genome].sort_values("gene_id").reset_index(drop=True)
+    kept = genes[in_matrix & on_genome & ~past_end].sort_values("gene_id").reset_index(drop=True)
     return GeneSelection(kept[["gene_id", "chrom", "tss", "strand", "symbol"]], dropped)
+
+
+def check_shared_ids(
+    gene_ids: pd.Series, expression_ids: pd.Index, genes_path, expression_path
+) -> None:
+    """Stop when the annotation and the expression table hardly share a gene id."""
+    ours, theirs = set(gene_ids), set(expression_ids)
+    shared = len(ours & theirs)
+    if shared >= MIN_SHARED_IDS * min(len(ours), len(theirs)):
+        return
+    hint = ""
+    versioned = [any(_VERSION.search(str(i)) for i in ids) for ids in (ours, theirs)]
+    if versioned[0] != versioned[1]:
+        hint = "; ids carry version suffixes (like '.5') in one file only"
+    raise InputError(
+        expression_path,
+        f"only {shared} of its {len(theirs)} gene ids are in {genes_path} "
+        f"({len(ours)} ids), e.g. {min(map(str, theirs))!r} here and "
+        f"{min(map(str, ours))!r} there{hint}",
+    )
+
+
+_VERSION = re.compile(r"\.\d+$")
+
+
+def _check_past_end(genes, past_end, on_genome, size, path) -> None:
+    if not past_end.any():
+        return
+    first = genes[past_end].iloc[0]
+    example = (
+        f"e.g. {first['gene_id']} ends at {max(first['start'], first['end'])} on "
+        f"{first['chrom']} of {int(size[first.name])} bp (line {first['line']})"
+    )
+    if past_end.sum() > MAX_PAST_END * on_genome.sum():
+        raise InputError(
+            path,
+            f"{int(past_end.sum())} of {int(on_genome.sum())} genes lie past the end of their "
+            f"chromosome, {example}: the annotation and the chromosome sizes seem to come "
+            "from different assemblies",
+        )
+    log.warning(
+        "%s: %d genes lie past their chromosome's end and are dropped, %s",
+        path,
+        int(past_end.sum()),
+        example,
+    )

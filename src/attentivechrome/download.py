@@ -9,6 +9,9 @@ it stopped, and never leave behind a file that merely looks complete. ``fetch`` 
   exponential back-off, but fails at once on other 4xx answers (retrying cannot help);
 * checks the size against Content-Length, the SHA-256 when one is given, and gzip
   integrity by decompressing the whole stream, before renaming the part file to ``dest``.
+  Gzip is told by the content, not the name: plain text is accepted under any name (the
+  readers check it), while an empty file or an HTML page (a portal's error or login page
+  served in place of the data) is refused.
 
 Local sources (plain paths and ``file://`` URLs) are copied, not linked, so that later
 edits of the source cannot silently change a pipeline input.
@@ -35,7 +38,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from attentivechrome.errors import InputError
-from attentivechrome.io import atomic_path
+from attentivechrome.io import atomic_path, is_gzip
 
 log = logging.getLogger("attentivechrome.download")
 
@@ -50,12 +53,15 @@ _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
 
 
-class DownloadError(RuntimeError):
-    """A download that failed for good; the message names the URL and the reason."""
+class DownloadError(InputError):
+    """A download that failed for good; the message names the URL and the reason.
+
+    An anticipated failure like bad input, so a job reports it in one line, no traceback.
+    """
 
     def __init__(self, url: str, message: str):
         self.url = url
-        super().__init__(f"{url}: {message}")
+        super().__init__(url, message)
 
 
 @dataclass(frozen=True)
@@ -92,32 +98,29 @@ def fetch(
     backoff: float = 1.0,
     timeout: float = 60.0,
     sha256: str | None = None,
-    check_gzip: bool | None = None,
 ) -> FetchResult:
     """Fetch ``source`` (path, file://, http:// or https:// URL) to ``dest`` atomically.
 
     ``retries`` is the number of extra attempts after the first one for transient
     failures; the pause before retry ``k`` (1-based) is ``backoff * 2 ** (k - 1)`` seconds.
-    ``check_gzip`` defaults to whether ``dest`` ends in ``.gz``. A file that fails its
-    SHA-256 or gzip check is deleted and downloaded once more from zero before giving up.
+    A file that fails its SHA-256 or content check (see the module's docstring) is deleted
+    and downloaded once more from zero before giving up.
     Raises InputError for a bad local source, DownloadError for a failed download.
     """
     dest = Path(dest)
     if retries < 0 or backoff < 0 or timeout <= 0:
         raise ValueError("retries and backoff must be >= 0 and timeout > 0")
-    if check_gzip is None:
-        check_gzip = dest.name.endswith(".gz")
     expected_sha = sha256.strip().lower() if sha256 else None
     dest.parent.mkdir(parents=True, exist_ok=True)
 
     scheme = urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
-        return _fetch_http(source, dest, retries, backoff, timeout, expected_sha, check_gzip)
+        return _fetch_http(source, dest, retries, backoff, timeout, expected_sha)
     if scheme == "file":
-        return _copy_local(_file_url_path(source), dest, expected_sha, check_gzip)
+        return _copy_local(_file_url_path(source), dest, expected_sha)
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise InputError(source, f"unsupported URL scheme {scheme!r}; use a path, file://, http(s)")
-    return _copy_local(Path(source), dest, expected_sha, check_gzip)
+    return _copy_local(Path(source), dest, expected_sha)
 
 
 # --- local sources ---------------------------------------------------------------------
@@ -130,13 +133,13 @@ def _file_url_path(url: str) -> Path:
     return Path(unquote(parts.path))
 
 
-def _copy_local(src: Path, dest: Path, sha: str | None, check_gzip: bool) -> FetchResult:
+def _copy_local(src: Path, dest: Path, sha: str | None) -> FetchResult:
     if not src.is_file():
         raise InputError(src, "source file not found (expected an existing regular file)")
     try:
         with atomic_path(dest) as tmp:
             shutil.copyfile(src, tmp)
-            _verify(tmp, sha, check_gzip)
+            _verify(tmp, sha)
             size = tmp.stat().st_size
     except _Corrupt as exc:
         raise InputError(src, str(exc)) from None
@@ -158,7 +161,6 @@ def _fetch_http(
     backoff: float,
     timeout: float,
     sha: str | None,
-    check_gzip: bool,
 ) -> FetchResult:
     part = _part_path(dest)
     attempts = 0
@@ -184,7 +186,7 @@ def _fetch_http(
             continue
 
         try:
-            _verify(part, sha, check_gzip)
+            _verify(part, sha)
         except _Corrupt as exc:
             part.unlink(missing_ok=True)
             if restarted:
@@ -302,15 +304,25 @@ def _describe(exc: BaseException) -> str:
 # --- verification ----------------------------------------------------------------------
 
 
-def _verify(path: Path, sha: str | None, check_gzip: bool) -> None:
+def _verify(path: Path, sha: str | None) -> None:
     if sha is not None:
         actual = _sha256_of(path)
         if actual != sha:
             raise _Corrupt(f"SHA-256 mismatch: expected {sha}, got {actual}")
-    if check_gzip:
+    if path.stat().st_size == 0:
+        raise _Corrupt("empty file")
+    if is_gzip(path):
         problem = _gzip_problem(path)
         if problem:
             raise _Corrupt(f"corrupted gzip ({problem})")
+    elif _looks_like_html(path):
+        raise _Corrupt("an HTML page, not the data (an error or login page of the server?)")
+
+
+def _looks_like_html(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        start = handle.read(512).lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
 
 
 def _sha256_of(path: Path) -> str:
@@ -327,8 +339,6 @@ def _gzip_problem(path: Path) -> str | None:
     The gzip module checks each member's CRC-32 and length and raises EOFError on a
     truncated stream, so reading to the end is a full integrity check.
     """
-    if path.stat().st_size == 0:
-        return "empty file, not even a gzip header"
     try:
         with gzip.open(path, "rb") as stream:
             while stream.read(CHUNK_BYTES):

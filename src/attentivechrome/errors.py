@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,3 +26,17 @@ class InputError(ValueError):
         if where is not None and line is not None:
             where = f"{where}, line {line}"
         super().__init__(message if where is None else f"{where}: {message}")
+
+
+@contextmanager
+def reported_as(source: str | Path, local: str | Path) -> Iterator[None]:
+    """Let input errors about `local`, a downloaded copy, name the user's `source`.
+
+    The user knows the file or URL they configured, not the copy under results/downloads/.
+    """
+    try:
+        yield
+    except InputError as error:
+        if error.path != str(local) or str(source) == str(local):
+            raise
+        raise error.renamed(source) from None

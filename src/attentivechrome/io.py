@@ -1,12 +1,21 @@
-"""Atomic file writing: outputs appear complete under their final name or not at all."""
+"""File access shared by every step: plain or gzipped text, headed tables, atomic writes.
+
+Outputs appear complete under their final name or not at all.
+"""
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -15,6 +24,38 @@ def is_gzip(path: str | Path) -> bool:
     """Whether a file is gzipped, by its magic bytes: names like `.gz` are not trusted."""
     with open(path, "rb") as handle:
         return handle.read(2) == GZIP_MAGIC
+
+
+def open_text(path: str | Path):
+    """Open a plain or gzipped text file, deciding by the magic bytes, not the name."""
+    path = Path(path)
+    if is_gzip(path):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def read_table(path: str | Path, sep: str = "\t", **read_csv_args) -> pd.DataFrame:
+    """A table with a header line (plain or gzipped), after checks pandas does not make.
+
+    pandas renames a repeated column name (`E003`, `E003.1`) and reads a space-separated
+    file as one column; both would go on silently wrong, so both are errors here.
+    """
+    with open_text(path) as handle:
+        columns = handle.readline().rstrip("\r\n").split(sep)
+        repeated = sorted({name for name in columns if columns.count(name) > 1})
+        if repeated:
+            raise InputError(
+                path, f"column name(s) {', '.join(repeated)} appear more than once", line=1
+            )
+        if len(columns) == 1 and len(columns[0].split()) > 1:
+            raise InputError(
+                path,
+                f"the header has no {sep!r} separator but spaces: columns must be separated "
+                f"by {'tabs' if sep == chr(9) else repr(sep)}, not spaces",
+                line=1,
+            )
+        handle.seek(0)
+        return pd.read_csv(handle, sep=sep, **read_csv_args)
 
 
 @contextmanager
@@ -41,9 +82,3 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -31,7 +31,7 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 from .errors import InputError  # noqa: E402
-from .io import atomic_path  # noqa: E402
+from .io import atomic_path, read_table  # noqa: E402
 
 #: Mean test AUROC over the 56 REMC cell types as published (AttentiveChrome paper, and
 #: TransferChrome for the later state of the art). Keys are our model names.
@@ -484,7 +484,7 @@ def read_cell_table(path: str | Path | None) -> pd.DataFrame:
     if not path:
         return pd.DataFrame(columns=columns)
     try:
-        table = pd.read_csv(path, sep="\t", dtype=str)
+        table = read_table(path, dtype=str)
     except pd.errors.EmptyDataError:
         raise InputError(path, "empty; expected a header 'id<TAB>name<TAB>group'") from None
     missing = [c for c in columns[:2] if c not in table.columns]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import annotation, counting, labels, windows
 from .dataset import SplitData, write_authors_csv, write_npz
-from .errors import InputError
+from .errors import InputError, reported_as
 from .genome import load_chrom_sizes
 from .io import atomic_path
 
@@ -39,11 +39,12 @@ def prepare_genes(
     sources = sources or {}
     gene_info_name = sources.get("genes", gene_info)
     sizes = load_chrom_sizes(chrom_sizes)
-    info = annotation.deduplicate_genes(
-        _named(annotation.read_gene_info, gene_info, gene_info_name), gene_info_name
-    )
-    matrix = _named(annotation.read_expression, expression, sources.get("expression", expression))
-    selection = annotation.select_genes(info, matrix, sizes)
+    expression_name = sources.get("expression", expression)
+    with reported_as(gene_info_name, gene_info):
+        info = annotation.deduplicate_genes(annotation.read_gene_info(gene_info), gene_info_name)
+    with reported_as(expression_name, expression):
+        matrix = annotation.read_expression(expression)
+    selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
     genes = selection.genes.copy()
     genes["split"] = labels.assign_splits(genes["gene_id"], split["train"], split["valid"])
@@ -56,16 +57,6 @@ def prepare_genes(
     with atomic_path(genes_out) as tmp:
         genes.to_csv(tmp, sep="\t", index=False)
     return genes
-
-
-def _named(reader, path, source_name):
-    """Run a reader, but let errors name the user's source rather than the local copy."""
-    try:
-        return reader(path)
-    except InputError as error:
-        if str(source_name) == str(path):
-            raise
-        raise error.renamed(source_name) from None
 
 
 def read_genes(path: Path) -> pd.DataFrame:

@@ -37,9 +37,11 @@ def _reference_name(kind, source):
     return f"reference/{kind}" + (".gz" if source.endswith(".gz") else "")
 
 
+# Local name of a cell type's reads for one mark (gzipped or plain: told by content).
+TAGALIGN = "tagalign/{cell}-{mark}.tagAlign.gz"
 # Every input the pipeline fetches, keyed by its name under the download folder.
 DOWNLOAD_SOURCES = {
-    f"tagalign/{cell}-{mark}.tagAlign.gz": SOURCES["tagalign"].format(
+    TAGALIGN.format(cell=cell, mark=mark): SOURCES["tagalign"].format(
         cell=cell, mark=mark
     )
     for cell in CELLS
@@ -85,6 +87,16 @@ def raw_chrom_sizes():
 def cell_bams(wildcards):
     """The BAMs of one cell type, in config mark order."""
     return [f"{RESULTS}/bam/{wildcards.cell}-{mark}.bam" for mark in MARKS]
+
+
+def cell_bam_indexes(wildcards):
+    """Their indexes: inputs too, so that a deleted .bai is made again before counting."""
+    return [f"{bam}.bai" for bam in cell_bams(wildcards)]
+
+
+def tagalign_source(wildcards):
+    """The user's file or URL of one mark's reads, for messages about them."""
+    return DOWNLOAD_SOURCES[TAGALIGN.format(cell=wildcards.cell, mark=wildcards.mark)]
 
 
 def split_data(wildcards):

@@ -2,6 +2,7 @@ rule bins_count:
     """Reads per 100-bp bin around every TSS, for the five marks of one cell type."""
     input:
         bams=cell_bams,
+        bais=cell_bam_indexes,
         genes=rules.reference_genes.output.genes,
         chrom_sizes=rules.reference_chrom_sizes.output[0],
     output:

@@ -1,7 +1,7 @@
 rule tagalign_to_bam:
     """Checked reads -> bedtools bedtobam -> sorted, indexed BAM (unknown chromosomes dropped)."""
     input:
-        reads=downloaded("tagalign/{cell}-{mark}.tagAlign.gz"),
+        reads=downloaded(TAGALIGN),
         chrom_sizes=rules.reference_chrom_sizes.output[0],
     output:
         bam=f"{RESULTS}/bam/{{cell}}-{{mark}}.bam",
@@ -15,5 +15,7 @@ rule tagalign_to_bam:
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
+    params:
+        source=tagalign_source,
     script:
         "../scripts/tagalign_to_bam.py"

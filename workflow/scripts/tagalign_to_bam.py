@@ -5,10 +5,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
+from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
 from attentivechrome.reads import tagalign_to_bam
 
-with step_logging(snakemake.log[0]) as log:
+with (
+    step_logging(snakemake.log[0]) as log,
+    reported_as(snakemake.params.source, snakemake.input.reads),
+):
     stats = tagalign_to_bam(
         Path(snakemake.input.reads),
         Path(snakemake.input.chrom_sizes),
