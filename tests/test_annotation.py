@@ -50,6 +50,7 @@ def test_duplicated_gene_keeps_first_row(gene_info, caplog):
         ("ENSG1\t1\t100\t200\t2\tpc\tA\td\n", "strand must be 1 or -1, got '2'"),
         ("ENSG1\t1\tabc\t200\t1\tpc\tA\td\n", "start/end must be integers"),
         ("ENSG1\t1\t100\n", "expected at least 5 tab-separated columns"),
+        ("ENSG1 1 100 200 1 pc A d\n", r"found 1 \(its columns are separated by spaces, not"),
     ],
 )
 def test_gene_info_errors_name_file_and_line(tmp_path, line, message):

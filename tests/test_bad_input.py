@@ -116,7 +116,10 @@ def test_duplicated_cell_type_column_is_an_error_naming_it(tmp_path):
 
 def test_space_separated_expression_names_the_separator(tmp_path):
     log = refused_reference(tmp_path, expression=demo_rpkm().replace("\t", " "))
-    assert "damaged-expression.tsv, line 1: the header has no '\\t' separator but spaces" in log
+    assert (
+        "damaged-expression.tsv, line 1: expected a tab-separated header (its columns are " in log
+    )
+    assert "separated by spaces, not tabs)" in log
 
 
 def test_versioned_expression_ids_against_plain_ones_say_so(tmp_path):
@@ -141,3 +144,13 @@ def test_gene_past_its_chromosome_end_is_dropped_and_logged(tmp_path):
     log = (tmp_path / "results/logs/reference/genes.log").read_text()
     assert "1 genes lie past their chromosome's end and are dropped" in log
     assert "dropped (past the end of its chromosome): ENSG00000000003" in log
+
+
+def test_chromosome_sizes_errors_name_the_users_file(tmp_path):
+    sizes = tmp_path / "my.sizes"
+    sizes.write_text("chr1\t6000000\nchr2\tfive\n")
+    sources = {**damaged_reference(tmp_path), "chrom_sizes": str(sizes)}
+    run_target(tmp_path, "reference/chrom.sizes", sources=sources)
+    log = (tmp_path / "results/logs/reference/chrom_sizes.log").read_text()
+    assert f"{sizes}, line 2: size 'five' is not a positive integer" in log
+    assert not (tmp_path / "results/reference/chrom.sizes").exists()

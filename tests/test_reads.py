@@ -114,7 +114,7 @@ def test_line_numbers_across_blocks(tmp_path, monkeypatch):
 
 BAD_INPUTS = {
     "two columns": ("chr1\t10\n", 1, "at least 3 tab-separated columns"),
-    "spaces, not tabs": ("chr1 10 46 N 1000 +\n", 1, "at least 3 tab-separated columns"),
+    "spaces, not tabs": ("chr1 10 46 N 1000 +\n", 1, "separated by spaces, not tabs"),
     "short line": (tag_line("chr1", 1) + "chr1\t5\t41\tN\t1000\n", 2, "expected 6 .* found 5"),
     "extra column": (tag_line("chr1", 1) * 3 + tag_line("chr1", 1)[:-1] + "\tx\n", 4, "found 7"),
     "blank line": (tag_line("chr1", 1) + "\n" + tag_line("chr1", 2), 2, "found 1"),

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, separator_hint
 from .genome import ucsc_chrom
 from .io import open_text, read_table
 
@@ -54,7 +54,7 @@ def read_gene_info(path: str | Path) -> pd.DataFrame:
                 raise InputError(
                     path,
                     f"expected at least 5 tab-separated columns (id, chromosome, start, end, "
-                    f"strand), found {len(fields)}",
+                    f"strand), found {len(fields)}{separator_hint(line)}",
                     line=number,
                 )
             gene_id, chrom, start, end, strand = (f.strip() for f in fields[:5])

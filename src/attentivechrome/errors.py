@@ -40,3 +40,11 @@ def reported_as(source: str | Path, local: str | Path) -> Iterator[None]:
         if error.path != str(local) or str(source) == str(local):
             raise
         raise error.renamed(source) from None
+
+
+def separator_hint(line: str | bytes) -> str:
+    """Why a line splits into too few tab-separated fields, when spaces explain it."""
+    text = line.decode(errors="replace") if isinstance(line, bytes) else line
+    if "\t" not in text and len(text.split()) > 1:
+        return " (its columns are separated by spaces, not tabs)"
+    return ""

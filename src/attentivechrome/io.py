@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, separator_hint
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -47,12 +47,9 @@ def read_table(path: str | Path, sep: str = "\t", **read_csv_args) -> pd.DataFra
             raise InputError(
                 path, f"column name(s) {', '.join(repeated)} appear more than once", line=1
             )
-        if len(columns) == 1 and len(columns[0].split()) > 1:
+        if sep == "\t" and separator_hint(columns[0]):
             raise InputError(
-                path,
-                f"the header has no {sep!r} separator but spaces: columns must be separated "
-                f"by {'tabs' if sep == chr(9) else repr(sep)}, not spaces",
-                line=1,
+                path, f"expected a tab-separated header{separator_hint(columns[0])}", line=1
             )
         handle.seek(0)
         return pd.read_csv(handle, sep=sep, **read_csv_args)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import pysam
 
-from .errors import InputError
+from .errors import InputError, separator_hint
 from .io import atomic_path, is_gzip
 
 #: Bytes of decompressed text parsed at a time: bounds memory whatever the file size.
@@ -107,7 +107,8 @@ def _count_columns(path: Path, block: bytes) -> int:
         raise InputError(
             path,
             "expected at least 3 tab-separated columns (chrom, start, end; REMC tagAlign "
-            f"has 6: chrom, start, end, name, score, strand), found {first[:80]!r}",
+            f"has 6: chrom, start, end, name, score, strand), found {first[:80]!r}"
+            + separator_hint(first),
             line=1,
         )
     return n

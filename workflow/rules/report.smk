@@ -8,6 +8,7 @@ rule plot_cell:
     input:
         attention=rules.train_attentivechrome.output.attention,
         runs=model_runs,
+        cell_table=cell_table_input(),
     output:
         profile=report(
             f"{RESULTS}/{{cell}}/plots/attention_profile.png",
@@ -44,7 +45,6 @@ rule plot_cell:
     params:
         models=["attentivechrome"] + BASELINES,
         window=config["window"],
-        cell_table=config.get("cell_table", ""),
     script:
         "../scripts/plot_cell.py"
 
@@ -54,6 +54,7 @@ rule plot_saliency:
     input:
         model=rules.train_attentivechrome.output.model,
         test=f"{RESULTS}/{{cell}}/data/test.npz",
+        cell_table=cell_table_input(),
     output:
         figure=report(
             f"{RESULTS}/{{cell}}/plots/saliency.png",
@@ -74,7 +75,6 @@ rule plot_saliency:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
     params:
         window=config["window"],
-        cell_table=config.get("cell_table", ""),
     script:
         "../scripts/plot_saliency.py"
 
@@ -85,6 +85,7 @@ rule plot_gene:
         model=rules.train_attentivechrome.output.model,
         test=f"{RESULTS}/{{cell}}/data/test.npz",
         predictions=rules.train_attentivechrome.output.predictions,
+        cell_table=cell_table_input(),
     output:
         report(
             f"{RESULTS}/{{cell}}/genes/{{gene}}.png",
@@ -101,7 +102,6 @@ rule plot_gene:
         "../../envs/attentivechrome.yaml"
     params:
         window=config["window"],
-        cell_table=config.get("cell_table", ""),
     script:
         "../scripts/plot_gene.py"
 

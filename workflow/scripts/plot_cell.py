@@ -19,5 +19,5 @@ with step_logging(snakemake.log[0]):
         {key: Path(snakemake.output[key]) for key in ("profile", "marks", "curves", "training")},
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
-        name=cell_name(cell, snakemake.params.cell_table),
+        name=cell_name(cell, snakemake.input.cell_table or None),
     )

@@ -18,5 +18,5 @@ with step_logging(snakemake.log[0]):
         Path(snakemake.output[0]),
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
-        name=f"{cell} {cell_name(cell, snakemake.params.cell_table)}".strip(),
+        name=f"{cell} {cell_name(cell, snakemake.input.cell_table or None)}".strip(),
     )

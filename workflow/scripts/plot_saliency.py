@@ -17,7 +17,7 @@ with step_logging(snakemake.log[0]) as log:
         Path(snakemake.output.table),
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
-        name=f"{cell} {cell_name(cell, snakemake.params.cell_table)}".strip(),
+        name=f"{cell} {cell_name(cell, snakemake.input.cell_table or None)}".strip(),
         threads=snakemake.threads,
     )
     log.info(
