@@ -105,13 +105,17 @@ def bam_header(text: str, chrom_sizes: dict[str, int]) -> bytes:
 
 def reg2bin(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """The SAM specification's reg2bin for 0-based, end-exclusive intervals (vectorised)."""
-    last = end.astype(np.int64) - 1
     first = start.astype(np.int64)
-    bins = np.zeros(len(first), dtype=np.int64)
-    # From the largest level to the smallest: the smallest bin holding the read wins.
-    for shift, offset in ((26, 1), (23, 9), (20, 73), (17, 585), (14, 4681)):
-        same = (first >> shift) == (last >> shift)
-        bins = np.where(same, offset + (first >> shift), bins)
+    last = end.astype(np.int64) - 1
+    bins = 4681 + (first >> 14)  # reads within one 16 kb window: nearly all of them
+    wider = np.flatnonzero((first >> 14) != (last >> 14))
+    if len(wider):
+        first, last = first[wider], last[wider]
+        wide = np.zeros(len(wider), dtype=np.int64)
+        # From the largest level to the smallest: the smallest bin holding the read wins.
+        for shift, offset in ((26, 1), (23, 9), (20, 73), (17, 585)):
+            wide = np.where((first >> shift) == (last >> shift), offset + (first >> shift), wide)
+        bins[wider] = wide
     return bins.astype(np.uint16)
 
 
@@ -145,22 +149,24 @@ def records(tid: int, reads: Reads) -> bytes:
     """bedtobam's BAM records of `reads` on reference `tid`, in the order given."""
     width = reads.names.shape[1] + 1  # room for the final NUL
     dtype = _record_dtype(width)
-    rec = np.zeros(len(reads), dtype=dtype)
+    # Fields alike in every record come from one template (one pass over the memory).
+    template = np.zeros(1, dtype=dtype)
+    template[["ref_id", "mapq", "n_cigar_op", "next_ref_id", "next_pos"]] = (tid, MAPQ, 1, -1, -1)
+    template["block_size"] = dtype.itemsize - 4
+    template["l_read_name"] = width
+    rec = np.repeat(template, len(reads))
     l_read_name = reads.name_length.astype(np.int32) + 1
-    rec["block_size"] = dtype.itemsize - 4 - (width - l_read_name)
-    rec["ref_id"] = tid
+    uniform = bool((l_read_name == width).all())
+    if not uniform:
+        rec["block_size"] -= width - l_read_name
+        rec["l_read_name"] = l_read_name
     rec["pos"] = reads.start
-    rec["l_read_name"] = l_read_name
-    rec["mapq"] = MAPQ
     rec["bin"] = reg2bin(reads.start, reads.end)
-    rec["n_cigar_op"] = 1
-    rec["flag"] = np.where(reads.reverse, FLAG_REVERSE, 0)
-    rec["next_ref_id"] = -1
-    rec["next_pos"] = -1
+    rec["flag"] = reads.reverse.astype(np.uint16) * FLAG_REVERSE
     rec["read_name"][:, : width - 1] = reads.names
     rec["cigar"] = (reads.end - reads.start).astype(np.uint32) << 4  # op 0: M
     data = rec.view(np.uint8).reshape(len(reads), dtype.itemsize)
-    if (l_read_name == width).all():
+    if uniform:
         return data.tobytes()
     # Names of several lengths: drop the padding between each name and its CIGAR.
     column = np.arange(dtype.itemsize)
@@ -197,7 +203,10 @@ class SortedBamWriter:
 
     def add(self, tid: np.ndarray, reads: Reads) -> None:
         """Bucket a block's reads by reference, keeping their input order."""
-        order = np.argsort(tid, kind="stable")
+        # Stable: within a chromosome the reads stay in input order (a radix sort on uint16).
+        order = np.argsort(
+            tid.astype(np.uint16) if len(self.chrom_sizes) < 1 << 16 else tid, kind="stable"
+        )
         tid = tid[order]
         cuts = np.flatnonzero(np.diff(tid)) + 1
         firsts = np.concatenate([[0], cuts])
