@@ -1,5 +1,5 @@
 rule tagalign_to_bam:
-    """Checked reads -> bedtools bedtobam -> sorted, indexed BAM (unknown chromosomes dropped)."""
+    """Checked reads -> sorted, indexed BAM (numpy + bgzip, or bedtobam + samtools sort)."""
     input:
         reads=downloaded("tagalign/{cell}-{mark}.tagAlign.gz"),
         chrom_sizes=rules.reference_chrom_sizes.output[0],
@@ -15,5 +15,7 @@ rule tagalign_to_bam:
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
+    params:
+        bam_writer=config["bam_writer"],
     script:
         "../scripts/tagalign_to_bam.py"

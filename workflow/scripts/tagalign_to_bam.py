@@ -14,5 +14,6 @@ with step_logging(snakemake.log[0]) as log:
         Path(snakemake.input.chrom_sizes),
         Path(snakemake.output.bam),
         threads=snakemake.threads,
+        bam_writer=snakemake.params.bam_writer,
     )
     log.info("%s", stats.summary())
