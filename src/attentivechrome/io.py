@@ -1,4 +1,5 @@
-"""Atomic file writing: outputs appear complete under their final name or not at all."""
+"""Atomic file writing (outputs appear complete under their final name or not at all), and
+a thread that feeds a child process's pipe."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REMC tagAlign reads -> validated BED -> sorted, indexed BAM.
+"""REMC tagAlign reads -> validated reads -> sorted, indexed BAM.
 
 A tagAlign file is BED6 (chrom, start, end, name, score, strand), one read per line,
 gzipped or plain (told apart by the gzip magic bytes, not by the file name).
@@ -14,6 +14,11 @@ Column rules (decided here, as the format allows some freedom):
 
 Reads on chromosomes absent from the sizes, or reaching past a chromosome's end, are
 dropped and counted (not moved to the first chromosome as bedtobam would do with them).
+
+Both BAM writers read the same validated blocks (`parsed_blocks`): `fast` builds the
+records with numpy and compresses them with bgzip (module bamwriter); `bedtools` streams
+the kept lines into `bedtools bedtobam` and sorts with samtools, the reference the fast
+writer is tested against (same records, same order).
 """
 
 from __future__ import annotations
