@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages: bedtools and tcmalloc (faster CPU training) for the pipeline; Slurm and
-# munge for the cluster test.
-PIPELINE_PACKAGES := bedtools libtcmalloc-minimal4
+# Debian packages: bedtools, tabix (bgzip, for the fast BAM writer) and tcmalloc (faster CPU
+# training) for the pipeline; Slurm and munge for the cluster test.
+PIPELINE_PACKAGES := bedtools tabix libtcmalloc-minimal4
 TEST_PACKAGES := slurm-wlm munge
 
 .PHONY: setup demo test lint format clean
@@ -13,7 +13,7 @@ TEST_PACKAGES := slurm-wlm munge
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@command -v bedtools >/dev/null && /sbin/ldconfig -p | grep -q libtcmalloc_minimal || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PIPELINE_PACKAGES); }
+	@command -v bedtools >/dev/null && command -v bgzip >/dev/null && /sbin/ldconfig -p | grep -q libtcmalloc_minimal || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PIPELINE_PACKAGES); }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@

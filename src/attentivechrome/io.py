@@ -1,17 +1,22 @@
-"""File access shared by every step: plain or gzipped text, headed tables, atomic writes.
+"""File access shared by every step: plain or gzipped text, headed tables, atomic writes,
+and a thread that feeds a child process's pipe.
 
 Outputs appear complete under their final name or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
@@ -79,3 +84,45 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+class BackgroundWriter:
+    """Writes blocks to a pipe from a thread, so that the producer and the pipe's reader
+    (bedtobam, bgzip) run at the same time."""
+
+    def __init__(self, pipe: BinaryIO):
+        self.pipe = pipe
+        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        # After a failure (the reader died: broken pipe) keep taking blocks until the final
+        # None, so that the producer never blocks on a full queue.
+        while (block := self.blocks.get()) is not None:
+            if self.error is None:
+                try:
+                    self.pipe.write(block)
+                except BaseException as exc:
+                    self.error = exc
+        try:
+            self.pipe.close()
+        except BaseException as exc:
+            self.error = self.error or exc
+
+    def write(self, block: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.blocks.put(block)
+
+    def close(self) -> None:
+        self.blocks.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def close_quietly(self) -> None:
+        """Stop the thread after a failure elsewhere (the pipe's reader is already killed)."""
+        with contextlib.suppress(BrokenPipeError):
+            self.close()

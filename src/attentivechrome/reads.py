@@ -1,4 +1,4 @@
-"""REMC tagAlign reads -> validated BED -> sorted, indexed BAM.
+"""REMC tagAlign reads -> validated reads -> sorted, indexed BAM.
 
 A tagAlign file is BED6 (chrom, start, end, name, score, strand), one read per line,
 gzipped or plain (told apart by the gzip magic bytes, not by the file name).
@@ -14,20 +14,23 @@ Column rules (decided here, as the format allows some freedom):
 
 Reads on chromosomes absent from the sizes, or reaching past a chromosome's end, are
 dropped and counted (not moved to the first chromosome as bedtobam would do with them).
+
+Both BAM writers read the same validated blocks (`parsed_blocks`): `fast` builds the
+records with numpy and compresses them with bgzip (module bamwriter); `bedtools` streams
+the kept lines into `bedtools bedtobam` and sorts with samtools, the reference the fast
+writer is tested against (same records, same order).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import glob
 import gzip
 import io
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,12 +41,15 @@ import numpy as np
 import pandas as pd
 import pysam
 
+from . import bamwriter
 from .errors import InputError, separator_hint
-from .io import atomic_path, is_gzip
+from .io import BackgroundWriter, atomic_path, is_gzip
 
 #: Bytes of decompressed text parsed at a time: bounds memory whatever the file size.
 BLOCK_BYTES = 32 * 1024 * 1024
 STRANDS = ("+", "-", ".")
+#: Name given to the reads of BED3 files (REMC's), as bedtobam needs one.
+BED3_NAME = "N"
 
 
 @dataclass
@@ -124,8 +130,10 @@ def _line_ends(raw: np.ndarray) -> np.ndarray:
 
 def _check_columns(
     path: Path, raw: np.ndarray, ends: np.ndarray, n_cols: int, first_line: int
-) -> None:
-    """Every line must have as many tab-separated fields as line 1 (counted vectorised)."""
+) -> np.ndarray:
+    """Every line must have as many tab-separated fields as line 1 (counted vectorised).
+
+    Returns the offsets of the tabs, one row per line."""
     tabs = np.flatnonzero(raw == ord("\t"))
     per_line = np.diff(np.searchsorted(tabs, ends), prepend=0)
     wrong = np.flatnonzero(per_line != n_cols - 1)
@@ -136,6 +144,7 @@ def _check_columns(
             f"expected {n_cols} tab-separated columns like line 1, found {per_line[i] + 1}",
             line=first_line + i,
         )
+    return tabs.reshape(len(ends), n_cols - 1)
 
 
 def _parse_block(
@@ -226,45 +235,72 @@ def _keep_mask(table: pd.DataFrame, chrom_sizes: dict[str, int], stats: ReadStat
     return keep
 
 
-def _kept_lines(block: bytes, raw: np.ndarray, ends: np.ndarray, keep: np.ndarray) -> bytes:
-    """The block without the lines where keep is False (vectorised over bytes)."""
-    if keep.all():
-        return block
-    return raw[np.repeat(keep, np.diff(ends, prepend=0))].tobytes()
+#: The longest read name a BAM record holds (l_read_name, one byte, counts the final NUL).
+MAX_NAME_BYTES = 254
 
 
-def _as_bed6(table: pd.DataFrame, keep: np.ndarray) -> bytes:
-    kept = table.loc[keep, ["chrom", "start", "end"]]
-    kept.insert(3, "name", "N")
-    kept.insert(4, "score", 1000)
-    kept.insert(5, "strand", ".")
-    return kept.to_csv(sep="\t", header=False, index=False, lineterminator="\n").encode()
+@dataclass
+class ParsedBlock:
+    """Whole lines of a tagAlign file, checked, parsed, with the reads to keep marked."""
+
+    data: bytes
+    raw: np.ndarray  # the same bytes as uint8 (no copy)
+    ends: np.ndarray  # offset just past each line
+    tabs: np.ndarray  # offsets of the tabs, one row per line
+    n_cols: int
+    table: pd.DataFrame  # chrom, start, end (and strand) of every line
+    keep: np.ndarray  # False for reads on unknown chromosomes or past a chromosome end
+
+    def name_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Offsets of the first byte of column 4 and just past it, on every line."""
+        first = self.tabs[:, 2] + 1
+        if self.n_cols >= 5:
+            return first, self.tabs[:, 3]
+        ends = self.ends
+        return first, ends - (self.raw[ends - 1] == ord("\n"))
 
 
-def write_filtered(src: str | Path, chrom_sizes: dict[str, int], out: BinaryIO) -> ReadStats:
-    """Validate `src` and write its kept reads as BED to the binary stream `out`."""
+def _check_names(path: Path, block: ParsedBlock, first_line: int) -> None:
+    """bedtobam writes a corrupt BAM record for a name longer than BAM allows: refuse it."""
+    first, past = block.name_bounds()
+    too_long = np.flatnonzero(past - first > MAX_NAME_BYTES)
+    if len(too_long):
+        i = int(too_long[0])
+        raise InputError(
+            path,
+            f"read name of {past[i] - first[i]} bytes (column 4); BAM allows {MAX_NAME_BYTES}",
+            line=first_line + i,
+        )
+
+
+def parsed_blocks(
+    src: str | Path, chrom_sizes: dict[str, int], stats: ReadStats
+) -> Iterator[ParsedBlock]:
+    """Validate `src` block by block, counting its reads in `stats`; both writers read this.
+
+    Raises InputError for the first malformed line, and at the end for a file without
+    reads or without a read on a known chromosome."""
     path = Path(src)
-    stats = ReadStats()
     n_cols = 0
     next_line = 1
-    for block in _text_blocks(path):
+    for data in _text_blocks(path):
         if not n_cols:
-            n_cols = _count_columns(path, block)
-        raw = np.frombuffer(block, dtype=np.uint8)
+            n_cols = _count_columns(path, data)
+        raw = np.frombuffer(data, dtype=np.uint8)
         ends = _line_ends(raw)
-        _check_columns(path, raw, ends, n_cols, next_line)
-        table = _parse_block(path, block, n_cols, next_line)
+        tabs = _check_columns(path, raw, ends, n_cols, next_line)
+        table = _parse_block(path, data, n_cols, next_line)
         if len(table) != len(ends):  # cannot happen after _check_columns; guards line numbers
             raise InputError(path, f"parsed {len(table)} lines where there are {len(ends)}")
         if not all(pd.api.types.is_integer_dtype(table[c]) for c in ("start", "end")):
-            table = _parse_block(path, block, n_cols, next_line, as_text=True)
-        next_line += len(table)
+            table = _parse_block(path, data, n_cols, next_line, as_text=True)
         _validate(path, table, n_cols)
-        keep = _keep_mask(table, chrom_sizes, stats)
+        block = ParsedBlock(data, raw, ends, tabs, n_cols, table, np.empty(0, dtype=bool))
         if n_cols >= 4:
-            out.write(_kept_lines(block, raw, ends, keep))
-        else:
-            out.write(_as_bed6(table, keep))
+            _check_names(path, block, next_line)
+        next_line += len(table)
+        block.keep = _keep_mask(table, chrom_sizes, stats)
+        yield block
     if stats.n_reads == 0:
         raise InputError(path, "no reads (the file is empty)")
     if stats.n_kept == 0:
@@ -273,6 +309,28 @@ def write_filtered(src: str | Path, chrom_sizes: dict[str, int], out: BinaryIO) 
             "no read lies on a chromosome of the chromosome sizes (do the names match, "
             f"e.g. 'chr1' and '1'?): {stats.summary()}",
         )
+
+
+def _kept_lines(block: ParsedBlock) -> bytes:
+    """The block without the lines where keep is False (vectorised over bytes)."""
+    if block.keep.all():
+        return block.data
+    return block.raw[np.repeat(block.keep, np.diff(block.ends, prepend=0))].tobytes()
+
+
+def _as_bed6(table: pd.DataFrame, keep: np.ndarray) -> bytes:
+    kept = table.loc[keep, ["chrom", "start", "end"]]
+    kept.insert(3, "name", BED3_NAME)
+    kept.insert(4, "score", 1000)
+    kept.insert(5, "strand", ".")
+    return kept.to_csv(sep="\t", header=False, index=False, lineterminator="\n").encode()
+
+
+def write_filtered(src: str | Path, chrom_sizes: dict[str, int], out: BinaryIO) -> ReadStats:
+    """Validate `src` and write its kept reads as BED to the binary stream `out`."""
+    stats = ReadStats()
+    for block in parsed_blocks(src, chrom_sizes, stats):
+        out.write(_kept_lines(block) if block.n_cols >= 4 else _as_bed6(block.table, block.keep))
     return stats
 
 
@@ -283,52 +341,14 @@ def filter_tagalign(src: str | Path, chrom_sizes: dict[str, int], dest: str | Pa
     return stats
 
 
-def _sort_and_index(unsorted: Path, sorted_bam: Path, threads: int, memory: str) -> None:
+def _sort(unsorted: Path, sorted_bam: Path, threads: int, memory: str) -> None:
     prefix = str(sorted_bam.with_suffix(".sorttmp"))
     extra = str(max(threads - 1, 0))  # samtools counts threads beyond the main one
     pysam.sort("-@", extra, "-m", memory, "-T", prefix, "-o", str(sorted_bam), str(unsorted))
-    pysam.index("-@", extra, str(sorted_bam))
 
 
-class _BackgroundWriter:
-    """Writes blocks to a pipe from a thread, so parsing and bedtobam run at the same time."""
-
-    def __init__(self, pipe: BinaryIO):
-        self.pipe = pipe
-        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        # After a failure (bedtobam died: broken pipe) keep taking blocks until the final
-        # None, so that the producer never blocks on a full queue.
-        while (block := self.blocks.get()) is not None:
-            if self.error is None:
-                try:
-                    self.pipe.write(block)
-                except BaseException as exc:
-                    self.error = exc
-        try:
-            self.pipe.close()
-        except BaseException as exc:
-            self.error = self.error or exc
-
-    def write(self, block: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.blocks.put(block)
-
-    def close(self) -> None:
-        self.blocks.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def close_quietly(self) -> None:
-        """Stop the thread after a failure elsewhere (the pipe's reader is already killed)."""
-        with contextlib.suppress(BrokenPipeError):
-            self.close()
+def _index(sorted_bam: Path, threads: int) -> None:
+    pysam.index("-@", str(max(threads - 1, 0)), str(sorted_bam))
 
 
 def _bedtobam(src: Path, sizes: dict[str, int], sizes_file: Path, unsorted: Path) -> ReadStats:
@@ -336,7 +356,7 @@ def _bedtobam(src: Path, sizes: dict[str, int], sizes_file: Path, unsorted: Path
     with open(unsorted, "wb") as bam, tempfile.TemporaryFile() as err:
         command = ["bedtools", "bedtobam", "-i", "stdin", "-g", str(sizes_file)]
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=bam, stderr=err)
-        writer = _BackgroundWriter(proc.stdin)
+        writer = BackgroundWriter(proc.stdin)
         stats = None
         try:
             stats = write_filtered(src, sizes, writer)
@@ -356,30 +376,98 @@ def _bedtobam(src: Path, sizes: dict[str, int], sizes_file: Path, unsorted: Path
     return stats
 
 
+def _kept_names(block: ParsedBlock, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Names (column 4, or BED3_NAME) of the kept reads: NUL-padded rows, and lengths."""
+    n = int(keep.sum())
+    if block.n_cols < 4:
+        name = np.frombuffer(BED3_NAME.encode(), dtype=np.uint8)
+        return np.tile(name, (n, 1)), np.full(n, len(name), dtype=np.uint8)
+    first, past = (bound[keep] for bound in block.name_bounds())
+    lengths = past - first
+    width = int(lengths.max(initial=0))
+    column = np.arange(width)
+    inside = column < lengths[:, None]
+    offsets = np.where(inside, first[:, None] + column, 0)
+    names = np.where(inside, block.raw[offsets], 0).astype(np.uint8)
+    return names, lengths.astype(np.uint8)
+
+
+def _kept_reads(block: ParsedBlock, tids: dict[str, int]) -> tuple[np.ndarray, bamwriter.Reads]:
+    """Reference ids and columns of the kept reads of a block, for the fast writer."""
+    keep, table = block.keep, block.table
+    chrom = table["chrom"].cat
+    tid_of_category = np.array([tids.get(c, -1) for c in chrom.categories], dtype=np.int32)
+    tid = tid_of_category[chrom.codes.to_numpy()[keep]]
+    start = np.asarray(table["start"].to_numpy()[keep], dtype=np.int32)
+    end = np.asarray(table["end"].to_numpy()[keep], dtype=np.int32)
+    if block.n_cols >= 6:
+        reverse = (table["strand"] == "-").to_numpy()[keep]
+    else:
+        reverse = np.zeros(len(start), dtype=bool)  # bedtobam's strand without column 6: +
+    names, lengths = _kept_names(block, keep)
+    return tid, bamwriter.Reads(start, end, reverse, lengths, names)
+
+
+def _fast_bam(
+    src: Path, sizes: dict[str, int], sizes_file: Path, work: Path, bam: Path, threads: int
+) -> ReadStats:
+    """Validated reads -> numpy BAM records sorted per chromosome -> bgzip (see bamwriter)."""
+    stats = ReadStats()
+    tids = {chrom: i for i, chrom in enumerate(sizes)}
+    header = bamwriter.header_text(sizes, str(sizes_file))
+    writer = bamwriter.SortedBamWriter(sizes, header, work, bamwriter.HELD_BYTES)
+    for block in parsed_blocks(src, sizes, stats):
+        writer.add(*_kept_reads(block, tids))
+    writer.write(bam, threads)
+    return stats
+
+
+#: bam_writer values: fast (bamwriter, the default) or bedtools (bedtobam + samtools sort).
+BAM_WRITERS = ("fast", "bedtools")
+
+
+def _remove_stale_work(dest: Path) -> None:
+    """Temporary folders a killed conversion to `dest` left behind (none if it finished)."""
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def tagalign_to_bam(
     src: str | Path,
     chrom_sizes_file: str | Path,
     dest_bam: str | Path,
     threads: int = 1,
     memory_per_thread: str = "768M",
+    bam_writer: str = "fast",
 ) -> ReadStats:
     """Convert a tagAlign file to a coordinate-sorted BAM with its .bai index.
 
-    `dest_bam` and `dest_bam.bai` appear together at the end or not at all; temporary
-    files are kept beside `dest_bam` and removed whatever happens.
+    `bam_writer` is `fast` (records built with numpy, see bamwriter) or `bedtools` (the
+    reference: bedtobam, then samtools sort with `memory_per_thread`); both give the same
+    records in the same order. `dest_bam` and `dest_bam.bai` appear together at the end
+    or not at all; temporary files are kept beside `dest_bam` and removed whatever
+    happens (a killed run's are removed by the next one).
     """
+    if bam_writer not in BAM_WRITERS:
+        raise ValueError(f"bam_writer must be one of {BAM_WRITERS}, not {bam_writer!r}")
     from .genome import load_chrom_sizes
 
     dest = Path(dest_bam)
     sizes_file = Path(chrom_sizes_file)
     sizes = load_chrom_sizes(sizes_file)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_work(dest)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        unsorted = work / "unsorted.bam"
         sorted_bam = work / "sorted.bam"
-        stats = _bedtobam(Path(src), sizes, sizes_file, unsorted)
-        _sort_and_index(unsorted, sorted_bam, threads, memory_per_thread)
+        if bam_writer == "fast":
+            stats = _fast_bam(Path(src), sizes, sizes_file, work, sorted_bam, threads)
+        else:
+            unsorted = work / "unsorted.bam"
+            stats = _bedtobam(Path(src), sizes, sizes_file, unsorted)
+            _sort(unsorted, sorted_bam, threads, memory_per_thread)
+        _index(sorted_bam, threads)
         # Index first: when the BAM appears its (newer) index is already there.
         os.replace(work / "sorted.bam.bai", f"{dest}.bai")
         os.replace(sorted_bam, dest)

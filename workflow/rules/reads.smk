@@ -1,5 +1,5 @@
 rule tagalign_to_bam:
-    """Checked reads -> bedtools bedtobam -> sorted, indexed BAM (unknown chromosomes dropped)."""
+    """Checked reads -> sorted, indexed BAM (numpy + bgzip, or bedtobam + samtools sort)."""
     input:
         reads=downloaded(TAGALIGN),
         chrom_sizes=rules.reference_chrom_sizes.output[0],
@@ -17,5 +17,6 @@ rule tagalign_to_bam:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
     params:
         source=tagalign_source,
+        bam_writer=config["bam_writer"],
     script:
         "../scripts/tagalign_to_bam.py"

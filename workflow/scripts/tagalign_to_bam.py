@@ -18,5 +18,6 @@ with (
         Path(snakemake.input.chrom_sizes),
         Path(snakemake.output.bam),
         threads=snakemake.threads,
+        bam_writer=snakemake.params.bam_writer,
     )
     log.info("%s", stats.summary())
