@@ -1,0 +1,851 @@
+"""Rehearsal: one simulated REMC-size cell type, in the pipeline's input formats.
+
+Writes, under WORKDIR, the files the real REMC run downloads, at their real sizes:
+
+    Ensembl_v65.Gencode_v10.ENSG.gene_info   ~19,800 genes on chr1..22, X, Y (hg19)
+    57epigenomes.RPKM.pc.gz                  gene_id, E000, <CELL>
+    tagalign/<CELL>-<MARK>.tagAlign.gz       5 marks x --reads million 36-bp reads
+    rehearsal.yaml                           config/remc.yaml, pointed at these files
+
+then prints the `snakemake` command that runs them through the real rules. After that
+run, `--report` reads every job's benchmark file and projects the full 56-cell-type run.
+
+    python benchmarks/rehearsal.py /scratch/rehearsal                # 5 x 30 M reads
+    python benchmarks/rehearsal.py /tmp/r --reads 2                  # a smoke run
+    python benchmarks/rehearsal.py --report /scratch/rehearsal       # after snakemake
+
+Reads are sorted by chromosome (chr1..22, X, Y, M, then the other hg19 contigs, as
+pybedtools lists them) and by start within each chunk of at most --chunk million reads;
+a chromosome whose reads fit one chunk (all of them below ~100 M reads per mark) is
+fully sorted, like the roughly sorted REMC files. Generation is chunked (memory grows
+with the largest chunk, chr1's reads: about 8% of a mark's), lines are formatted in
+blocks of FORMAT_LINES and gzip runs in a second thread (or in pigz/bgzip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import queue
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from attentivechrome.genome import load_chrom_sizes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from count_benchmark import READ_LENGTH, main_chromosomes, peak_rss_mib  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+REMC_CONFIG = REPO / "config" / "remc.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+RULES = REPO / "workflow" / "rules"
+SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+
+MARKS = ("H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3")
+REFERENCE_CELL = "E000"
+GENE_INFO_NAME = "Ensembl_v65.Gencode_v10.ENSG.gene_info"
+RPKM_NAME = "57epigenomes.RPKM.pc.gz"
+CONFIG_NAME = "rehearsal.yaml"
+FRAGMENT = 200  # ChIP fragment length: + reads start at its 5' end, - reads end at its 3' end
+
+#: Protein-coding genes per chromosome, roughly as in Ensembl/GENCODE on hg19 (rounded,
+#: from memory of the published per-chromosome counts; within ~10% of the real ones).
+#: Used as weights, so only the proportions matter: gene density per Mb is highest on
+#: chr19 (~25/Mb), chr17 and chr22, lowest on chr13, chr18, chr4 and chrY (~1-5/Mb).
+GENES_PER_CHROM = {
+    "chr1": 2050, "chr2": 1250, "chr3": 1080, "chr4": 760, "chr5": 880, "chr6": 1040,
+    "chr7": 930, "chr8": 690, "chr9": 780, "chr10": 740, "chr11": 1300, "chr12": 1030,
+    "chr13": 320, "chr14": 610, "chr15": 600, "chr16": 850, "chr17": 1180, "chr18": 270,
+    "chr19": 1470, "chr20": 540, "chr21": 230, "chr22": 440, "chrX": 840, "chrY": 60,
+}  # fmt: skip
+
+#: Regions without genes and without mappable reads (Mb, approximate, from the UCSC hg19
+#: gap table: centromeres, large heterochromatin blocks, the short arms of the acrocentric
+#: chromosomes and Yq12). Genes are placed and background reads drawn outside them.
+GAPS_MB = {
+    "chr1": [(121.5, 144.0)], "chr2": [(92.3, 95.3)], "chr3": [(90.5, 93.5)],
+    "chr4": [(49.7, 52.7)], "chr5": [(46.4, 49.4)], "chr6": [(58.8, 61.8)],
+    "chr7": [(58.1, 61.1)], "chr8": [(43.8, 46.8)], "chr9": [(38.5, 71.0)],
+    "chr10": [(39.3, 42.3)], "chr11": [(51.6, 54.6)], "chr12": [(34.9, 37.9)],
+    "chr13": [(0.0, 19.0)], "chr14": [(0.0, 19.0)], "chr15": [(0.0, 20.0)],
+    "chr16": [(35.3, 46.5)], "chr17": [(22.3, 25.3)], "chr18": [(15.4, 18.4)],
+    "chr19": [(24.7, 27.7)], "chr20": [(26.4, 29.4)], "chr21": [(0.0, 14.3)],
+    "chr22": [(0.0, 16.0)], "chrX": [(58.6, 61.6)], "chrY": [(10.1, 13.1), (28.8, 59.4)],
+}  # fmt: skip
+
+GENE_LENGTH_MEDIAN = 25_000
+GENE_LENGTH_SIGMA = 1.1  # log-normal: mean ~45 kb, 5% above ~150 kb
+GENE_LENGTH_RANGE = (600, 2_000_000)
+CLUSTER_BIN = 1_000_000  # genes cluster: each 1-Mb bin's density is gamma-distributed
+CLUSTER_SHAPE = 0.6
+SILENT_SHARE = 1 / 3  # genes near zero RPKM
+#: Lines formatted at once: small blocks stay in the CPU caches (4 M lines formatted in
+#: blocks of 100 k took 1.6 s, in one block 8.6 s) and keep the memory low.
+FORMAT_LINES = 200_000
+CHRM_SHARE = 0.002  # mitochondrial reads, a small share as in real ChIP-seq
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Reads of one mark: `signal` of them planted on features of `shape`, the rest uniform."""
+
+    signal: float
+    shape: str
+
+
+#: Shares of reads on features (FRiP-like): H3K4me3 gives the sharpest, strongest peaks,
+#: H3K36me3 covers whole expressed bodies, the broad repressive marks are weakly enriched.
+MARK_MODEL = {
+    "H3K4me3": Mark(0.35, "promoter"),  # TSSs of expressed genes
+    "H3K4me1": Mark(0.20, "flanks"),  # 1-5 kb either side of TSSs of expressed genes
+    "H3K36me3": Mark(0.35, "body"),  # bodies of expressed genes, towards the 3' end
+    "H3K9me3": Mark(0.25, "domain"),  # broad heterochromatin domains, not gene-linked
+    "H3K27me3": Mark(0.15, "polycomb"),  # broad, around TSSs of silent genes
+}
+
+
+# --------------------------------------------------------------------------- genome
+
+
+def allowed_intervals(sizes: dict[str, int], chrom: str) -> list[tuple[int, int]]:
+    """Parts of a chromosome outside GAPS_MB, as (start, end) half-open."""
+    size = sizes[chrom]
+    cuts = sorted((int(a * 1e6), min(int(b * 1e6), size)) for a, b in GAPS_MB.get(chrom, []))
+    intervals, position = [], 0
+    for start, end in cuts:
+        if start > position:
+            intervals.append((position, start))
+        position = max(position, end)
+    if position < size:
+        intervals.append((position, size))
+    return intervals
+
+
+def gene_chromosomes(sizes: dict[str, int]) -> dict[str, float]:
+    """Weights of the chromosomes that carry genes (chr1..22, X, Y present in `sizes`)."""
+    main = main_chromosomes(sizes)
+    weights = {c: w for c, w in GENES_PER_CHROM.items() if c in main}
+    if not weights:  # another genome: genes in proportion to length
+        weights = {c: float(n) for c, n in main.items()}
+    return weights
+
+
+# --------------------------------------------------------------------------- genes
+
+
+def gene_ids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Sorted, distinct Ensembl-style ids, spread like the real ENSG00000000003..."""
+    numbers = np.sort(rng.choice(np.arange(4, 280_000), size=n - 1, replace=False))
+    return np.array([f"ENSG{x:011d}" for x in np.concatenate([[3], numbers])])
+
+
+def place_genes(rng: np.random.Generator, sizes: dict[str, int], n: int) -> pd.DataFrame:
+    """chrom, start, end (1-based, inclusive), strand (1/-1), in genomic order."""
+    weights = gene_chromosomes(sizes)
+    chroms = list(weights)
+    p = np.array([weights[c] for c in chroms], dtype=float)
+    counts = rng.multinomial(n, p / p.sum())
+    frames = []
+    for chrom, count in zip(chroms, counts, strict=True):
+        if count == 0:
+            continue
+        # 1-Mb bins of the gene-bearing parts, each with a gamma-distributed density.
+        bins = [
+            (a, min(a + CLUSTER_BIN, end))
+            for start, end in allowed_intervals(sizes, chrom)
+            for a in range(start, end, CLUSTER_BIN)
+        ]
+        lo = np.array([b[0] for b in bins])
+        width = np.array([b[1] - b[0] for b in bins])
+        density = rng.gamma(CLUSTER_SHAPE, size=len(bins)) * width
+        pick = rng.choice(len(bins), size=count, p=density / density.sum())
+        tss = lo[pick] + (rng.random(count) * width[pick]).astype(np.int64) + 1
+        strand = np.where(rng.random(count) < 0.5, 1, -1)
+        length = rng.lognormal(math.log(GENE_LENGTH_MEDIAN), GENE_LENGTH_SIGMA, count)
+        length = np.clip(length, *GENE_LENGTH_RANGE).astype(np.int64)
+        start = np.where(strand == 1, tss, np.maximum(1, tss - length + 1))
+        end = np.where(strand == 1, np.minimum(sizes[chrom], tss + length - 1), tss)
+        frames.append(pd.DataFrame({"chrom": chrom, "start": start, "end": end, "strand": strand}))
+    genes = pd.concat(frames, ignore_index=True)
+    order = np.lexsort((genes["start"], genes["chrom"].map({c: i for i, c in enumerate(chroms)})))
+    return genes.iloc[order].reset_index(drop=True)
+
+
+def simulate_genes(rng: np.random.Generator, sizes: dict[str, int], n: int) -> pd.DataFrame:
+    """Genes with ids (sorted ids assigned in random genomic order, as in Ensembl)."""
+    genes = place_genes(rng, sizes, n)
+    genes.insert(0, "gene_id", gene_ids(rng, n)[rng.permutation(n)])
+    genes["tss"] = np.where(genes["strand"] == 1, genes["start"], genes["end"])
+    return genes
+
+
+def gene_info_table(genes: pd.DataFrame) -> pd.DataFrame:
+    """Roadmap gene_info columns: id, chromosome without `chr`, start, end, strand, ..."""
+    info = genes.sort_values("gene_id").reset_index(drop=True)
+    number = np.arange(1, len(info) + 1)
+    return pd.DataFrame(
+        {
+            "gene_id": info["gene_id"],
+            "chrom": info["chrom"].str.removeprefix("chr"),
+            "start": info["start"],
+            "end": info["end"],
+            "strand": info["strand"],
+            "gene_type": "protein_coding",
+            "symbol": [f"REH{i:05d}" for i in number],
+            "description": [
+                f"simulated rehearsal gene {i} [Source:rehearsal;Acc:{i}]" for i in number
+            ],
+        }
+    )
+
+
+def simulate_expression(rng: np.random.Generator, gene_ids: pd.Series, cell: str) -> pd.DataFrame:
+    """RPKM: log-normal (median ~8) for expressed genes, a third near zero (half exactly 0)."""
+    n = len(gene_ids)
+    shared = rng.normal(size=n)
+    columns = {}
+    for name in (REFERENCE_CELL, cell):
+        score = 0.8 * shared + 0.6 * rng.normal(size=n)
+        rpkm = np.exp(2.1 + 1.6 * score)
+        silent = score < np.quantile(score, SILENT_SHARE)
+        near_zero = np.where(rng.random(n) < 0.5, 0.0, rng.exponential(0.15, n))
+        columns[name] = np.round(np.where(silent, near_zero, rpkm), 3)
+    return pd.DataFrame({"gene_id": gene_ids.to_numpy(), **columns})
+
+
+# --------------------------------------------------------------------------- read features
+
+
+@dataclass
+class Features:
+    """Where one mark's signal reads go: per feature a chromosome, anchor, sign, extent."""
+
+    chrom: np.ndarray  # chromosome index into the sizes list
+    anchor: np.ndarray  # TSS, or domain start
+    sign: np.ndarray  # +1 / -1: transcription direction
+    extent: np.ndarray  # gene length or domain width
+    weight: np.ndarray  # relative number of reads
+    shape: str
+
+
+def expression_level(rpkm: np.ndarray) -> np.ndarray:
+    return np.log2(1.0 + rpkm)
+
+
+def mark_features(
+    rng: np.random.Generator,
+    mark: str,
+    genes: pd.DataFrame,
+    rpkm: np.ndarray,
+    chrom_index: dict[str, int],
+    domains: pd.DataFrame,
+) -> Features:
+    """Each gene's (or domain's) weight for one mark, with per-gene log-normal noise."""
+    shape = MARK_MODEL[mark].shape
+    if shape == "domain":
+        return Features(
+            chrom=domains["chrom"].map(chrom_index).to_numpy(),
+            anchor=domains["start"].to_numpy(),
+            sign=np.ones(len(domains), dtype=np.int64),
+            extent=domains["width"].to_numpy(),
+            weight=domains["width"].to_numpy() * rng.gamma(2.0, 0.5, len(domains)),
+            shape=shape,
+        )
+    level = expression_level(rpkm)
+    noise = rng.lognormal(0.0, 0.5, len(genes))
+    extent = (genes["end"] - genes["start"] + 1).to_numpy()
+    if shape == "promoter":
+        weight = (level + 0.1) * noise
+    elif shape == "flanks":
+        weight = (np.sqrt(level) + 0.2) * noise
+    elif shape == "body":  # reads per bp grow with expression: weight x length
+        weight = (level + 0.02) * extent * noise
+    elif shape == "polycomb":  # silent genes, above all those at exactly zero
+        weight = (np.exp(-1.5 * level) + 0.02) * noise
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+    return Features(
+        chrom=genes["chrom"].map(chrom_index).to_numpy(),
+        anchor=genes["tss"].to_numpy() - 1,  # 0-based
+        sign=genes["strand"].to_numpy(),
+        extent=extent,
+        weight=weight,
+        shape=shape,
+    )
+
+
+def h3k9me3_domains(rng: np.random.Generator, sizes: dict[str, int]) -> pd.DataFrame:
+    """~2,000 broad domains (log-normal widths, median 100 kb) over ~8% of the genome."""
+    chroms = list(gene_chromosomes(sizes))
+    rows = []
+    for chrom in chroms:
+        intervals = allowed_intervals(sizes, chrom)
+        mappable = sum(b - a for a, b in intervals)
+        n = rng.poisson(mappable / 1.4e6)
+        for _ in range(n):
+            a, b = intervals[int(rng.integers(len(intervals)))]
+            width = int(np.clip(rng.lognormal(math.log(100_000), 0.9), 10_000, 3_000_000))
+            width = min(width, b - a - 1)
+            start = int(rng.integers(a, b - width))
+            rows.append((chrom, start, width))
+    return pd.DataFrame(rows, columns=["chrom", "start", "width"])
+
+
+def centres(rng: np.random.Generator, f: Features, index: np.ndarray) -> np.ndarray:
+    """Fragment centres of reads drawn from features `index` (one entry per read)."""
+    n = len(index)
+    anchor, sign, extent = f.anchor[index], f.sign[index], f.extent[index]
+    if f.shape == "promoter":  # a sharp peak just downstream of the TSS
+        offset = rng.normal(250.0, 500.0, n)
+    elif f.shape == "flanks":  # enhancer-like bumps either side
+        offset = rng.choice([-1.0, 1.0], n) * rng.uniform(1_000.0, 5_000.0, n)
+    elif f.shape == "body":  # uniform over the body, denser towards the 3' end
+        offset = extent * np.sqrt(rng.random(n))
+    elif f.shape == "polycomb":  # a broad domain centred on the TSS
+        offset = rng.normal(0.0, 3_000.0, n)
+    elif f.shape == "domain":
+        return anchor + (rng.random(n) * extent).astype(np.int64)
+    else:
+        raise ValueError(f"unknown shape {f.shape!r}")
+    return anchor + np.round(sign * offset).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+class LineFormatter:
+    """tagAlign lines for arrays of (chromosome index, start, strand), vectorised in numpy.
+
+    Each line is laid out in a fixed-width byte matrix whose padding is NUL; dropping the
+    NUL bytes leaves the lines. About 10x faster than pandas' to_csv.
+    """
+
+    def __init__(self, names: list[str], max_size: int):
+        self.name_width = max(len(n) for n in names)
+        self.names = np.zeros((len(names), self.name_width), dtype=np.uint8)
+        for i, name in enumerate(names):
+            self.names[i, : len(name)] = np.frombuffer(name.encode(), dtype=np.uint8)
+        self.digits = len(str(max_size))
+        self.powers = 10 ** np.arange(self.digits - 1, -1, -1, dtype=np.int64)
+
+    def _numbers(self, values: np.ndarray) -> np.ndarray:
+        digits = (values[:, None] // self.powers) % 10 + ord("0")
+        digits = digits.astype(np.uint8)
+        leading = values[:, None] < self.powers  # zeros before the first digit
+        leading[:, -1] = False
+        digits[leading] = 0
+        return digits
+
+    def format(self, chrom: np.ndarray, start: np.ndarray, minus: np.ndarray) -> bytes:
+        d, w = self.digits, self.name_width
+        tail = b"\tN\t1000\t"
+        width = w + 1 + d + 1 + d + len(tail) + 2
+        lines = np.zeros((len(start), width), dtype=np.uint8)
+        lines[:, :w] = self.names[chrom]
+        lines[:, w] = ord("\t")
+        lines[:, w + 1 : w + 1 + d] = self._numbers(start)
+        lines[:, w + 1 + d] = ord("\t")
+        lines[:, w + 2 + d : w + 2 + 2 * d] = self._numbers(start + READ_LENGTH)
+        at = w + 2 + 2 * d
+        lines[:, at : at + len(tail)] = np.frombuffer(tail, dtype=np.uint8)
+        lines[:, at + len(tail)] = np.where(minus, ord("-"), ord("+"))
+        lines[:, -1] = ord("\n")
+        flat = lines.ravel()
+        return flat[flat != 0].tobytes()
+
+
+class GzipWriter:
+    """Compresses in a background thread (zlib frees the GIL) or in pigz/bgzip."""
+
+    def __init__(self, path: Path, level: int, compressor: str, threads: int):
+        self.path = path
+        self.proc = None
+        self.tmp = path.with_name(path.name + ".part")
+        if compressor == "zlib":
+            self.out = gzip.open(self.tmp, "wb", compresslevel=level)  # noqa: SIM115
+        else:
+            command = [compressor, f"-{level}", "-c"]
+            command += ["-p", str(threads)] if compressor == "pigz" else ["-@", str(threads)]
+            self.handle = open(self.tmp, "wb")  # noqa: SIM115 (closed in close())
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=self.handle)
+            self.out = self.proc.stdin
+        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (block := self.blocks.get()) is not None:
+            if self.error is None:
+                try:
+                    self.out.write(block)
+                except BaseException as exc:
+                    self.error = exc
+
+    def write(self, block: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.blocks.put(block)
+
+    def close(self) -> None:
+        self.blocks.put(None)
+        self.thread.join()
+        self.out.close()
+        if self.proc is not None:
+            code = self.proc.wait()
+            self.handle.close()
+            if code != 0:
+                raise RuntimeError(f"compressor exited with {code} on {self.path}")
+        if self.error is not None:
+            raise self.error
+        self.tmp.replace(self.path)
+
+
+def pick_compressor(choice: str) -> str:
+    if choice != "auto":
+        if choice != "zlib" and not shutil.which(choice):
+            raise SystemExit(f"{choice} is not installed")
+        return choice
+    return "pigz" if shutil.which("pigz") else "zlib"
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def split_counts(rng: np.random.Generator, counts: np.ndarray, parts: int) -> list[np.ndarray]:
+    """Counts divided at random into `parts` arrays that sum to `counts`."""
+    out, left = [], counts.copy()
+    for k in range(parts, 1, -1):
+        share = rng.binomial(left, 1.0 / k)
+        out.append(share)
+        left -= share
+    out.append(left)
+    return out
+
+
+def write_mark(
+    rng: np.random.Generator,
+    n_reads: int,
+    signal: float,
+    features: Features,
+    sizes: dict[str, int],
+    writer: GzipWriter,
+    chunk: int,
+) -> int:
+    """One tagAlign file: background + signal reads, chromosome by chromosome."""
+    names = list(sizes)
+    size = np.array([sizes[c] for c in names], dtype=np.int64)
+    formatter = LineFormatter(names, int(size.max()))
+    # Background over the mappable genome (contigs included), plus a share on chrM.
+    mappable = {c: allowed_intervals(sizes, c) for c in names}
+    lengths = np.array([sum(b - a for a, b in mappable[c]) for c in names], dtype=float)
+    p = lengths / lengths.sum()
+    if "chrM" in sizes:
+        p *= 1 - CHRM_SHARE
+        p[names.index("chrM")] += CHRM_SHARE
+    n_signal = int(round(n_reads * signal))
+    background = rng.multinomial(n_reads - n_signal, p)
+    per_feature = rng.multinomial(n_signal, features.weight / features.weight.sum())
+    written = 0
+    for c, name in enumerate(names):
+        mine = np.flatnonzero((features.chrom == c) & (per_feature > 0))
+        total = int(background[c] + per_feature[mine].sum())
+        if total == 0:
+            continue
+        parts = max(1, math.ceil(total / chunk))
+        bg_parts = split_counts(rng, np.array([background[c]]), parts)
+        sig_parts = split_counts(rng, per_feature[mine], parts)
+        intervals = np.array(mappable[name], dtype=np.int64)
+        widths = intervals[:, 1] - intervals[:, 0]
+        for bg, sig in zip(bg_parts, sig_parts, strict=True):
+            n_bg = int(bg[0])
+            which = rng.choice(len(widths), size=n_bg, p=widths / widths.sum())
+            bg_centre = intervals[which, 0] + (rng.random(n_bg) * widths[which]).astype(np.int64)
+            sig_centre = centres(rng, features, np.repeat(mine, sig))
+            centre = np.concatenate([bg_centre, sig_centre])
+            minus = rng.random(len(centre)) < 0.5
+            start = np.where(minus, centre + FRAGMENT // 2 - READ_LENGTH, centre - FRAGMENT // 2)
+            start = np.clip(start, 0, size[c] - READ_LENGTH)
+            key = np.sort(start * 2 + minus)  # sort by start, strand carried in the low bit
+            chrom = np.full(min(len(key), FORMAT_LINES), c, dtype=np.intp)
+            for at in range(0, len(key), FORMAT_LINES):
+                part = key[at : at + FORMAT_LINES]
+                writer.write(formatter.format(chrom[: len(part)], part >> 1, part & 1))
+            written += len(key)
+    return written
+
+
+# --------------------------------------------------------------------------- config
+
+
+def rehearsal_config(work: Path, cell: str, n_genes: int) -> dict:
+    """config/remc.yaml with one cell type, local sources and results inside `work`."""
+    config = yaml.safe_load(REMC_CONFIG.read_text())
+    config["cell_types"] = [cell]
+    if "cell_table" in config:
+        config["cell_table"] = str((REPO / config["cell_table"]).resolve())
+    config["sources"] = {
+        "tagalign": str(work / "tagalign" / "{cell}-{mark}.tagAlign.gz"),
+        "expression": str(work / RPKM_NAME),
+        "genes": str(work / GENE_INFO_NAME),
+        "chrom_sizes": "hg19",
+    }
+    config["results"] = str(work / "results")
+    split = config.get("split", {})
+    if n_genes <= split.get("train", 6601) + split.get("valid", 6601):
+        # Too few genes for the published 6601/6601/rest split: thirds instead (small runs).
+        config["split"] = {"train": 0.34, "valid": 0.33}
+    return config
+
+
+def validate_config(config: dict) -> dict:
+    """Check against the pipeline's schema (as Snakemake does); returns it with defaults."""
+    import copy
+
+    from snakemake.utils import validate
+
+    checked = copy.deepcopy(config)
+    validate(checked, str(SCHEMA))
+    return checked
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def generate(args: argparse.Namespace) -> Path:
+    work = Path(args.workdir).resolve()
+    (work / "tagalign").mkdir(parents=True, exist_ok=True)
+    begin = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    sizes = load_chrom_sizes(args.genome)
+    genes = simulate_genes(rng, sizes, args.genes)
+    info = gene_info_table(genes)
+    info.to_csv(work / GENE_INFO_NAME, sep="\t", header=False, index=False)
+    expression = simulate_expression(rng, info["gene_id"], args.cell)
+    expression.to_csv(
+        work / RPKM_NAME, sep="\t", index=False, compression={"method": "gzip", "compresslevel": 6}
+    )
+    rpkm = expression.set_index("gene_id")[args.cell].reindex(genes["gene_id"]).to_numpy()
+    print(
+        f"{len(info)} genes on {info['chrom'].nunique()} chromosomes; "
+        f"{(rpkm < 0.5).mean():.0%} below 0.5 RPKM; {time.perf_counter() - begin:.1f} s",
+        flush=True,
+    )
+
+    compressor = pick_compressor(args.compressor)
+    chrom_index = {c: i for i, c in enumerate(sizes)}
+    domains = h3k9me3_domains(rng, sizes)
+    n_reads = int(round(args.reads * 1e6))
+    for mark in args.marks:
+        started = time.perf_counter()
+        features = mark_features(rng, mark, genes, rpkm, chrom_index, domains)
+        path = work / "tagalign" / f"{args.cell}-{mark}.tagAlign.gz"
+        writer = GzipWriter(path, args.level, compressor, args.threads)
+        chunk = max(1, int(args.chunk * 1e6))
+        written = write_mark(rng, n_reads, MARK_MODEL[mark].signal, features, sizes, writer, chunk)
+        writer.close()
+        seconds = time.perf_counter() - started
+        print(
+            f"{path.name}: {written:,} reads, {path.stat().st_size / 2**20:,.0f} MiB, "
+            f"{seconds:.1f} s ({seconds / max(written / 1e6, 1e-9):.2f} s per M reads)",
+            flush=True,
+        )
+
+    config = rehearsal_config(work, args.cell, args.genes)
+    config_path = work / CONFIG_NAME
+    config_path.write_text(
+        "# Written by benchmarks/rehearsal.py: config/remc.yaml for one simulated cell type.\n"
+        + yaml.safe_dump(config, sort_keys=False)
+    )
+    validate_config(yaml.safe_load(config_path.read_text()))
+    total = time.perf_counter() - begin
+    print(
+        f"\ngenerated {len(args.marks)} x {n_reads / 1e6:g} M reads in {total:.1f} s "
+        f"({total / max(len(args.marks) * n_reads / 1e6, 1e-9):.2f} s per M reads overall, "
+        f"compressor {compressor} level {args.level}); peak RSS "
+        f"{peak_rss_mib(resource.RUSAGE_SELF):,.0f} MiB (this process)"
+    )
+    print(f"config: {config_path} (validated against {SCHEMA.relative_to(REPO)})")
+    print("\nrun the rehearsal from the repository root:")
+    print(f"  cd {REPO} && snakemake --cores 2 --configfile {config_path}")
+    print(f"then: python benchmarks/rehearsal.py --report {work}")
+    return config_path
+
+
+# --------------------------------------------------------------------------- report
+
+
+BENCHMARK_COLUMNS = ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in",
+                     "io_out", "mean_load", "cpu_time"]  # fmt: skip
+#: Jobs per rule in the full REMC run (56 cell types x 5 marks; 3 baselines): see
+#: tests/test_workflow.py::test_remc_dry_run_plans_the_whole_paper.
+REMC_CELLS = 56
+
+
+def full_run_jobs(config: dict) -> dict[str, int]:
+    marks = len(config.get("marks", MARKS))
+    baselines = len([m for m in config.get("models", []) if m != "attentivechrome"])
+    return {
+        "tagalign_to_bam": REMC_CELLS * marks,
+        "bins_count": REMC_CELLS,
+        "train_attentivechrome": REMC_CELLS,
+        "train_baseline": REMC_CELLS * baselines,
+        "plot_saliency": REMC_CELLS,
+    }
+
+
+@dataclass
+class RuleSpec:
+    name: str
+    benchmark: str | None = None  # the benchmark path pattern, after {BENCHMARKS}/
+    resources: str | None = None  # source text of the resources block
+    threads: str | None = None
+
+
+def parse_rules(rules_dir: Path = RULES) -> dict[str, RuleSpec]:
+    """Rule name -> benchmark pattern, resources and threads, read from the .smk files.
+
+    A small line parser: enough for this workflow's layout (`rule x:` / `use rule a as b
+    with:` headers, one directive per line, resources as `key=expression,` lines)."""
+    specs: dict[str, RuleSpec] = {}
+    for path in sorted(rules_dir.glob("*.smk")):
+        lines = path.read_text().splitlines()
+        current: RuleSpec | None = None
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if m := re.match(r"\s*rule (\w+):", line):
+                current = specs.setdefault(m[1], RuleSpec(m[1]))
+            elif m := re.match(r"\s*use rule (\w+) as (\w+) with:", line):
+                parent = specs.get(m[1], RuleSpec(m[1]))
+                current = specs.setdefault(
+                    m[2], RuleSpec(m[2], None, parent.resources, parent.threads)
+                )
+            elif current and (m := re.match(r"(\s*)(benchmark|resources|threads):\s*(.*)", line)):
+                indent, key, rest = len(m[1]), m[2], m[3]
+                block = [rest] if rest else []
+                while i + 1 < len(lines) and (
+                    not lines[i + 1].strip()
+                    or len(lines[i + 1]) - len(lines[i + 1].lstrip()) > indent
+                ):
+                    i += 1
+                    block.append(lines[i].strip())
+                text = " ".join(b for b in block if b and not b.startswith("#"))
+                if key == "benchmark":
+                    current.benchmark = text.strip().removeprefix('f"{BENCHMARKS}/').rstrip('"')
+                elif key == "resources":
+                    current.resources = text
+                else:
+                    current.threads = text
+            i += 1
+    return specs
+
+
+def default_resources(profile: Path = SLURM_PROFILE) -> dict[str, int]:
+    """mem_mb and runtime of the Slurm profile's default-resources, at attempt 1."""
+    defaults = yaml.safe_load(profile.read_text()).get("default-resources", {})
+    out = {}
+    for key in ("mem_mb", "runtime"):
+        if key in defaults:
+            out[key] = int(eval(str(defaults[key]), {"attempt": 1}))  # noqa: S307
+    return out
+
+
+def requests(spec: RuleSpec, config: dict, defaults: dict[str, int]) -> dict[str, float]:
+    """mem_mb, runtime (min) and threads a rule asks for at attempt 1 (profile defaults)."""
+    scope = {"config": config}
+    out: dict[str, float] = dict(defaults)
+    if spec.resources:
+        values = eval(f"dict({spec.resources})", scope)  # noqa: S307 (our own rule files)
+        for key, value in values.items():
+            out[key] = value(None, 1) if callable(value) else value
+    out["threads"] = eval(spec.threads, scope) if spec.threads else 1  # noqa: S307
+    return out
+
+
+def benchmark_pattern(spec: RuleSpec) -> re.Pattern:
+    text = re.escape(spec.benchmark).replace(r"\{\{", "{").replace(r"\}\}", "}")
+    return re.compile(re.sub(r"\\?\{(\w+)\\?\}", r"(?P<\1>[^/]+?)", text) + "$")
+
+
+def read_benchmarks(results: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted((results / "benchmarks").glob("**/*.tsv")):
+        table = pd.read_csv(path, sep="\t")
+        missing = {"s", "max_rss"} - set(table.columns)
+        if missing or table.empty:
+            print(f"skipping {path}: no {', '.join(sorted(missing)) or 'rows'}", file=sys.stderr)
+            continue
+        row = table.iloc[-1]  # repeated benchmarks: the last repeat
+        rel = path.relative_to(results / "benchmarks").as_posix()
+        cpu = float(row["cpu_time"]) if "cpu_time" in table else float("nan")
+        rows.append({"file": rel, "s": float(row["s"]), "max_rss": row["max_rss"], "cpu": cpu})
+    frame = pd.DataFrame(rows, columns=["file", "s", "max_rss", "cpu"])
+    frame["max_rss"] = pd.to_numeric(frame["max_rss"], errors="coerce")  # "-" when unknown
+    return frame
+
+
+def load_report_config(path: Path) -> tuple[dict, Path]:
+    """The rehearsal's config (defaults filled) and results folder, from a workdir or
+    a results folder (then config/remc.yaml stands in for the config)."""
+    config_file = path / CONFIG_NAME
+    if config_file.is_file():
+        config = validate_config(yaml.safe_load(config_file.read_text()))
+        return config, Path(config["results"])
+    config = validate_config(yaml.safe_load(REMC_CONFIG.read_text()))
+    return config, path
+
+
+def projection(jobs: pd.DataFrame, full_jobs: dict[str, int], cores: int) -> float:
+    """Hours on `cores` cores: total core-seconds / cores, at least the longest cell's chain."""
+    per_rule = jobs.groupby("rule").agg(s=("s", "mean"), threads=("threads", "first"))
+    core_seconds = sum(
+        per_rule.at[r, "s"] * min(per_rule.at[r, "threads"], cores) * n
+        for r, n in full_jobs.items()
+        if r in per_rule.index
+    )
+    # One cell type's jobs in order: its BAMs side by side, counting, the slowest training.
+    chain = 0.0
+    if "tagalign_to_bam" in per_rule.index:
+        chain += per_rule.at["tagalign_to_bam", "s"]
+    for rule in ("bins_count", "plot_saliency"):
+        chain += per_rule.at[rule, "s"] if rule in per_rule.index else 0.0
+    trains = [
+        per_rule.at[r, "s"]
+        for r in ("train_attentivechrome", "train_baseline")
+        if r in per_rule.index
+    ]
+    chain += max(trains, default=0.0)
+    return max(core_seconds / cores, chain) / 3600
+
+
+def report(path: Path, cores: tuple[int, ...] = (2, 16, 64)) -> str:
+    config, results = load_report_config(Path(path))
+    specs = parse_rules()
+    defaults = default_resources()
+    with_benchmark = {n: s for n, s in specs.items() if s.benchmark}
+    # Most specific first: train/E003-attentivechrome.tsv also fits train_baseline's.
+    ordered = sorted(with_benchmark.values(), key=lambda s: s.benchmark.count("{{"))
+    patterns = {s.name: benchmark_pattern(s) for s in ordered}
+    bench = read_benchmarks(results)
+    if bench.empty:
+        raise SystemExit(f"no benchmark files under {results}/benchmarks")
+    rows = []
+    for record in bench.itertuples():
+        rule = next((n for n, p in patterns.items() if p.match(record.file)), "?")
+        asked = requests(specs[rule], config, defaults) if rule != "?" else {}
+        rows.append(
+            {
+                "rule": rule,
+                "job": record.file.removesuffix(".tsv"),
+                "s": record.s,
+                "rss": record.max_rss,
+                "cpu": record.cpu,
+                "mem_mb": asked.get("mem_mb", float("nan")),
+                "runtime": asked.get("runtime", float("nan")),
+                "threads": asked.get("threads", 1),
+            }
+        )
+    jobs = pd.DataFrame(rows)
+    out = [
+        f"Benchmarks of {results} ({len(jobs)} jobs)",
+        "",
+        "| rule | job | wall s | peak RSS MB | mem_mb asked | runtime asked (min) | threads "
+        "| note |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in jobs.itertuples():
+        notes = []
+        if r.rss > r.mem_mb:
+            notes.append("RSS above mem_mb")
+        if r.s > 60 * r.runtime:
+            notes.append("over runtime")
+        rss = "-" if pd.isna(r.rss) else f"{r.rss:,.0f}"
+        out.append(
+            f"| {r.rule} | {r.job} | {r.s:,.1f} | {rss} | {r.mem_mb:,.0f} | {r.runtime:,.0f} "
+            f"| {r.threads} | {', '.join(notes)} |"
+        )
+    full_jobs = full_run_jobs(config)
+    out += [
+        "",
+        f"Projection of the full REMC run ({REMC_CELLS} cell types, "
+        f"{full_jobs['tagalign_to_bam']} tagAlign files):",
+        "",
+        "| cores | hours |",
+        "|---:|---:|",
+    ]
+    out += [f"| {c} | {projection(jobs, full_jobs, c):,.1f} |" for c in cores]
+    measured = sorted(set(jobs["rule"]) - {"?"})
+    unmeasured = sorted(set(full_jobs) - set(measured))
+    out += [
+        "",
+        "Assumptions: every cell type's jobs take as long as this rehearsal's (mean per rule; "
+        "real files hold 20-60 M reads, so BAM and counting times vary with depth); jobs per "
+        "rule: " + ", ".join(f"{r} {n}" for r, n in full_jobs.items()) + "; each job holds "
+        "its rule's threads (tagalign_to_bam 2) and jobs pack perfectly onto the cores "
+        "(hours = sum of job time x threads / cores, at least one cell type's chain of jobs); "
+        "no slowdown from sharing disk or memory bandwidth; enough memory for the jobs "
+        "running at once (the mem_mb column); downloads (about 300 GB, at the portal's "
+        "speed, at most 4 at a time), the reference jobs, datasets_build, plots other "
+        "than saliency and the summary are excluded (no benchmark file, or seconds).",
+    ]
+    if unmeasured:
+        out.append("Not measured here, so left out: " + ", ".join(unmeasured) + ".")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workdir", nargs="?", help="folder for the generated files")
+    parser.add_argument("--report", metavar="DIR", help="rehearsal workdir or results folder")
+    parser.add_argument("--reads", type=float, default=30.0, help="million reads per mark")
+    parser.add_argument("--genes", type=int, default=19_800)
+    parser.add_argument("--cell", default="E003", help="cell type id (an RPKM column)")
+    parser.add_argument("--marks", nargs="+", default=list(MARKS), choices=MARKS)
+    parser.add_argument("--genome", default="hg19", help="'hg19' or a chromosome sizes file")
+    parser.add_argument("--seed", type=int, default=2017)
+    parser.add_argument(
+        "--chunk", type=float, default=8.0, help="million reads generated (and sorted) at once"
+    )
+    parser.add_argument("--level", type=int, default=1, choices=range(1, 10), help="gzip level")
+    parser.add_argument(
+        "--compressor",
+        default="auto",
+        choices=["auto", "zlib", "pigz", "bgzip"],
+        help="auto: pigz if installed, else zlib in a thread (bgzip writes BGZF, also gzip)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="pigz/bgzip threads")
+    args = parser.parse_args(argv)
+    if not args.report and not args.workdir:
+        parser.error("give a workdir to generate into, or --report DIR")
+    if args.genes < 10 or args.reads <= 0:
+        parser.error("--genes must be at least 10 and --reads positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report:
+        print(report(Path(args.report)))
+        return 0
+    generate(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""benchmarks/rehearsal.py: a small rehearsal parses with the pipeline's readers and plans."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from attentivechrome.annotation import read_expression, read_gene_info, select_genes
+from attentivechrome.genome import load_chrom_sizes
+from attentivechrome.reads import write_filtered
+from workflow import REPO, planned_jobs
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import rehearsal  # noqa: E402
+
+GENES = 2000
+READS = 0.05  # million per mark
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    work = tmp_path_factory.mktemp("rehearsal")
+    command = [sys.executable, str(REPO / "benchmarks/rehearsal.py"), str(work)]
+    command += ["--genes", str(GENES), "--reads", str(READS), "--chunk", "0.004"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
+    assert result.returncode == 0, result.stderr
+    return work, result.stdout
+
+
+def test_files_parse_with_the_pipelines_readers(small):
+    work, output = small
+    genes = read_gene_info(work / rehearsal.GENE_INFO_NAME)
+    assert len(genes) == GENES and genes["gene_id"].is_unique
+    assert genes["gene_id"].is_monotonic_increasing
+    assert genes["gene_id"].str.fullmatch(r"ENSG\d{11}").all()
+    assert set(genes["strand"]) == {"+", "-"}
+    chroms = set(genes["chrom"])
+    assert chroms <= {f"chr{c}" for c in [*range(1, 23), "X", "Y"]} and len(chroms) >= 22
+    # Density follows the table: chr19 holds more genes per Mb than chr13 and chr18.
+    sizes = load_chrom_sizes("hg19")
+    counts = genes["chrom"].value_counts()
+    per_mb = counts / counts.index.map(sizes).to_numpy() * 1e6
+    assert per_mb["chr19"] > 3 * max(per_mb["chr13"], per_mb["chr18"])
+    length = genes["end"] - genes["start"] + 1
+    assert 15_000 < length.median() < 40_000
+
+    expression = read_expression(work / rehearsal.RPKM_NAME, ["E000", "E003"])
+    assert list(expression.columns) == ["E000", "E003"]
+    assert 0.25 < (expression["E003"] < 0.5).mean() < 0.42
+    kept = select_genes(genes, expression, sizes)
+    assert len(kept.genes) == GENES
+
+    tss = genes.set_index("gene_id").loc[expression.index, ["chrom", "tss"]]
+    expressed = (expression["E003"] > 5).to_numpy()
+    for mark in rehearsal.MARKS:
+        out = io.BytesIO()
+        stats = write_filtered(work / f"tagalign/E003-{mark}.tagAlign.gz", sizes, out)
+        assert stats.n_reads == stats.n_kept == round(READS * 1e6), mark
+        lines = out.getvalue().decode().splitlines()
+        first = lines[0].split("\t")
+        assert len(first) == 6 and first[3:5] == ["N", "1000"] and first[5] in "+-"
+        assert int(first[2]) - int(first[1]) == 36
+        if mark in ("H3K4me3", "H3K27me3"):  # reads near TSSs follow the expression
+            near = near_tss_counts(lines, tss)
+            active, silent = near[expressed].mean(), near[~expressed].mean()
+            assert (active > 3 * silent) if mark == "H3K4me3" else (silent > 3 * active), mark
+    assert "snakemake --cores 2 --configfile" in output and "s per M reads" in output
+
+
+def near_tss_counts(lines, tss, flank=2000):
+    """Reads within `flank` of each TSS (by sorted search per chromosome)."""
+    chrom = np.array([line.split("\t", 1)[0] for line in lines])
+    start = np.array([int(line.split("\t", 2)[1]) for line in lines])
+    counts = np.zeros(len(tss))
+    for name in np.unique(tss["chrom"]):
+        on = np.sort(start[chrom == name])
+        mask = (tss["chrom"] == name).to_numpy()
+        centre = tss["tss"].to_numpy()[mask]
+        counts[mask] = np.searchsorted(on, centre + flank) - np.searchsorted(on, centre - flank)
+    return counts
+
+
+def test_reads_sorted_within_chunks(small):
+    work, _ = small
+    lines = io.BytesIO()
+    write_filtered(work / "tagalign/E003-H3K9me3.tagAlign.gz", load_chrom_sizes("hg19"), lines)
+    rows = [line.split("\t")[:2] for line in lines.getvalue().decode().splitlines()]
+    chroms = [c for i, (c, _) in enumerate(rows) if i == 0 or rows[i - 1][0] != c]
+    assert len(chroms) == len(set(chroms))  # each chromosome in one run
+    assert chroms[:3] == ["chr1", "chr2", "chr3"]
+
+
+def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
+    work, _ = small
+    config = yaml.safe_load((work / rehearsal.CONFIG_NAME).read_text())
+    remc = yaml.safe_load((REPO / "config/remc.yaml").read_text())
+    assert config["cell_types"] == ["E003"]
+    for key in ("models", "train", "window", "marks", "downloads"):
+        assert config[key] == remc[key], key
+    assert config["split"] == {"train": 0.34, "valid": 0.33}  # 2000 genes: thirds
+    assert config["results"] == str(work / "results")
+    assert config["sources"]["chrom_sizes"] == "hg19"
+    assert "{cell}" in config["sources"]["tagalign"] and "{mark}" in config["sources"]["tagalign"]
+    rehearsal.validate_config(config)
+    jobs = planned_jobs("--configfile", str(work / rehearsal.CONFIG_NAME))
+    assert jobs == {
+        "download": 5 + 2,
+        "reference_chrom_sizes": 1,
+        "reference_genes": 1,
+        "tagalign_to_bam": 5,
+        "bins_count": 1,
+        "datasets_build": 1,
+        "train_attentivechrome": 1,
+        "train_baseline": 3,
+        "summary": 1,
+        "plot_cell": 1,
+        "plot_saliency": 1,
+        "plot_summary": 1,
+        "all": 1,
+    }
+
+
+def test_full_size_config_keeps_the_published_split(tmp_path):
+    config = rehearsal.rehearsal_config(tmp_path, "E003", 19_800)
+    assert config["split"] == {"train": 6601, "valid": 6601}
+    rehearsal.validate_config(config)
+
+
+def test_requests_read_from_the_rules():
+    specs = rehearsal.parse_rules()
+    config = rehearsal.validate_config(yaml.safe_load((REPO / "config/remc.yaml").read_text()))
+    defaults = rehearsal.default_resources()
+    bam = rehearsal.requests(specs["tagalign_to_bam"], config, defaults)
+    assert bam == {"mem_mb": 3000, "runtime": defaults["runtime"], "threads": 2}
+    assert rehearsal.requests(specs["bins_count"], config, defaults)["runtime"] == 60
+    assert specs["train_baseline"].benchmark == "train/{{cell}}-{{baseline}}.tsv"
+
+
+BENCHMARK = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    "{s}\t0:00:{s:02.0f}\t{rss}\t900.0\t400.0\t410.0\t1.0\t2.0\t95.0\t{s}\n"
+)
+
+
+def test_report_on_fake_benchmarks(tmp_path):
+    bench = tmp_path / "benchmarks"
+    (bench / "bam").mkdir(parents=True)
+    (bench / "train").mkdir()
+    (bench / "bam/E003-H3K4me3.tsv").write_text(BENCHMARK.format(s=50.0, rss=3500.5))
+    (bench / "train/E003-attentivechrome.tsv").write_text(BENCHMARK.format(s=30.0, rss=800.0))
+    text = rehearsal.report(tmp_path)
+    rows = [line for line in text.splitlines() if line.startswith("| tagalign_to_bam")]
+    assert rows == [
+        "| tagalign_to_bam | bam/E003-H3K4me3 | 50.0 | 3,500 | 3,000 | 120 | 2 | RSS above mem_mb |"
+    ]
+    assert "| train_attentivechrome | train/E003-attentivechrome | 30.0 | 800 | 2,000 |" in text
+    # 280 BAMs x 50 s x 2 threads + 56 trainings x 30 s, on 2 cores.
+    hours_2 = (280 * 50 * 2 + 56 * 30) / 2 / 3600
+    assert f"| 2 | {hours_2:,.1f} |" in text
+    assert "| 64 |" in text and "Assumptions" in text and "downloads" in text
+    assert "Not measured here" in text and "bins_count" in text
