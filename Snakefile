@@ -4,11 +4,13 @@
 #   reference/            chromosome sizes, the kept genes with TSS and split, bins BED
 #   bam/{cell}-{mark}.bam sorted, indexed reads (kept for genome browsers)
 #   {cell}/data/          train/valid/test in the authors' CSV layout (+ .npz copies)
-#   {cell}/               AttentiveChrome: model.pt, metrics.json, attention.npz, ...
-#   {cell}/baselines/     DeepChrome, LSTM and logistic regression, same splits
+#   {cell}/{model}/seed{seed}/  one trained model: model.pt, metrics.json, history.tsv,
+#                         test_predictions.tsv (+ attention.npz for AttentiveChrome)
 #   {cell}/plots/         attention profiles, ROC/PR, training curve, saliency
 #   {cell}/genes/{gene}.png  one gene's inputs and attention, on demand
-#   summary.tsv, plots/   test AUROC of every model and cell type, mark attention heatmap
+#   summary.tsv, plots/   test AUROC of every model and cell type (mean and sd over seeds),
+#                         mark attention heatmap
+#   comparison.tsv        every pair of models across cell types (wins, interval, Wilcoxon)
 #   logs/, benchmarks/    one log and timing file per job
 #   config.resolved.yaml  the configuration the latest run used, defaults filled in
 #
@@ -40,9 +42,11 @@ localrules:
     all,
     summary,
     plot_summary,
+    compare_models,
 
 
 rule all:
     input:
         f"{RESULTS}/summary.tsv",
+        f"{RESULTS}/comparison.tsv",
         report_figures(),

@@ -11,14 +11,17 @@ from attentivechrome.model import (
     MODELS,
     AttentiveChrome,
     DeepChrome,
+    FlatLSTM,
+    FlatLSTMAttention,
+    HierarchicalPlainLSTM,
     ModelOutput,
-    PlainLSTM,
     block_diagonal_weights,
     build_model,
     final_states,
 )
 
 torch.set_num_threads(1)
+TORCH_MODELS = ["attentivechrome", "lstm", "lstm-attention", "hierarchical-lstm", "deepchrome"]
 
 
 def counts(batch: int = 6, marks: int = 5, bins: int = 100, seed: int = 0) -> torch.Tensor:
@@ -52,7 +55,7 @@ def test_attentivechrome_sizes_follow_the_paper():
 
 def test_parameters_start_uniform_within_a_tenth():
     torch.manual_seed(3)
-    for model in (AttentiveChrome(), PlainLSTM()):
+    for model in (AttentiveChrome(), HierarchicalPlainLSTM(), FlatLSTM(), FlatLSTMAttention()):
         values = torch.cat([p.detach().flatten() for p in model.parameters()])
         assert values.abs().max() <= 0.1
         assert values.abs().max() > 0.09  # really spread over the whole interval
@@ -88,7 +91,7 @@ def test_same_seed_same_model_and_output():
 
 def test_plain_lstm_has_no_attention_and_pools_final_states():
     torch.manual_seed(0)
-    model = PlainLSTM()
+    model = HierarchicalPlainLSTM()
     out = model(counts(batch=4))
     assert out.logits.shape == (4,)
     assert out.bin_attention is None and out.mark_attention is None
@@ -117,7 +120,7 @@ def test_deepchrome_layout_and_two_class_logit():
 
 def test_predict_proba_applies_the_sigmoid_once():
     torch.manual_seed(0)
-    for model in (AttentiveChrome(), PlainLSTM(), DeepChrome()):
+    for model in (AttentiveChrome(), HierarchicalPlainLSTM(), FlatLSTM(), DeepChrome()):
         model.eval()
         x = counts(batch=4)
         probabilities = model.predict_proba(x)
@@ -127,7 +130,7 @@ def test_predict_proba_applies_the_sigmoid_once():
 
 @pytest.mark.parametrize("bins", [20, 100])
 def test_models_accept_other_bin_counts(bins):
-    for name in ("attentivechrome", "lstm", "deepchrome"):
+    for name in TORCH_MODELS:
         model = build_model(name, n_marks=3, n_bins=bins)
         assert model(counts(batch=2, marks=3, bins=bins)).logits.shape == (2,)
 
@@ -143,14 +146,40 @@ def test_wrong_input_shape_is_refused():
         build_model("logistic", 5, 100)
 
 
-def test_registry_lists_the_four_models():
-    assert set(MODELS) == {"attentivechrome", "deepchrome", "lstm", "logistic"}
+def test_registry_lists_the_models_with_their_published_schedules():
+    assert set(MODELS) == {*TORCH_MODELS, "logistic"}
     assert MODELS["attentivechrome"].has_attention
     assert (MODELS["attentivechrome"].optimizer, MODELS["attentivechrome"].lr) == ("adam", 2e-4)
     assert (MODELS["deepchrome"].optimizer, MODELS["deepchrome"].lr) == ("sgd", 1e-3)
+    assert MODELS["deepchrome"].epochs == 100  # DeepChrome's doall.lua
+    assert {MODELS[m].epochs for m in TORCH_MODELS if m != "deepchrome"} == {30}
 
 
-@pytest.mark.parametrize("name", ["attentivechrome", "lstm", "deepchrome"])
+def test_flat_lstm_reads_five_inputs_per_step_and_has_no_per_mark_lstms():
+    torch.manual_seed(0)
+    for model in (FlatLSTM(), FlatLSTMAttention()):
+        lstms = [m for m in model.modules() if isinstance(m, nn.LSTM)]
+        assert len(lstms) == 1
+        assert (lstms[0].input_size, lstms[0].hidden_size, lstms[0].bidirectional) == (5, 32, True)
+        assert model.classifier.in_features == 64 and model.dropout.p == 0.5
+        assert not hasattr(model, "bin_encoders")
+    plain = FlatLSTM().eval()
+    x = counts(batch=3)
+    hidden, (h_n, _) = plain.encoder(x.permute(2, 0, 1))
+    expected = plain.classifier(torch.cat([h_n[0], h_n[1]], -1)).squeeze(-1)
+    assert torch.allclose(plain(x).logits, expected, atol=1e-6)  # final states joined
+
+
+def test_lstm_attention_weighs_bins_once_for_all_marks():
+    torch.manual_seed(0)
+    model = FlatLSTMAttention().eval()
+    out = model(counts(batch=4))
+    assert out.bin_attention.shape == (4, 1, 100)
+    assert torch.allclose(out.bin_attention.sum(-1), torch.ones(4, 1), atol=1e-5)
+    assert model.bin_attention.context.shape == (1, 64) and out.mark_attention is None
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
 def test_loss_falls_on_a_small_batch(name):
     torch.manual_seed(0)
     model = build_model(name, 5, 100)

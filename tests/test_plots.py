@@ -142,17 +142,24 @@ def test_curves_and_training_figures_are_drawn(attention, tmp_path):
     assert_png(out)
 
 
+def long_summary(cells, aurocs: dict[str, list[float]], sd: float | None = None) -> pd.DataFrame:
+    """summary.tsv rows (cell, model) as write_summary lays them out."""
+    rows = [
+        {"cell": cell, "model": model, "test_auroc_mean": values[i], "test_auroc_sd": sd}
+        for i, cell in enumerate(cells)
+        for model, values in aurocs.items()
+    ]
+    return pd.DataFrame(rows)
+
+
 def test_summary_figures_and_tables(attention, tmp_path):
     cells = ["E003", "E004", "E005"]
-    summary = pd.DataFrame(
-        {
-            "cell": cells,
-            "test_auroc": [0.81, 0.83, 0.79],
-            "lstm_test_auroc": [0.80, 0.82, 0.78],
-            "logistic_test_auroc": [0.75, 0.77, 0.74],
-        }
-    )
-    summary.to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    aurocs = {
+        "attentivechrome": [0.81, 0.83, 0.79],
+        "lstm": [0.80, 0.82, 0.78],
+        "logistic": [0.75, 0.77, 0.74],
+    }
+    long_summary(cells, aurocs, sd=0.004).to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
     table = tmp_path / "cells.tsv"
     table.write_text("id\tname\tgroup\nE003\tES-H1 cells\tESC\nE004\tH1 BMP4 mesendoderm\tES\n")
     attention_paths = {}
@@ -172,9 +179,27 @@ def test_summary_figures_and_tables(attention, tmp_path):
     assert list(written["cell"]) == [*cells, "mean", "published"]
     assert written.loc[0, "name"] == "ES-H1 cells"
     assert written.loc[3, "AttentiveChrome AUROC"] == pytest.approx(0.81)
+    assert written.loc[0, "AttentiveChrome sd"] == pytest.approx(0.004)
     assert written.loc[4, "AttentiveChrome AUROC"] == pytest.approx(0.8115)
-    assert written.loc[4, "LSTM (no attention) AUROC"] == pytest.approx(0.8052)
+    assert written.loc[4, "LSTM AUROC"] == pytest.approx(0.8052)  # the flat LSTM's number
     assert "<table" in outputs["html"].read_text()
+
+
+def test_comparison_table_and_pairwise_figure(tmp_path):
+    cells = ["E003", "E004", "E005", "E006"]
+    aurocs = {"attentivechrome": [0.81, 0.83, 0.79, 0.80], "deepchrome": [0.80, 0.83, 0.80, 0.78]}
+    long_summary(cells, aurocs).to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    outputs = {
+        "table": tmp_path / "comparison.tsv",
+        "html": tmp_path / "comparison.html",
+        "figure": tmp_path / "pairs.png",
+    }
+    table = plots.compare_models(tmp_path / "summary.tsv", outputs)
+    assert_png(outputs["figure"])
+    written = pd.read_csv(outputs["table"], sep="\t")
+    assert written.loc[0, ["model_a", "model_b"]].tolist() == ["attentivechrome", "deepchrome"]
+    assert (table.loc[0, "wins"], table.loc[0, "ties"], table.loc[0, "losses"]) == (2, 1, 1)
+    assert "DeepChrome" in outputs["html"].read_text()
 
 
 def test_a_cell_table_without_names_is_rejected(tmp_path):

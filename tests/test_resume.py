@@ -17,6 +17,8 @@ from conftest import FAST
 
 from workflow import REPO, SNAKEMAKE, snakemake
 
+RUN = "DEMO1/attentivechrome/seed1"  # one training run: cell type, model, seed
+
 
 def run_until(args: list[str], ready: Callable[[], bool], sig: signal.Signals) -> None:
     """Start snakemake, wait until `ready()`, then send `sig` to it and all its jobs."""
@@ -48,10 +50,10 @@ def run_until(args: list[str], ready: Callable[[], bool], sig: signal.Signals) -
 )
 def test_killed_runs_resume_to_identical_outputs(demo, tmp_path, during_counting, during_training):
     results = tmp_path / "results"
-    target = str(results / "DEMO1/metrics.json")
+    target = str(results / RUN / "metrics.json")
     args = [target, "--cores", "2", *FAST, "--config", f"results={results}"]
     counting_log = results / "logs/counts/DEMO1.log"
-    checkpoint = results / "DEMO1/checkpoint.pt"
+    checkpoint = results / RUN / "checkpoint.pt"
 
     run_until(args, counting_log.exists, during_counting)
     snakemake(*args, "--unlock")  # a killed Snakemake leaves its lock behind
@@ -60,7 +62,7 @@ def test_killed_runs_resume_to_identical_outputs(demo, tmp_path, during_counting
     snakemake(*args, "--unlock")
     snakemake(*args)
 
-    assert "resuming" in (results / "logs/train/DEMO1-attentivechrome.log").read_text()
+    assert "resuming" in (results / "logs/train/DEMO1-attentivechrome-seed1.log").read_text()
     assert not checkpoint.exists()
     with np.load(results / "DEMO1/counts.npz") as got, np.load(demo / "DEMO1/counts.npz") as want:
         np.testing.assert_array_equal(got["X"], want["X"])
@@ -68,10 +70,10 @@ def test_killed_runs_resume_to_identical_outputs(demo, tmp_path, during_counting
         assert (results / "DEMO1/data" / name).read_bytes() == (
             demo / "DEMO1/data" / name
         ).read_bytes()
-    got, want = (json.loads((r / "DEMO1/metrics.json").read_text()) for r in (results, demo))
+    got, want = (json.loads((r / RUN / "metrics.json").read_text()) for r in (results, demo))
     for key in ("best_epoch", "valid_auroc", "test_auroc", "test_auprc"):
         assert got[key] == want[key], key
-    history = [pd.read_csv(r / "DEMO1/history.tsv", sep="\t") for r in (results, demo)]
+    history = [pd.read_csv(r / RUN / "history.tsv", sep="\t") for r in (results, demo)]
     pd.testing.assert_frame_equal(
         history[0].drop(columns="seconds"), history[1].drop(columns="seconds")
     )

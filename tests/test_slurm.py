@@ -28,6 +28,7 @@ from workflow import job_counts
 REPO = Path(__file__).resolve().parents[1]
 # The demo, reduced: config files named on the command line are layered in order.
 CONFIGS = ("config/config.yaml", "tests/configs/slurm.yaml")
+RUN = "attentivechrome/seed1"  # a cell type's AttentiveChrome run
 RUN_TIMEOUT = 480  # seconds per Snakemake call; a healthy run needs about three minutes
 
 MISSING = missing_binaries()
@@ -121,7 +122,7 @@ def tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-LOCAL_RULES = ("all", "summary", "plot_summary")
+LOCAL_RULES = ("all", "summary", "plot_summary", "compare_models")
 
 
 def submitted_jobs(output: str) -> dict[str, Path]:
@@ -168,11 +169,11 @@ def slurm_job(cluster, job_id: str) -> dict[str, str]:
 
 def test_one_cell_type_by_target_name(cluster, runs):
     results = runs["slurm"]
-    output = run_on_slurm(cluster, runs, [f"{results}/DEMO2/metrics.json"], "one-cell")
+    output = run_on_slurm(cluster, runs, [f"{results}/DEMO2/{RUN}/metrics.json"], "one-cell")
 
     jobs = assert_ran_through_slurm(cluster, output)
     runs["built_by_target"] = {job_step(log) for log in jobs.values()}
-    assert (results / "DEMO2" / "metrics.json").exists()
+    assert (results / "DEMO2" / RUN / "metrics.json").exists()
     # Only what DEMO2 needs was built: nothing of DEMO1, no summary.
     assert not (results / "DEMO1").exists()
     assert not list((results / "bam").glob("DEMO1-*"))
@@ -205,11 +206,12 @@ def test_whole_workflow_matches_a_local_run(cluster, runs):
         for split in ("train", "valid", "test"):
             data = f"{cell}/data/{split}.npz"
             assert_same_arrays(results / data, local / data)
-        assert_same_arrays(results / cell / "attention.npz", local / cell / "attention.npz")
-        assert same_metrics(results / cell / "metrics.json") == same_metrics(
-            local / cell / "metrics.json"
+        run = f"{cell}/{RUN}"
+        assert_same_arrays(results / run / "attention.npz", local / run / "attention.npz")
+        assert same_metrics(results / run / "metrics.json") == same_metrics(
+            local / run / "metrics.json"
         )
-        predictions = f"{cell}/test_predictions.tsv"
+        predictions = f"{run}/test_predictions.tsv"
         assert (results / predictions).read_text() == (local / predictions).read_text()
     pd.testing.assert_frame_equal(
         pd.read_csv(results / "summary.tsv", sep="\t"), pd.read_csv(local / "summary.tsv", sep="\t")

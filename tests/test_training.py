@@ -206,7 +206,9 @@ def test_early_stopping_ends_after_patience_epochs_without_gain(splits, tmp_path
     assert (table["valid_auroc"].iloc[metrics["best_epoch"] :] <= best).all()
 
 
-@pytest.mark.parametrize("model", ["lstm", "deepchrome", "logistic"])
+@pytest.mark.parametrize(
+    "model", ["lstm", "lstm-attention", "hierarchical-lstm", "deepchrome", "logistic"]
+)
 def test_baselines_train_and_report_metrics(splits, tmp_path, model):
     out = tmp_path / model
     metrics = train(model, splits, out, epochs=2)

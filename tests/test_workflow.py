@@ -11,6 +11,7 @@ import pytest
 from conftest import FAST
 
 from attentivechrome.dataset import read_authors_csv, read_npz
+from attentivechrome.summary import read_summary
 from workflow import REPO, planned_jobs, snakemake
 
 DEMO_CELLS = ["DEMO1", "DEMO2", "DEMO3"]
@@ -27,8 +28,9 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
         "bins_count": 56,
         "datasets_build": 56,
         "train_attentivechrome": 56,
-        "train_baseline": 56 * 3,
+        "train_baseline": 56 * 4,  # DeepChrome, LSTM, LSTM-Attn, logistic regression
         "summary": 1,
+        "compare_models": 1,
         "plot_cell": 56,
         "plot_saliency": 56,
         "plot_summary": 1,
@@ -37,7 +39,7 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
 
 
 def test_remc_one_cell_type_by_target_name(tmp_path):
-    target = f"{tmp_path}/E003/metrics.json"
+    target = f"{tmp_path}/E003/attentivechrome/seed1/metrics.json"
     jobs = planned_jobs(
         target, "--configfile", "config/remc.yaml", "--config", f"results={tmp_path}"
     )
@@ -58,26 +60,33 @@ def test_demo_config_is_valid_and_plans_every_cell(tmp_path):
 
 
 def test_demo_one_cell_type_plans_nothing_else(tmp_path):
-    jobs = planned_jobs(f"{tmp_path}/DEMO2/metrics.json", "--config", f"results={tmp_path}")
+    target = f"{tmp_path}/DEMO2/attentivechrome/seed1/metrics.json"
+    jobs = planned_jobs(target, "--config", f"results={tmp_path}")
     assert jobs["tagalign_to_bam"] == 5 and jobs["bins_count"] == 1
     assert jobs["train_attentivechrome"] == 1 and "train_baseline" not in jobs
 
 
 @pytest.mark.slow
 def test_demo_summary_has_every_cell_type_and_model(demo):
-    summary = pd.read_csv(demo / "summary.tsv", sep="\t")
-    assert list(summary["cell"]) == DEMO_CELLS
-    for column in ("test_auroc", "deepchrome_test_auroc", "lstm_test_auroc", "logistic_test_auroc"):
-        assert summary[column].between(0, 1).all(), column
+    summary = read_summary(demo / "summary.tsv")
+    models = ["attentivechrome", "deepchrome", "lstm", "lstm-attention", "logistic"]
+    assert list(summary["cell"].unique()) == DEMO_CELLS
+    assert list(summary["model"]) == [m for _ in DEMO_CELLS for m in models]
+    assert summary["test_auroc_mean"].between(0, 1).all()
     # The planted signal is learnable: even three epochs beat chance clearly.
-    assert (summary["logistic_test_auroc"] > 0.7).all()
+    logistic = summary[summary["model"] == "logistic"]
+    assert (logistic["test_auroc_mean"] > 0.7).all()
     assert (summary["n_train"] + summary["n_valid"] + summary["n_test"] == 1200).all()
+    comparison = pd.read_csv(demo / "comparison.tsv", sep="\t")
+    assert len(comparison) == len(models) * (len(models) - 1) // 2
+    assert (comparison[["wins", "ties", "losses"]].sum(axis=1) == len(DEMO_CELLS)).all()
 
 
 @pytest.mark.slow
 def test_demo_outputs_follow_the_contract(demo):
     cell = demo / "DEMO2"
-    metrics = json.loads((cell / "metrics.json").read_text())
+    run = cell / "attentivechrome/seed1"
+    metrics = json.loads((run / "metrics.json").read_text())
     for key in (
         "cell",
         "best_epoch",
@@ -95,7 +104,7 @@ def test_demo_outputs_follow_the_contract(demo):
     assert read_authors_csv(cell / "data/test.csv", MARKS).X.tolist() == test.X.tolist()
     assert test.X.shape[1:] == (5, 100)
 
-    with np.load(cell / "attention.npz") as attention:
+    with np.load(run / "attention.npz") as attention:
         assert list(attention["gene_ids"]) == list(test.gene_ids)
         np.testing.assert_allclose(attention["bin_attention"].sum(axis=2), 1, rtol=1e-4)
         np.testing.assert_allclose(attention["mark_attention"].sum(axis=1), 1, rtol=1e-4)
@@ -107,7 +116,9 @@ def test_demo_outputs_follow_the_contract(demo):
     log = (demo / "logs/bam/DEMO1-H3K9me3.log").read_text()
     assert "chrUn_demo" in log  # reads on a chromosome missing from the sizes are logged
     # Training jobs restart themselves with tcmalloc (installed by `make setup`).
-    assert "memory allocator: /" in (demo / "logs/train/DEMO2-attentivechrome.log").read_text()
+    assert (
+        "memory allocator: /" in (demo / "logs/train/DEMO2-attentivechrome-seed1.log").read_text()
+    )
     assert not (demo / "downloads/tagalign").exists() or not any(
         (demo / "downloads/tagalign").iterdir()
     )
@@ -140,19 +151,21 @@ def test_authors_matrices_reproduce_the_native_metrics(demo, tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{split}.csv").write_bytes((demo / f"DEMO1/data/{split}.csv").read_bytes())
     results = tmp_path / "results"
-    target = str(results / "DEMO1/metrics.json")
+    target = str(results / "DEMO1/attentivechrome/seed1/metrics.json")
     config = ["--config", f"results={results}", f"authors_data={tmp_path / 'zenodo'}"]
     jobs = planned_jobs(target, *FAST, *config)
     assert set(jobs) == {"datasets_import", "train_attentivechrome"}
     snakemake(target, "--cores", "2", *FAST, *config)
-    got, want = (json.loads((r / "DEMO1/metrics.json").read_text()) for r in (results, demo))
+    run = "DEMO1/attentivechrome/seed1/metrics.json"
+    got, want = (json.loads((r / run).read_text()) for r in (results, demo))
     for key in ("best_epoch", "valid_auroc", "test_auroc", "test_auprc", "n_test"):
         assert got[key] == want[key], key
 
 
 @pytest.mark.slow
 def test_gene_plot_on_demand_and_html_report(demo, tmp_path):
-    gene = pd.read_csv(demo / "DEMO2/test_predictions.tsv", sep="\t")["gene_id"].iloc[0]
+    predictions = demo / "DEMO2/attentivechrome/seed1/test_predictions.tsv"
+    gene = pd.read_csv(predictions, sep="\t")["gene_id"].iloc[0]
     target = demo / f"DEMO2/genes/{gene}.png"
     snakemake(str(target), "--cores", "1", *FAST, "--config", f"results={demo}")
     assert target.read_bytes().startswith(b"\x89PNG")
@@ -165,5 +178,7 @@ def test_gene_plot_on_demand_and_html_report(demo, tmp_path):
         "saliency.png",
         "auroc.png",
         "mark_attention_heatmap.png",
+        "model_pairs.png",
+        "comparison.html",
     ):
         assert name in html, name

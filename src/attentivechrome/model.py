@@ -1,4 +1,6 @@
-"""AttentiveChrome and its baselines (DeepChrome CNN, LSTM without attention, logistic).
+"""AttentiveChrome and its baselines: DeepChrome, the paper's LSTM and LSTM-Attn, an ablation.
+
+Logistic regression, the fifth, lives in training (scikit-learn).
 
 Every torch model takes float input of shape (batch, marks, bins) and returns a
 `ModelOutput` with one logit per gene. The sigmoid is applied in exactly one place:
@@ -150,11 +152,59 @@ class AttentiveChrome(HierarchicalLSTM):
         super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, attention=True)
 
 
-class PlainLSTM(HierarchicalLSTM):
+class HierarchicalPlainLSTM(HierarchicalLSTM):
+    """Ablation: AttentiveChrome with both attention levels replaced by final states.
+
+    Not a published baseline (the paper's LSTM reads the marks together: `FlatLSTM`).
+    """
+
     def __init__(
         self, n_marks: int = 5, n_bins: int = 100, bin_hidden: int = 32, mark_hidden: int = 16
     ):
         super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, attention=False)
+
+
+class FlatLSTM(ProbabilityMixin, nn.Module):
+    """The paper's LSTM baselines: one BiLSTM over the bins, the marks its inputs per step.
+
+    From the `rnn` and `rnn-attention` branches of the authors' Lua model
+    (OLD-v1LuaTorch/2_model.lua): `rnn_size` 32 units per direction, dropout 0.5 on the
+    LSTM outputs, then a linear layer. Without attention (the paper's "LSTM") the two
+    directions' final states are joined; with attention ("LSTM-Attn") the bins' states
+    are pooled by one context-vector attention over bins, as AttentiveChrome's first
+    level does per mark. The Lua `rnn-attention` branch ends in `Linear(1, 2)` after a
+    pooled vector of 64 values, which cannot run; we read it as Linear(64 -> 1).
+    """
+
+    def __init__(
+        self, n_marks: int = 5, n_bins: int = 100, hidden: int = 32, attention: bool = False
+    ):
+        super().__init__()
+        self.n_marks, self.n_bins, self.hidden = n_marks, n_bins, hidden
+        self.attention = attention
+        self.encoder = nn.LSTM(n_marks, hidden, bidirectional=True)
+        self.dropout = nn.Dropout(0.5)
+        if attention:
+            self.bin_attention = ContextAttention(1, 2 * hidden)
+        self.classifier = nn.Linear(2 * hidden, 1)
+        uniform_init_(self)
+
+    def hyperparameters(self) -> dict:
+        return {"n_marks": self.n_marks, "n_bins": self.n_bins, "hidden": self.hidden}
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        check_input(x, self.n_marks, self.n_bins)
+        hidden, _ = self.encoder(x.permute(2, 0, 1))  # bins are the sequence: (T, B, 2H)
+        hidden = self.dropout(hidden)
+        if not self.attention:
+            return ModelOutput(self.classifier(final_states(hidden)).squeeze(-1))
+        pooled, weights = self.bin_attention(hidden.unsqueeze(0))  # (1, B, 2H), (1, T, B)
+        return ModelOutput(self.classifier(pooled[0]).squeeze(-1), weights.permute(2, 0, 1))
+
+
+class FlatLSTMAttention(FlatLSTM):
+    def __init__(self, n_marks: int = 5, n_bins: int = 100, hidden: int = 32):
+        super().__init__(n_marks, n_bins, hidden, attention=True)
 
 
 class DeepChrome(ProbabilityMixin, nn.Module):
@@ -214,6 +264,7 @@ class ModelSpec:
     lr: float | None
     batch_size: int | None
     clip: float | None
+    epochs: int | None  # None: not trained in epochs (logistic regression)
     has_attention: bool
     description: str
 
@@ -226,20 +277,47 @@ MODELS: dict[str, ModelSpec] = {
         2e-4,
         16,
         1.0,
+        30,
         True,
-        "two-level BiLSTM with bin and mark attention; Adam 2e-4, batch 16, clip 1 "
-        "(PyTorch port of the authors)",
+        "two-level BiLSTM with bin and mark attention; Adam 2e-4, batch 16, clip 1, "
+        "30 epochs (PyTorch port of the authors)",
     ),
     "lstm": ModelSpec(
         "lstm",
-        PlainLSTM,
+        FlatLSTM,
         "adam",
         2e-4,
         16,
         1.0,
+        30,
         False,
-        "the same two-level BiLSTM pooled by final states instead of attention; "
-        "trained like AttentiveChrome",
+        "the paper's LSTM: one BiLSTM (32 per direction) over the bins with the five marks "
+        "as inputs per step, final states joined, dropout 0.5 (the authors' Lua `rnn` "
+        "branch); trained like AttentiveChrome",
+    ),
+    "lstm-attention": ModelSpec(
+        "lstm-attention",
+        FlatLSTMAttention,
+        "adam",
+        2e-4,
+        16,
+        1.0,
+        30,
+        False,
+        "the paper's LSTM-Attn: the same BiLSTM pooled by one attention over bins (the "
+        "authors' Lua `rnn-attention` branch); trained like AttentiveChrome",
+    ),
+    "hierarchical-lstm": ModelSpec(
+        "hierarchical-lstm",
+        HierarchicalPlainLSTM,
+        "adam",
+        2e-4,
+        16,
+        1.0,
+        30,
+        False,
+        "ablation, not a published model: AttentiveChrome's two-level BiLSTM with final "
+        "states instead of attention at both levels; trained like AttentiveChrome",
     ),
     "deepchrome": ModelSpec(
         "deepchrome",
@@ -248,14 +326,16 @@ MODELS: dict[str, ModelSpec] = {
         1e-3,
         1,
         None,
+        100,
         False,
         "DeepChrome CNN; plain SGD lr 1e-3, one gene per step, no momentum and no "
-        "clipping, as in the authors' Lua code",
+        "clipping, 100 epochs, as in the authors' Lua code (its doall.lua)",
     ),
     "logistic": ModelSpec(
         "logistic",
         None,
         "lbfgs",
+        None,
         None,
         None,
         None,

@@ -37,7 +37,7 @@ from .io import atomic_path, read_table  # noqa: E402
 #: TransferChrome for the later state of the art). Keys are our model names.
 PUBLISHED_MEAN_AUROC = {
     "attentivechrome": ("AttentiveChrome (published)", 0.8115),
-    "lstm": ("LSTM without attention (published)", 0.8052),
+    "lstm": ("LSTM, marks as inputs (published)", 0.8052),
     "deepchrome": ("DeepChrome (published)", 0.8008),
     "transferchrome": ("TransferChrome (later work)", 0.8479),
 }
@@ -53,17 +53,21 @@ MARK_COLOURS = {
 MODEL_COLOURS = {
     "attentivechrome": "#d62728",
     "lstm": "#1f77b4",
+    "lstm-attention": "#17becf",
+    "hierarchical-lstm": "#8c564b",
     "deepchrome": "#2ca02c",
     "logistic": "#7f7f7f",
     "transferchrome": "#9467bd",
 }
 MODEL_LABELS = {
     "attentivechrome": "AttentiveChrome",
-    "lstm": "LSTM (no attention)",
+    "lstm": "LSTM",
+    "lstm-attention": "LSTM-Attn",
+    "hierarchical-lstm": "Two-level LSTM (ablation)",
     "deepchrome": "DeepChrome",
     "logistic": "Logistic regression",
 }
-_FALLBACK = ["#8c564b", "#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78"]
+_FALLBACK = ["#e377c2", "#bcbd22", "#aec7e8", "#ffbb78"]
 DPI = 110
 
 
@@ -395,11 +399,12 @@ def plot_auroc_summary(
     *,
     published: Mapping[str, tuple[str, float]] = PUBLISHED_MEAN_AUROC,
     title: str = "",
+    sd: pd.DataFrame | None = None,
 ) -> Path:
     """Test AUROC per cell type (one marker per model) with published means as lines.
 
     table: one row per cell type, column `label` (shown on the axis) and one
-    `{model}` column of test AUROC per model.
+    `{model}` column of test AUROC per model; `sd`, the same columns, draws error bars.
     """
     models = [c for c in table.columns if c != "label"]
     n_cells = len(table)
@@ -409,11 +414,14 @@ def plot_auroc_summary(
     x = np.arange(n_cells)
     step = 0.6 / max(1, len(models))
     for i, model in enumerate(models):
-        ax.plot(
+        spread = None if sd is None or sd[model].isna().all() else sd[model]
+        ax.errorbar(
             x + (i - (len(models) - 1) / 2) * step,
             table[model],
-            "o",
+            yerr=spread,
+            fmt="o",
             ms=6,
+            lw=0.8,
             color=colour(model, MODEL_COLOURS),
             label=f"{model_label(model)} (mean {table[model].mean():.3f})",
         )
@@ -559,24 +567,27 @@ def cell_figures(
 
 def summary_frames(
     summary: pd.DataFrame, cell_table: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """From summary.tsv: (AUROC table for people, per-model AUROC table for the plot)."""
-    models = ["attentivechrome"] + [
-        c.removesuffix("_test_auroc") for c in summary.columns if c.endswith("_test_auroc")
-    ]
-    columns = {"attentivechrome": "test_auroc"} | {m: f"{m}_test_auroc" for m in models[1:]}
-    cells = summary["cell"].astype(str).tolist()
-    aurocs = pd.DataFrame({m: summary[col].to_numpy(dtype=float) for m, col in columns.items()})
-    plot_table = aurocs.copy()
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """From summary.tsv: (AUROC table for people, per-model mean and sd tables to plot)."""
+    from .comparison import auroc_by_cell
+
+    means = auroc_by_cell(summary, "test_auroc_mean")
+    sds = auroc_by_cell(summary, "test_auroc_sd")
+    models, cells = list(means.columns), [str(c) for c in means.index]
+    plot_table = means.reset_index(drop=True)
     plot_table.insert(0, "label", cell_labels(cells, cell_table))
+    several_seeds = bool(sds.notna().to_numpy().any())
+    people = pd.DataFrame({"cell": cells})
     names = dict(zip(cell_table["id"], cell_table["name"], strict=True))
     groups = dict(zip(cell_table["id"], cell_table["group"], strict=True))
-    people = aurocs.rename(columns={m: f"{model_label(m)} AUROC" for m in models})
-    people.insert(0, "group", [groups.get(c, "") for c in cells])
-    people.insert(0, "name", [names.get(c, "") for c in cells])
-    people.insert(0, "cell", cells)
+    people["name"] = [names.get(c, "") for c in cells]
+    people["group"] = [groups.get(c, "") for c in cells]
+    for model in models:
+        people[f"{model_label(model)} AUROC"] = means[model].to_numpy()
+        if several_seeds:
+            people[f"{model_label(model)} sd"] = sds[model].to_numpy()
     mean_row = {"cell": "mean", "name": f"{len(cells)} cell types", "group": ""}
-    mean_row |= {c: people[c].mean() for c in people.columns[3:]}
+    mean_row |= {c: people[c].mean() for c in people.columns[3:] if c.endswith("AUROC")}
     published = {
         f"{model_label(m)} AUROC": v for m, (_, v) in PUBLISHED_MEAN_AUROC.items() if m in models
     }
@@ -584,7 +595,7 @@ def summary_frames(
     people = pd.concat(
         [people, pd.DataFrame([mean_row, published_row | published])], ignore_index=True
     )
-    return people, plot_table
+    return people, plot_table, sds.reset_index(drop=True)
 
 
 def summary_figures(
@@ -595,19 +606,21 @@ def summary_figures(
     cell_table: str | Path | None = None,
 ) -> None:
     """Across cell types. outputs: keys auroc (PNG), table (TSV), html, heatmap (PNG)."""
+    from .summary import read_summary
+
     table = read_cell_table(cell_table)
-    summary = pd.read_csv(summary_tsv, sep="\t", dtype={"cell": str})
-    people, plot_table = summary_frames(summary, table)
+    people, plot_table, sds = summary_frames(read_summary(summary_tsv), table)
     with atomic_path(outputs["table"]) as tmp:
-        people.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+        people.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="")
     write_html_table(
         people,
         outputs["html"],
         title="Test AUROC per cell type",
-        note="Each model is evaluated at its best validation-AUROC epoch; the last row gives "
-        "the published means over the 56 REMC cell types for comparison.",
+        note="Each model is evaluated at its best validation-AUROC epoch; with several seeds "
+        "the value is their mean (sd: standard deviation over seeds). The last row gives the "
+        "published means over the 56 REMC cell types for comparison.",
     )
-    plot_auroc_summary(plot_table, outputs["auroc"])
+    plot_auroc_summary(plot_table, outputs["auroc"], sd=sds)
     rows = {}
     marks: list[str] = []
     for cell, path in attention.items():
@@ -617,6 +630,65 @@ def summary_figures(
     heatmap = pd.DataFrame.from_dict(rows, orient="index", columns=marks)
     heatmap.index = cell_labels(list(rows), table)
     plot_attention_heatmap(heatmap, outputs["heatmap"], title="Mean mark attention (test genes)")
+
+
+def plot_model_pairs(
+    means: pd.DataFrame,
+    sds: pd.DataFrame,
+    out: str | Path,
+    *,
+    reference: str = "attentivechrome",
+) -> Path:
+    """Test AUROC of `reference` against every other model, one point per cell type.
+
+    Points above the diagonal are cell types where `reference` is better; error bars are
+    the standard deviation over seeds, when there are several.
+    """
+    others = [m for m in means.columns if m != reference]
+    fig = Figure(figsize=(3.6 * max(1, len(others)), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(others)), squeeze=False)[0])
+    low = float(np.nanmin(means.to_numpy())) - 0.02
+    high = float(np.nanmax(means.to_numpy())) + 0.02
+    for ax, other in zip(axes, others, strict=False):
+        x, y = means[other].to_numpy(), means[reference].to_numpy()
+        xerr = sds[other].to_numpy() if sds[other].notna().any() else None
+        yerr = sds[reference].to_numpy() if sds[reference].notna().any() else None
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", ms=4, lw=0.8,
+                    color=colour(reference, MODEL_COLOURS))  # fmt: skip
+        ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--")
+        better = int((np.round(y, 4) > np.round(x, 4)).sum())
+        ax.set(xlim=(low, high), ylim=(low, high), aspect="equal",
+               xlabel=f"{model_label(other)} test AUROC",
+               ylabel=f"{model_label(reference)} test AUROC")  # fmt: skip
+        ax.set_title(f"better on {better} of {len(x)} cell types", fontsize=9)
+        ax.grid(alpha=0.3)
+    return save_figure(fig, out)
+
+
+def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFrame:
+    """comparison.tsv, its HTML page and the pairwise figure. outputs: table, html, figure."""
+    from .comparison import auroc_by_cell, comparison_table
+    from .summary import read_summary
+
+    summary = read_summary(summary_tsv)
+    table = comparison_table(summary)
+    with atomic_path(outputs["table"]) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4g", na_rep="")
+    shown = table.assign(
+        model_a=table["model_a"].map(model_label), model_b=table["model_b"].map(model_label)
+    )
+    write_html_table(
+        shown,
+        outputs["html"],
+        title="Paired comparison of models across cell types",
+        note="Test AUROC of model A against model B on each cell type's mean over seeds: "
+        "wins/ties/losses of A, the mean difference A - B with a bootstrap 95% interval over "
+        "cell types, the Wilcoxon signed-rank p-value and, with several seeds, the number of "
+        "cell types whose difference exceeds the sum of the two seed standard deviations.",
+    )
+    means = auroc_by_cell(summary, "test_auroc_mean")
+    plot_model_pairs(means, auroc_by_cell(summary, "test_auroc_sd"), outputs["figure"])
+    return table
 
 
 def saliency_figures(

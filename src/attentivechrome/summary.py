@@ -1,37 +1,61 @@
-"""The table across cell types: one row per cell type, each model's test metrics."""
+"""The table across cell types: one row per (cell type, model), over its training seeds.
+
+Every model is read the same way, from its metrics.json files: the mean and standard
+deviation over seeds (sample sd; empty with one seed) beside each seed's own value.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from .io import atomic_path
 
-#: Columns kept for every model; AttentiveChrome's come unprefixed first.
-METRIC_COLUMNS = ["best_epoch", "valid_auroc", "test_auroc", "test_auprc"]
+#: Metrics summarised over seeds.
+METRICS = ["test_auroc", "test_auprc", "valid_auroc"]
+#: Columns of one training run, as read from its metrics.json.
+RUN_COLUMNS = ["cell", "model", "seed", "best_epoch", *METRICS, "n_train", "n_valid", "n_test"]
 
 
-def read_metrics(paths: list[Path]) -> pd.DataFrame:
-    return pd.DataFrame([json.loads(Path(p).read_text()) for p in paths]).set_index("cell")
-
-
-def summary_table(metrics: dict[str, list[Path]]) -> pd.DataFrame:
-    """`metrics` maps model name -> its metrics.json files (one per cell type)."""
-    main = read_metrics(metrics["attentivechrome"])
-    table = main[METRIC_COLUMNS + ["n_train", "n_valid", "n_test"]].copy()
+def read_runs(metrics: Mapping[str, Sequence[Path]]) -> pd.DataFrame:
+    """One row per training run; `metrics` maps a model to its metrics.json files."""
+    rows = []
     for model, paths in metrics.items():
-        if model == "attentivechrome":
-            continue
-        other = read_metrics(paths)
-        for column in ("valid_auroc", "test_auroc", "test_auprc"):
-            table[f"{model}_{column}"] = other[column]
-    return table.reset_index()
+        for path in paths:
+            run = json.loads(Path(path).read_text())
+            rows.append({**run, "model": model, "seed": run["settings"]["seed"]})
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def write_summary(metrics: dict[str, list[Path]], out: Path) -> pd.DataFrame:
-    table = summary_table(metrics)
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (cell type, model): n_seeds, mean and sd of each metric, best epochs, per-seed AUROC.
+
+    Cell types and models keep the order in which `runs` lists them.
+    """
+    keys = ["cell", "model"]
+    grouped = runs.groupby(keys, sort=False)
+    table = grouped.size().rename("n_seeds").to_frame()
+    for metric in METRICS:
+        table[f"{metric}_mean"] = grouped[metric].mean()
+        table[f"{metric}_sd"] = grouped[metric].std(ddof=1)
+    table["best_epochs"] = grouped["best_epoch"].agg(lambda e: ",".join(map(str, e)))
+    for name in ("n_train", "n_valid", "n_test"):
+        table[name] = grouped[name].first()
+    per_seed = runs.pivot_table(index=keys, columns="seed", values="test_auroc", sort=False)
+    per_seed.columns = [f"test_auroc_seed{seed}" for seed in per_seed.columns]
+    return table.join(per_seed).reset_index()
+
+
+def write_summary(metrics: Mapping[str, Sequence[Path]], out: Path) -> pd.DataFrame:
+    table = summary_table(read_runs(metrics))
     with atomic_path(out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     return table
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """summary.tsv as written by write_summary (cell ids kept as text)."""
+    return pd.read_csv(path, sep="\t", dtype={"cell": str, "model": str, "best_epochs": str})

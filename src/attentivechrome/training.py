@@ -74,7 +74,7 @@ class Settings:
 
     model: str
     cell: str
-    epochs: int
+    epochs: int | None  # None for logistic regression, which is not trained in epochs
     batch_size: int
     lr: float
     optimizer: str
@@ -206,12 +206,12 @@ def resolve_device(device: str) -> torch.device:
 
 def _resolve_settings(spec: ModelSpec, **given) -> Settings:
     """Fill settings left as None with the model's published defaults, and check them."""
-    for key in ("batch_size", "lr", "clip"):
+    for key in ("batch_size", "lr", "clip", "epochs"):
         if given[key] is None:
             given[key] = getattr(spec, key)
     if given["transform"] not in TRANSFORMS:
         raise ValueError(f"transform must be one of {TRANSFORMS}, got {given['transform']!r}")
-    if given["epochs"] < 1:
+    if spec.builder is not None and given["epochs"] < 1:
         raise ValueError(f"epochs must be >= 1, got {given['epochs']}")
     if spec.builder is not None and given["batch_size"] < 1:
         raise ValueError(f"batch_size must be >= 1, got {given['batch_size']}")
@@ -424,7 +424,7 @@ def train_and_evaluate(
     out_dir: str | Path,
     *,
     cell: str,
-    epochs: int = 30,
+    epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
     seed: int = 1,
@@ -438,10 +438,10 @@ def train_and_evaluate(
 ) -> dict:
     """Train `model_name` on one cell type and write its outputs; returns the metrics.
 
-    batch_size, lr and clip left as None take the model's published setting (see
-    `model.MODELS`): AttentiveChrome and LSTM Adam 2e-4, batch 16, clip 1; DeepChrome
-    SGD 1e-3, batch 1, no clipping. `on_epoch_end(epoch)` runs after each epoch's
-    checkpoint is written (used by tests to interrupt a run).
+    epochs, batch_size, lr and clip left as None take the model's published setting (see
+    `model.MODELS`): AttentiveChrome and the LSTMs Adam 2e-4, batch 16, clip 1, 30
+    epochs; DeepChrome SGD 1e-3, batch 1, no clipping, 100 epochs. `on_epoch_end(epoch)`
+    runs after each epoch's checkpoint is written (used by tests to interrupt a run).
     """
     if model_name not in MODELS:
         raise ValueError(f"unknown model {model_name!r}; expected one of {sorted(MODELS)}")

@@ -22,7 +22,11 @@ LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 CELLS = config["cell_types"]
 MARKS = config["marks"]
-BASELINES = [m for m in config["models"] if m != "attentivechrome"]
+MODELS = ["attentivechrome"] + [m for m in config["models"] if m != "attentivechrome"]
+BASELINES = MODELS[1:]
+SEEDS = config["train"]["seeds"]
+# Figures of single runs (attention, ROC curves, saliency, genes) show the first seed.
+FIGURE_SEED = SEEDS[0]
 SOURCES = config["sources"]
 SPLITS = ["train", "valid", "test"]
 # The authors' processed matrices, when given, replace download, BAM and counting.
@@ -59,7 +63,8 @@ wildcard_constraints:
     cell="|".join(re.escape(c) for c in CELLS),
     mark="|".join(re.escape(m) for m in MARKS),
     split="|".join(SPLITS),
-    baseline="|".join(BASELINES) or "no-baseline",
+    baseline="|".join(re.escape(b) for b in BASELINES) or "no-baseline",
+    seed="|".join(str(seed) for seed in SEEDS),
     name="|".join(re.escape(n) for n in DOWNLOAD_SOURCES),
 
 
@@ -106,18 +111,27 @@ def split_data(wildcards):
 def train_params():
     """Training settings for every model; threads come from the rule, not from here.
     The rule script takes `allocator` out before calling the training function."""
-    params = {key: value for key, value in config["train"].items() if key != "threads"}
+    skip = ("threads", "seeds")  # the seed comes from the job's wildcard
+    params = {key: value for key, value in config["train"].items() if key not in skip}
     params["early_stopping_patience"] = params.pop("early_stopping") or None
     return params
 
 
+def run_folder(model, cell="{cell}", seed="{seed}"):
+    """Outputs of one trained model: {results}/{cell}/{model}/seed{seed}/."""
+    return f"{RESULTS}/{cell}/{model}/seed{seed}"
+
+
 def all_metrics():
-    paths = {"attentivechrome": expand(f"{RESULTS}/{{cell}}/metrics.json", cell=CELLS)}
-    for model in BASELINES:
-        paths[model] = expand(
-            f"{RESULTS}/{{cell}}/baselines/{model}/metrics.json", cell=CELLS
-        )
-    return paths
+    """metrics.json of every model, cell type and seed, keyed by model."""
+    return {
+        model: [
+            f"{run_folder(model, cell, seed)}/metrics.json"
+            for cell in CELLS
+            for seed in SEEDS
+        ]
+        for model in MODELS
+    }
 
 
 def report_figures():
@@ -126,7 +140,13 @@ def report_figures():
     figures = expand(
         f"{RESULTS}/{{cell}}/plots/{{name}}.png", cell=CELLS, name=per_cell
     )
-    across = ["auroc.png", "auroc.html", "mark_attention_heatmap.png"]
+    across = [
+        "auroc.png",
+        "auroc.html",
+        "mark_attention_heatmap.png",
+        "comparison.html",
+        "model_pairs.png",
+    ]
     return figures + [f"{PLOTS}/{name}" for name in across]
 
 
@@ -135,14 +155,17 @@ PLOTS = f"{RESULTS}/plots"
 
 
 def model_runs(wildcards):
-    """Output folders' files of every model of one cell type (AttentiveChrome first)."""
-    folders = {"attentivechrome": f"{RESULTS}/{wildcards.cell}"}
-    folders |= {b: f"{RESULTS}/{wildcards.cell}/baselines/{b}" for b in BASELINES}
+    """Files of every model of one cell type (AttentiveChrome first), the figure seed."""
     return [
-        f"{folder}/{name}"
-        for folder in folders.values()
+        f"{run_folder(model, wildcards.cell, FIGURE_SEED)}/{name}"
+        for model in MODELS
         for name in ("metrics.json", "history.tsv", "test_predictions.tsv")
     ]
+
+
+def figure_run(name):
+    """One output of the figure seed's AttentiveChrome run of a cell type."""
+    return f"{run_folder('attentivechrome', seed=FIGURE_SEED)}/{name}"
 
 
 def cell_table_input():

@@ -6,7 +6,7 @@
 rule plot_cell:
     """Attention profiles, mark attention, ROC/PR curves and training curves of one cell type."""
     input:
-        attention=rules.train_attentivechrome.output.attention,
+        attention=figure_run("attention.npz"),
         runs=model_runs,
         cell_table=cell_table_input(),
     output:
@@ -43,7 +43,7 @@ rule plot_cell:
     conda:
         "../../envs/attentivechrome.yaml"
     params:
-        models=["attentivechrome"] + BASELINES,
+        models=MODELS,
         window=config["window"],
     script:
         "../scripts/plot_cell.py"
@@ -52,7 +52,7 @@ rule plot_cell:
 rule plot_saliency:
     """Input-gradient saliency of every test gene, compared with the model's attention."""
     input:
-        model=rules.train_attentivechrome.output.model,
+        model=figure_run("model.pt"),
         test=f"{RESULTS}/{{cell}}/data/test.npz",
         cell_table=cell_table_input(),
     output:
@@ -82,9 +82,9 @@ rule plot_saliency:
 rule plot_gene:
     """On demand: one test gene's counts, bin and mark attention, and saliency."""
     input:
-        model=rules.train_attentivechrome.output.model,
+        model=figure_run("model.pt"),
         test=f"{RESULTS}/{{cell}}/data/test.npz",
-        predictions=rules.train_attentivechrome.output.predictions,
+        predictions=figure_run("test_predictions.tsv"),
         cell_table=cell_table_input(),
     output:
         report(
@@ -111,7 +111,10 @@ rule plot_summary:
     mean mark attention per cell type."""
     input:
         summary=rules.summary.output[0],
-        attention=expand(f"{RESULTS}/{{cell}}/attention.npz", cell=CELLS),
+        attention=[
+            f"{run_folder('attentivechrome', cell, FIGURE_SEED)}/attention.npz"
+            for cell in CELLS
+        ],
         cell_table=cell_table_input(),
     output:
         auroc=report(

@@ -10,3 +10,31 @@ rule summary:
         "../../envs/attentivechrome.yaml"
     script:
         "../scripts/summarize.py"
+
+
+rule compare_models:
+    """Every pair of models across cell types: wins, mean difference, bootstrap interval,
+    Wilcoxon p-value and differences beyond the seed spread, with the pairwise figure.
+    """
+    input:
+        summary=rules.summary.output[0],
+    output:
+        table=f"{RESULTS}/comparison.tsv",
+        html=report(
+            f"{PLOTS}/comparison.html",
+            caption="../report/comparison.rst",
+            category="Summary",
+            labels={"figure": "paired comparison of models"},
+        ),
+        figure=report(
+            f"{PLOTS}/model_pairs.png",
+            caption="../report/model_pairs.rst",
+            category="Summary",
+            labels={"figure": "AttentiveChrome against each model"},
+        ),
+    log:
+        f"{LOGS}/compare_models.log",
+    conda:
+        "../../envs/attentivechrome.yaml"
+    script:
+        "../scripts/compare_models.py"

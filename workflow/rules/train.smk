@@ -1,17 +1,19 @@
+# Training also writes checkpoint.pt after every epoch, left undeclared on purpose: a
+# declared output would be deleted when a killed job is rerun, and the resume with it.
 rule train_attentivechrome:
-    """Train AttentiveChrome on one cell type; keep the best validation-AUROC epoch."""
+    """Train AttentiveChrome on one cell type with one seed; keep the best validation epoch."""
     input:
         unpack(split_data),
     output:
-        model=f"{RESULTS}/{{cell}}/model.pt",
-        metrics=f"{RESULTS}/{{cell}}/metrics.json",
-        attention=f"{RESULTS}/{{cell}}/attention.npz",
-        history=f"{RESULTS}/{{cell}}/history.tsv",
-        predictions=f"{RESULTS}/{{cell}}/test_predictions.tsv",
+        model=f"{run_folder('attentivechrome')}/model.pt",
+        metrics=f"{run_folder('attentivechrome')}/metrics.json",
+        attention=f"{run_folder('attentivechrome')}/attention.npz",
+        history=f"{run_folder('attentivechrome')}/history.tsv",
+        predictions=f"{run_folder('attentivechrome')}/test_predictions.tsv",
     log:
-        f"{LOGS}/train/{{cell}}-attentivechrome.log",
+        f"{LOGS}/train/{{cell}}-attentivechrome-seed{{seed}}.log",
     benchmark:
-        f"{BENCHMARKS}/train/{{cell}}-attentivechrome.tsv"
+        f"{BENCHMARKS}/train/{{cell}}-attentivechrome-seed{{seed}}.tsv"
     conda:
         "../../envs/attentivechrome.yaml"
     threads: config["train"]["threads"]
@@ -26,13 +28,14 @@ rule train_attentivechrome:
 
 use rule train_attentivechrome as train_baseline with:
     output:
-        metrics=f"{RESULTS}/{{cell}}/baselines/{{baseline}}/metrics.json",
-        history=f"{RESULTS}/{{cell}}/baselines/{{baseline}}/history.tsv",
-        predictions=f"{RESULTS}/{{cell}}/baselines/{{baseline}}/test_predictions.tsv",
+        model=f"{run_folder('{baseline}')}/model.pt",
+        metrics=f"{run_folder('{baseline}')}/metrics.json",
+        history=f"{run_folder('{baseline}')}/history.tsv",
+        predictions=f"{run_folder('{baseline}')}/test_predictions.tsv",
     log:
-        f"{LOGS}/train/{{cell}}-{{baseline}}.log",
+        f"{LOGS}/train/{{cell}}-{{baseline}}-seed{{seed}}.log",
     benchmark:
-        f"{BENCHMARKS}/train/{{cell}}-{{baseline}}.tsv"
+        f"{BENCHMARKS}/train/{{cell}}-{{baseline}}-seed{{seed}}.tsv"
     params:
         model=lambda wildcards: wildcards.baseline,
         train=train_params(),

@@ -24,6 +24,7 @@ with step_logging(snakemake.log[0]) as log:
         Path(snakemake.input.test),
         Path(snakemake.output.metrics).parent,
         cell=snakemake.wildcards.cell,
+        seed=int(snakemake.wildcards.seed),
         threads=snakemake.threads,
         **settings,
     )
