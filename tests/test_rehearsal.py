@@ -116,8 +116,9 @@ def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
         "bins_count": 1,
         "datasets_build": 1,
         "train_attentivechrome": 1,
-        "train_baseline": 3,
+        "train_baseline": 4,  # DeepChrome, LSTM, LSTM-Attn, logistic regression
         "summary": 1,
+        "compare_models": 1,
         "plot_cell": 1,
         "plot_saliency": 1,
         "plot_summary": 1,
@@ -138,7 +139,7 @@ def test_requests_read_from_the_rules():
     bam = rehearsal.requests(specs["tagalign_to_bam"], config, defaults)
     assert bam == {"mem_mb": 3000, "runtime": defaults["runtime"], "threads": 2}
     assert rehearsal.requests(specs["bins_count"], config, defaults)["runtime"] == 60
-    assert specs["train_baseline"].benchmark == "train/{{cell}}-{{baseline}}.tsv"
+    assert specs["train_baseline"].benchmark == "train/{{cell}}-{{baseline}}-seed{{seed}}.tsv"
 
 
 BENCHMARK = (
@@ -152,13 +153,13 @@ def test_report_on_fake_benchmarks(tmp_path):
     (bench / "bam").mkdir(parents=True)
     (bench / "train").mkdir()
     (bench / "bam/E003-H3K4me3.tsv").write_text(BENCHMARK.format(s=50.0, rss=3500.5))
-    (bench / "train/E003-attentivechrome.tsv").write_text(BENCHMARK.format(s=30.0, rss=800.0))
+    (bench / "train/E003-attentivechrome-seed1.tsv").write_text(BENCHMARK.format(s=30.0, rss=800.0))
     text = rehearsal.report(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| tagalign_to_bam")]
     assert rows == [
         "| tagalign_to_bam | bam/E003-H3K4me3 | 50.0 | 3,500 | 3,000 | 120 | 2 | RSS above mem_mb |"
     ]
-    assert "| train_attentivechrome | train/E003-attentivechrome | 30.0 | 800 | 2,000 |" in text
+    assert "| train_attentivechrome | train/E003-attentivechrome-seed1 | 30.0 | 800 | 2,000 |" in text
     # 280 BAMs x 50 s x 2 threads + 56 trainings x 30 s, on 2 cores.
     hours_2 = (280 * 50 * 2 + 56 * 30) / 2 / 3600
     assert f"| 2 | {hours_2:,.1f} |" in text
