@@ -159,7 +159,8 @@ def test_report_on_fake_benchmarks(tmp_path):
     assert rows == [
         "| tagalign_to_bam | bam/E003-H3K4me3 | 50.0 | 3,500 | 3,000 | 120 | 2 | RSS above mem_mb |"
     ]
-    assert "| train_attentivechrome | train/E003-attentivechrome-seed1 | 30.0 | 800 | 2,000 |" in text
+    row = "| train_attentivechrome | train/E003-attentivechrome-seed1 | 30.0 | 800 | 2,000 |"
+    assert row in text
     # 280 BAMs x 50 s x 2 threads + 56 trainings x 30 s, on 2 cores.
     hours_2 = (280 * 50 * 2 + 56 * 30) / 2 / 3600
     assert f"| 2 | {hours_2:,.1f} |" in text
