@@ -206,7 +206,7 @@ def test_gene_sets_differ_as_in_the_real_files(gene_info, expression):
 def test_tagalign_layout(reads, sizes):
     for (cell, mark), table in reads.items():
         where = f"{cell}-{mark}"
-        assert 15_000 <= len(table) <= 30_000, where
+        assert 8_000 <= len(table) <= 45_000, where  # depth differs by cell type
         assert (table["end"] - table["start"] == demo.READ_LENGTH).all(), where
         assert (table["start"] >= 0).all(), where
         assert (table["name"] == "N").all() and (table["score"] == 1000).all(), where
@@ -234,19 +234,53 @@ def test_exactly_two_reads_run_past_a_chromosome_end(reads, sizes):
 # --------------------------------------------------------------------------- planted signal
 
 
+@pytest.fixture(scope="module")
+def programs(genes) -> pd.DataFrame:
+    """The planted program of every gene and cell (the shipped files come from this seed)."""
+    planted = demo.simulate().planted.set_index("gene_id")
+    return planted.reindex(genes["gene_id"]).reset_index(drop=True)
+
+
 @pytest.mark.parametrize("cell", demo.CELLS)
-def test_marks_follow_expression(cell, genes, reads):
-    label = genes[f"label_{cell}"].to_numpy() == 1
+def test_programs_follow_the_labels_up_to_the_noise(cell, genes, programs):
+    active = programs[cell].to_numpy() == "active"
+    agree = (active == (genes[f"label_{cell}"].to_numpy() == 1)).mean()
+    assert 0.85 < agree < 0.95  # 10% of labels flipped
+    shares = programs.loc[~active, cell].value_counts(normalize=True)
+    for program, share in demo.SILENT_MIX.items():
+        assert abs(shares[program] - share) < 0.08, program
+
+
+@pytest.mark.parametrize("cell", demo.CELLS)
+def test_the_same_promoter_mark_means_either_label(cell, genes, reads, programs):
+    program = programs[cell].to_numpy()
     k4me3 = stranded_counts(reads[(cell, "H3K4me3")], genes, -1_000, 1_000)
     k27me3 = stranded_counts(reads[(cell, "H3K27me3")], genes, -1_000, 1_000)
-    assert k4me3[label].mean() > 2 * k4me3[~label].mean()
-    assert k27me3[~label].mean() > 2 * k27me3[label].mean()
+    active, bivalent = k4me3[program == "active"].mean(), k4me3[program == "bivalent"].mean()
+    assert 0.8 < bivalent / active < 1.25  # silent bivalent genes: as much H3K4me3
+    assert k27me3[program == "bivalent"].mean() > 3 * k27me3[program == "active"].mean()
+    assert k4me3[program == "displaced"].mean() < 0.2 * active  # its peak lies kb away
+
+
+def test_antisense_h3k36me3_covers_the_upstream_side(genes, reads, programs):
+    cell = demo.CELLS[0]
+    chosen = genes[programs[cell].to_numpy() == "antisense"]
+    table = reads[(cell, "H3K36me3")]
+    upstream = stranded_counts(table, chosen, -5_000, -500)
+    downstream = stranded_counts(table, chosen, 500, 5_000)
+    assert upstream.mean() > 3 * downstream.mean()
+
+
+@pytest.mark.parametrize("cell", demo.CELLS)
+def test_total_counts_predict_the_label_weakly(cell, genes, reads):
+    total = sum(stranded_counts(reads[(cell, m)], genes, -5_000, 5_000) for m in demo.MARKS)
+    assert 0.5 < roc_auc_score(genes[f"label_{cell}"], total) < 0.65
 
 
 @pytest.mark.parametrize("strand", [1, -1])
-def test_h3k36me3_lies_downstream_in_transcription_direction(strand, genes, reads):
+def test_h3k36me3_lies_downstream_in_transcription_direction(strand, genes, reads, programs):
     cell = demo.CELLS[0]
-    chosen = genes[(genes["strand"] == strand) & (genes[f"label_{cell}"] == 1)]
+    chosen = genes[(genes["strand"] == strand) & (programs[cell] == "active")]
     table = reads[(cell, "H3K36me3")]
     downstream = stranded_counts(table, chosen, 500, 5_000)
     upstream = stranded_counts(table, chosen, -5_000, -500)
@@ -259,7 +293,8 @@ def test_cell_types_have_different_labels(genes):
 
 
 def test_signal_is_learnable_but_not_trivial(genes, reads):
-    """A linear model on per-mark window counts, trained on the first third of the ids."""
+    """A linear model on per-mark window counts that knows each gene's strand (the bins do
+    not), trained on the first third of the ids: it finds most of the signal, not all."""
     cell = demo.CELLS[0]
     features = np.column_stack(
         [
@@ -272,4 +307,4 @@ def test_signal_is_learnable_but_not_trivial(genes, reads):
     third = len(genes) // 3
     model = LogisticRegression(max_iter=1_000).fit(features[:third], label[:third])
     auroc = roc_auc_score(label[2 * third :], model.predict_proba(features[2 * third :])[:, 1])
-    assert 0.75 < auroc < 0.96
+    assert 0.75 < auroc < 0.93

@@ -36,27 +36,42 @@ TAGALIGN_DIR = "tagalign"
 
 @dataclass(frozen=True)
 class MarkProfile:
-    """Reads planted around one gene, per unit of gene amplitude.
+    """Reads one mark gets around a gene of one program, per unit of the gene's depth.
 
-    `active` / `silent` are the mean read counts for genes whose planted state is on / off;
-    `shape` names how read positions spread relative to the TSS (see `_offsets`).
+    `mean` is the mean read count; `shape` names how read positions spread relative to
+    the TSS, in transcription direction (see `_offsets`).
     """
 
-    active: float
-    silent: float
+    mean: float
     shape: str
 
 
-# Chosen so a good model lands near test AUROC 0.85 (logistic regression on bin counts gets
-# 0.84-0.89 on the three cells): the marks separate the planted states clearly, while the
-# 12% label noise, per-gene strength and neighbouring genes keep the task from being exact.
-DEFAULT_PROFILES = {
-    "H3K4me3": MarkProfile(active=12.0, silent=1.5, shape="promoter"),
-    "H3K4me1": MarkProfile(active=5.0, silent=2.0, shape="flanks"),
-    "H3K36me3": MarkProfile(active=18.0, silent=1.0, shape="body"),
-    "H3K9me3": MarkProfile(active=0.0, silent=0.0, shape="none"),
-    "H3K27me3": MarkProfile(active=1.0, silent=10.0, shape="broad"),
+def _program(k4me3, k4me1, k36me3, k27me3) -> dict[str, MarkProfile]:
+    marks = {"H3K4me3": k4me3, "H3K4me1": k4me1, "H3K36me3": k36me3, "H3K27me3": k27me3}
+    program = {mark: MarkProfile(*spec) for mark, spec in marks.items()}
+    program["H3K9me3"] = MarkProfile(0.0, "none")  # its domains are unrelated to genes
+    return program
+
+
+#: What each planted program puts around a gene. Expressed genes are `active`; silent genes
+#: take one of the other four, so that the same amount of a mark can mean either label and
+#: only where it sits, and with which other mark, tells them apart:
+#: - bivalent: H3K4me3 at the promoter, as in active genes, but with broad H3K27me3;
+#: - antisense: promoter H3K4me3 and as much H3K36me3 as an active gene, but over the
+#:   upstream side (a transcript on the other strand), so H3K36me3 alone cannot tell;
+#: - displaced: H3K4me3 3-4.5 kb away from the TSS (another element), H3K36me3 weak;
+#: - repressed: broad H3K27me3, little else.
+PROGRAMS = {
+    "active": _program((12.0, "promoter"), (5.0, "flanks"), (18.0, "body"), (1.0, "broad")),
+    "bivalent": _program((12.0, "promoter"), (5.0, "flanks"), (1.0, "body"), (10.0, "broad")),
+    "antisense": _program((12.0, "promoter"), (5.0, "flanks"), (18.0, "upstream"), (1.0, "broad")),
+    "displaced": _program((12.0, "displaced"), (5.0, "flanks"), (2.0, "body"), (1.0, "broad")),
+    "repressed": _program((1.5, "promoter"), (2.0, "flanks"), (1.0, "body"), (10.0, "broad")),
 }
+#: Shares of the silent programs among silent genes.
+SILENT_MIX = {"bivalent": 0.25, "antisense": 0.30, "displaced": 0.20, "repressed": 0.25}
+#: Sequencing depth of each cell type's files, relative to DEMO1 (planted and background).
+CELL_DEPTH = {"DEMO1": 1.0, "DEMO2": 1.5, "DEMO3": 0.7}
 # Uniform reads over the whole genome, per file (input-like noise that every mark has).
 DEFAULT_BACKGROUND = {
     "H3K4me3": 8000,
@@ -78,9 +93,12 @@ class DemoConfig:
     n_genes: int = 1200  # genes with both coordinates and expression
     n_info_only: int = 5  # genes in gene_info but not in the expression matrix
     n_expression_only: int = 4  # genes in the expression matrix but not in gene_info
-    label_noise: float = 0.12  # chance that a gene's marks follow the opposite label
+    label_noise: float = 0.10  # chance that a gene's marks follow the opposite label
     duplicate_fraction: float = 0.01  # reads written twice, like PCR duplicates
-    profiles: dict[str, MarkProfile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
+    # A gene's depth: log-normal, one part shared by the cell types and one per cell type,
+    # independent of expression, so that total counts predict the label only weakly.
+    gene_depth_sd: float = 0.6
+    cell_depth_sd: float = 0.35
     background: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BACKGROUND))
     n_k9_domains: int = 30  # broad H3K9me3 domains shared by all cells, unrelated to genes
     k9_domain_density: float = 0.002  # extra reads per bp inside a domain
@@ -91,7 +109,7 @@ class DemoData:
     genes: pd.DataFrame  # gene_info rows (duplicate row included), in file order
     expression: pd.DataFrame  # gene_id + REFERENCE_CELL + CELLS, in file order
     reads: dict[tuple[str, str], pd.DataFrame]  # (cell, mark) -> chrom, start, end, strand
-    planted: pd.DataFrame  # gene_id + one 0/1 column per cell: the state the reads follow
+    planted: pd.DataFrame  # gene_id + one column per cell: the program its reads follow
 
 
 # --------------------------------------------------------------------------- genes
@@ -241,18 +259,24 @@ def expression_labels(expression: pd.DataFrame) -> pd.DataFrame:
 def planted_states(
     rng: np.random.Generator, genes: pd.DataFrame, expression: pd.DataFrame, noise: float
 ) -> pd.DataFrame:
-    """Per placed gene and cell, whether its marks look active (the label, flipped at `noise`).
+    """Per placed gene and cell, the program its reads follow (see PROGRAMS).
 
-    Genes without expression get a fair coin, so their reads look like any other gene's.
+    `active` for expressed genes (label 1), a silent program drawn from SILENT_MIX
+    otherwise; the label is flipped first for a share `noise` of genes. Genes without
+    expression get a fair coin, so their reads look like any other gene's.
     """
     placed = genes.loc[genes["role"] != "expression_only", ["gene_id"]].reset_index(drop=True)
     labels = placed.merge(expression_labels(expression), on="gene_id", how="left")
+    silent = np.array(list(SILENT_MIX), dtype=object)
+    shares = np.array(list(SILENT_MIX.values()))
     for cell in CELLS:
         label = labels[cell].to_numpy(dtype=float, copy=True)
         unknown = np.isnan(label)
         label[unknown] = rng.random(unknown.sum()) < 0.5
         flip = rng.random(len(label)) < noise
-        placed[cell] = np.where(flip, 1 - label, label).astype(np.int8)
+        label = np.where(flip, 1 - label, label)
+        drawn = silent[rng.choice(len(silent), size=len(label), p=shares / shares.sum())]
+        placed[cell] = np.where(label == 1, "active", drawn)
     return placed
 
 
@@ -265,8 +289,12 @@ def _offsets(rng: np.random.Generator, shape: str, lengths: np.ndarray) -> np.nd
     `lengths` is the gene length for each read to place (the body shape needs it).
     """
     n = len(lengths)
-    if shape == "promoter":  # a sharp peak just downstream of the TSS
-        return rng.normal(200.0, 450.0, n)
+    if shape == "promoter":  # a sharp peak just downstream of the TSS (it shows the strand)
+        return rng.normal(300.0, 450.0, n)
+    if shape == "displaced":  # a promoter-like peak 3-4.5 kb away, on either side
+        return rng.choice([-1.0, 1.0], n) * rng.uniform(3_000.0, 4_500.0, n)
+    if shape == "upstream":  # the body of a transcript on the other strand
+        return -_offsets(rng, "body", lengths)
     if shape == "broad":  # a wide repressive domain centred on the TSS
         return rng.normal(0.0, 1_800.0, n)
     if shape == "flanks":  # enhancer-like bumps 0.8-3.5 kb away on either side
@@ -280,18 +308,20 @@ def _offsets(rng: np.random.Generator, shape: str, lengths: np.ndarray) -> np.nd
 def _gene_reads(
     rng: np.random.Generator,
     placed: pd.DataFrame,
-    state: np.ndarray,
-    amplitude: np.ndarray,
-    profile: MarkProfile,
+    programs: np.ndarray,
+    depth: np.ndarray,
+    mark: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chromosome names and fragment centres of the reads planted around the genes."""
-    if profile.shape == "none":
-        return np.array([], dtype=object), np.array([], dtype=np.int64)
-    rate = np.where(state == 1, profile.active, profile.silent) * amplitude
-    counts = rng.poisson(rate)
+    profiles = [PROGRAMS[program][mark] for program in programs]
+    counts = rng.poisson(np.array([p.mean for p in profiles]) * depth)
     gene = np.repeat(np.arange(len(placed)), counts)
     lengths = (placed["end"] - placed["start"] + 1).to_numpy()[gene]
-    offsets = _offsets(rng, profile.shape, lengths)
+    shapes = np.array([p.shape for p in profiles], dtype=object)[gene]
+    offsets = np.zeros(len(gene))
+    for shape in np.unique(shapes):  # in sorted order, so the draws are reproducible
+        here = shapes == shape
+        offsets[here] = _offsets(rng, shape, lengths[here])
     centres = placed["tss"].to_numpy()[gene] + placed["strand"].to_numpy()[gene] * offsets
     chroms = ("chr" + placed["chrom"]).to_numpy()[gene]
     return chroms, np.round(centres).astype(np.int64)
@@ -392,15 +422,19 @@ def simulate_reads(
     sizes = dict(config.chrom_sizes)
     domains = _k9_domains(rng, config)
     reads = {}
+    gene_depth = rng.lognormal(0.0, config.gene_depth_sd, len(placed))
     for cell in CELLS:
-        state = states[cell].to_numpy()
-        # How strongly each gene is marked in this cell; every mark varies a little more.
-        amplitude = rng.lognormal(0.0, 0.5, len(placed))
+        programs = states[cell].to_numpy()
+        # Depth of each gene in this cell; every mark varies a little more.
+        depth = (
+            CELL_DEPTH[cell] * gene_depth * rng.lognormal(0.0, config.cell_depth_sd, len(placed))
+        )
         for mark in MARKS:
             jitter = rng.lognormal(0.0, 0.25, len(placed))
+            background = int(round(config.background[mark] * CELL_DEPTH[cell]))
             parts = [
-                _gene_reads(rng, placed, state, amplitude * jitter, config.profiles[mark]),
-                _uniform_reads(rng, config.chrom_sizes, config.background[mark]),
+                _gene_reads(rng, placed, programs, depth * jitter, mark),
+                _uniform_reads(rng, config.chrom_sizes, background),
             ]
             if mark == "H3K9me3":
                 parts.append(_domain_reads(rng, domains, config.k9_domain_density))
