@@ -77,9 +77,15 @@ def test_demo_summary_has_every_cell_type_and_model(demo):
     logistic = summary[summary["model"] == "logistic"]
     assert (logistic["test_auroc_mean"] > 0.7).all()
     assert (summary["n_train"] + summary["n_valid"] + summary["n_test"] == 1200).all()
+    # Two seeds (tests/configs/fast.yaml): each its own run, with its own numbers.
+    assert (summary["n_seeds"] == 2).all() and summary["test_auroc_sd"].notna().all()
+    assert (summary["test_auroc_seed1"] != summary["test_auroc_seed2"]).any()
+    first = demo / "DEMO1/attentivechrome/seed1/metrics.json"
+    assert json.loads(first.read_text())["settings"]["seed"] == 1
     comparison = pd.read_csv(demo / "comparison.tsv", sep="\t")
     assert len(comparison) == len(models) * (len(models) - 1) // 2
     assert (comparison[["wins", "ties", "losses"]].sum(axis=1) == len(DEMO_CELLS)).all()
+    assert comparison["beyond_seed_spread"].between(0, len(DEMO_CELLS)).all()
 
 
 @pytest.mark.slow
