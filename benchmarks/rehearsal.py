@@ -794,7 +794,7 @@ def report(path: Path, cores: tuple[int, ...] = (2, 16, 64)) -> str:
         "Assumptions: every cell type's jobs take as long as this rehearsal's (mean per rule; "
         "real files hold 20-60 M reads, so BAM and counting times vary with depth); jobs per "
         "rule: " + ", ".join(f"{r} {n}" for r, n in full_jobs.items()) + "; each job holds "
-        "its rule's threads (tagalign_to_bam 2) and jobs pack perfectly onto the cores "
+        "its rule's threads (the threads column) and jobs pack perfectly onto the cores "
         "(hours = sum of job time x threads / cores, at least one cell type's chain of jobs); "
         "no slowdown from sharing disk or memory bandwidth; enough memory for the jobs "
         "running at once (the mem_mb column); downloads (about 300 GB, at the portal's "
