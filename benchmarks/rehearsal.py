@@ -27,13 +27,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import math
-import queue
 import re
 import resource
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +41,7 @@ import pandas as pd
 import yaml
 
 from attentivechrome.genome import load_chrom_sizes
+from attentivechrome.io import BackgroundWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from count_benchmark import READ_LENGTH, main_chromosomes, peak_rss_mib  # noqa: E402
@@ -381,35 +380,19 @@ class GzipWriter:
             self.handle = open(self.tmp, "wb")  # noqa: SIM115 (closed in close())
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=self.handle)
             self.out = self.proc.stdin
-        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (block := self.blocks.get()) is not None:
-            if self.error is None:
-                try:
-                    self.out.write(block)
-                except BaseException as exc:
-                    self.error = exc
+        # The pipeline's pipe feeder: it writes from a thread and closes `out` at the end.
+        self.writer = BackgroundWriter(self.out)
 
     def write(self, block: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.blocks.put(block)
+        self.writer.write(block)
 
     def close(self) -> None:
-        self.blocks.put(None)
-        self.thread.join()
-        self.out.close()
+        self.writer.close()
         if self.proc is not None:
             code = self.proc.wait()
             self.handle.close()
             if code != 0:
                 raise RuntimeError(f"compressor exited with {code} on {self.path}")
-        if self.error is not None:
-            raise self.error
         self.tmp.replace(self.path)
 
 

@@ -30,8 +30,6 @@ level 4 gives files the size samtools' default level does (34.4 MB for 10 M read
 from __future__ import annotations
 
 import struct
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .io import BackgroundWriter
+from .io import pipe_into
 
 #: bgzip's compression level: as small as samtools' default level and 2.5x faster.
 BGZIP_LEVEL = 4
@@ -260,28 +258,15 @@ class SortedBamWriter:
     def write(self, dest: Path, threads: int) -> None:
         """Write the BAM through `bgzip` (compressing on `threads` threads)."""
         command = ["bgzip", "-c", "-l", str(BGZIP_LEVEL), "-@", str(max(threads, 1))]
-        with open(dest, "wb") as out, tempfile.TemporaryFile() as err:
+        with open(dest, "wb") as out:
             try:
-                proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=err)
+                pipe_into(command, out, self._feed, "bgzip", str(dest))
             except FileNotFoundError:
                 raise RuntimeError(
                     "bgzip not found: install htslib's bgzip (Debian package tabix, conda "
                     "package htslib) or use bam_writer: bedtools"
                 ) from None
-            writer = BackgroundWriter(proc.stdin)
-            try:
-                for data in self._sorted_records():
-                    writer.write(data)
-                writer.close()
-            except BrokenPipeError:
-                writer.close_quietly()  # bgzip died: its message is reported below
-            except BaseException:
-                proc.kill()
-                writer.close_quietly()
-                proc.wait()
-                raise
-            code = proc.wait()
-            if code != 0:
-                err.seek(0)
-                message = err.read().decode(errors="replace").strip()
-                raise RuntimeError(f"bgzip failed (exit {code}) writing {dest}: {message}")
+
+    def _feed(self, writer) -> None:
+        for data in self._sorted_records():
+            writer.write(data)

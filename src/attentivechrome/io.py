@@ -11,18 +11,20 @@ import gzip
 import io
 import os
 import queue
+import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import pandas as pd
 
 from .errors import InputError, separator_hint
 
 GZIP_MAGIC = b"\x1f\x8b"
+T = TypeVar("T")
 
 
 def is_gzip(path: str | Path) -> bool:
@@ -126,3 +128,40 @@ class BackgroundWriter:
         """Stop the thread after a failure elsewhere (the pipe's reader is already killed)."""
         with contextlib.suppress(BrokenPipeError):
             self.close()
+
+
+def pipe_into(
+    command: list[str],
+    out: BinaryIO,
+    produce: Callable[[BackgroundWriter], T],
+    name: str,
+    about: str,
+) -> T:
+    """Run `command` with its output into `out`, feeding its input with `produce(writer)`.
+
+    The producer runs here while a thread writes to the pipe, so both work at once. If the
+    command dies, its own error message is raised (RuntimeError); if the producer fails,
+    the command is killed and the producer's exception propagates. The message names
+    the command (`name`) and what it worked on (`about`).
+    """
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=err)
+        writer = BackgroundWriter(proc.stdin)
+        result, fed = None, False
+        try:
+            result = produce(writer)
+            writer.close()
+            fed = True
+        except BrokenPipeError:
+            writer.close_quietly()  # the command died: its own message is reported below
+        except BaseException:
+            proc.kill()
+            writer.close_quietly()
+            proc.wait()
+            raise
+        code = proc.wait()
+        if code != 0 or not fed:
+            err.seek(0)
+            message = err.read().decode(errors="replace").strip()
+            raise RuntimeError(f"{name} failed (exit {code}) on {about}: {message}")
+    return result

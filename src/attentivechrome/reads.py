@@ -29,7 +29,6 @@ import gzip
 import io
 import os
 import shutil
-import subprocess
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -43,7 +42,7 @@ import pysam
 
 from . import bamwriter
 from .errors import InputError, separator_hint
-from .io import BackgroundWriter, atomic_path, is_gzip
+from .io import atomic_path, is_gzip, pipe_into
 
 #: Bytes of decompressed text parsed at a time: bounds memory whatever the file size.
 BLOCK_BYTES = 32 * 1024 * 1024
@@ -353,27 +352,13 @@ def _index(sorted_bam: Path, threads: int) -> None:
 
 def _bedtobam(src: Path, sizes: dict[str, int], sizes_file: Path, unsorted: Path) -> ReadStats:
     """Stream the filtered reads into `bedtools bedtobam` (it runs on another core)."""
-    with open(unsorted, "wb") as bam, tempfile.TemporaryFile() as err:
-        command = ["bedtools", "bedtobam", "-i", "stdin", "-g", str(sizes_file)]
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=bam, stderr=err)
-        writer = BackgroundWriter(proc.stdin)
-        stats = None
-        try:
-            stats = write_filtered(src, sizes, writer)
-            writer.close()
-        except BrokenPipeError:
-            writer.close_quietly()  # bedtobam died: its own message is reported below
-        except BaseException:
-            proc.kill()
-            writer.close_quietly()
-            proc.wait()
-            raise
-        code = proc.wait()
-        if code != 0 or stats is None:
-            err.seek(0)
-            message = err.read().decode(errors="replace").strip()
-            raise RuntimeError(f"bedtools bedtobam failed (exit {code}) on {src}: {message}")
-    return stats
+    command = ["bedtools", "bedtobam", "-i", "stdin", "-g", str(sizes_file)]
+    with open(unsorted, "wb") as bam:
+
+        def feed(writer) -> ReadStats:
+            return write_filtered(src, sizes, writer)
+
+        return pipe_into(command, bam, feed, "bedtools bedtobam", str(src))
 
 
 def _kept_names(block: ParsedBlock, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
