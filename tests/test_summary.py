@@ -90,3 +90,17 @@ def test_differences_beyond_the_seed_spread_are_counted():
     sds = {"attentivechrome": [0.005, 0.004, 0.003], "lstm": [0.004, 0.004, 0.004]}
     row = comparison_table(summary_of(means, sds)).iloc[0]
     assert row["beyond_seed_spread"] == 1  # only E000 differs by more than 0.005 + 0.004
+
+
+def test_rows_go_cell_type_by_cell_type(tmp_path):
+    metrics = {
+        model: [write_run(tmp_path, cell, model, 1, 0.8) for cell in ("E004", "E003")]
+        for model in ("attentivechrome", "lstm")
+    }
+    table = summary_table(read_runs(metrics))
+    assert list(zip(table["cell"], table["model"], strict=True)) == [
+        ("E004", "attentivechrome"),
+        ("E004", "lstm"),
+        ("E003", "attentivechrome"),
+        ("E003", "lstm"),
+    ]

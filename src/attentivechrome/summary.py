@@ -33,10 +33,15 @@ def read_runs(metrics: Mapping[str, Sequence[Path]]) -> pd.DataFrame:
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (cell type, model): n_seeds, mean and sd of each metric, best epochs, per-seed AUROC.
 
-    Cell types and models keep the order in which `runs` lists them.
+    Rows go cell type by cell type, models within each, both in the order `runs` first
+    lists them.
     """
     keys = ["cell", "model"]
-    grouped = runs.groupby(keys, sort=False)
+    runs = runs.assign(
+        cell=pd.Categorical(runs["cell"], categories=runs["cell"].unique()),
+        model=pd.Categorical(runs["model"], categories=runs["model"].unique()),
+    ).sort_values(keys, kind="stable")
+    grouped = runs.groupby(keys, sort=False, observed=True)
     table = grouped.size().rename("n_seeds").to_frame()
     for metric in METRICS:
         table[f"{metric}_mean"] = grouped[metric].mean()
@@ -44,9 +49,12 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     table["best_epochs"] = grouped["best_epoch"].agg(lambda e: ",".join(map(str, e)))
     for name in ("n_train", "n_valid", "n_test"):
         table[name] = grouped[name].first()
-    per_seed = runs.pivot_table(index=keys, columns="seed", values="test_auroc", sort=False)
+    per_seed = runs.pivot_table(
+        index=keys, columns="seed", values="test_auroc", sort=False, observed=True
+    )
     per_seed.columns = [f"test_auroc_seed{seed}" for seed in per_seed.columns]
-    return table.join(per_seed).reset_index()
+    table = table.join(per_seed).reset_index()
+    return table.astype({"cell": str, "model": str})
 
 
 def write_summary(metrics: Mapping[str, Sequence[Path]], out: Path) -> pd.DataFrame:
