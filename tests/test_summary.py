@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from attentivechrome.comparison import bootstrap_interval, comparison_table
+from attentivechrome.comparison import bootstrap_interval, comparison_table, seed_tables
 from attentivechrome.summary import read_runs, read_summary, summary_table, write_summary
 
 
@@ -69,7 +69,8 @@ def summary_of(means: dict[str, list[float]], sds: dict[str, list[float]] | None
 def test_paired_statistics_match_a_hand_computed_example():
     a = [0.81, 0.83, 0.79, 0.80, 0.85, 0.77]
     b = [0.80, 0.83, 0.80, 0.78, 0.82, 0.76]
-    row = comparison_table(summary_of({"attentivechrome": a, "deepchrome": b})).iloc[0]
+    summary = summary_of({"attentivechrome": a, "deepchrome": b})
+    row = comparison_table(*seed_tables(summary)).iloc[0]
     difference = np.array(a) - np.array(b)
     assert (row["wins"], row["ties"], row["losses"]) == (4, 1, 1)
     assert row["mean_difference"] == pytest.approx(difference.mean())
@@ -88,7 +89,7 @@ def test_bootstrap_interval_is_reproducible_and_narrows_with_more_cell_types():
 def test_differences_beyond_the_seed_spread_are_counted():
     means = {"attentivechrome": [0.82, 0.80, 0.81], "lstm": [0.80, 0.80, 0.805]}
     sds = {"attentivechrome": [0.005, 0.004, 0.003], "lstm": [0.004, 0.004, 0.004]}
-    row = comparison_table(summary_of(means, sds)).iloc[0]
+    row = comparison_table(*seed_tables(summary_of(means, sds))).iloc[0]
     assert row["beyond_seed_spread"] == 1  # only E000 differs by more than 0.005 + 0.004
 
 

@@ -43,6 +43,11 @@ def auroc_by_cell(summary: pd.DataFrame, column: str) -> pd.DataFrame:
     return table.reindex(index=list(dict.fromkeys(summary["cell"])), columns=models)
 
 
+def seed_tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """cells x models tables of the test AUROC's seed mean and its sd, from summary.tsv."""
+    return auroc_by_cell(summary, "test_auroc_mean"), auroc_by_cell(summary, "test_auroc_sd")
+
+
 def bootstrap_interval(differences: np.ndarray, samples: int = BOOTSTRAP_SAMPLES):
     """95% percentile interval of the mean difference, resampling cell types."""
     rng = np.random.default_rng(BOOTSTRAP_SEED)
@@ -80,9 +85,7 @@ def compare_pair(means: pd.DataFrame, sds: pd.DataFrame, a: str, b: str) -> dict
     }
 
 
-def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of models, the earlier one in the summary's model order as A."""
-    means = auroc_by_cell(summary, "test_auroc_mean")
-    sds = auroc_by_cell(summary, "test_auroc_sd")
+def comparison_table(means: pd.DataFrame, sds: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of models (columns of `seed_tables`), the earlier one as A."""
     rows = [compare_pair(means, sds, a, b) for a, b in combinations(means.columns, 2)]
     return pd.DataFrame(rows, columns=COLUMNS)

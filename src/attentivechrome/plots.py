@@ -569,10 +569,9 @@ def summary_frames(
     summary: pd.DataFrame, cell_table: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """From summary.tsv: (AUROC table for people, per-model mean and sd tables to plot)."""
-    from .comparison import auroc_by_cell
+    from .comparison import seed_tables
 
-    means = auroc_by_cell(summary, "test_auroc_mean")
-    sds = auroc_by_cell(summary, "test_auroc_sd")
+    means, sds = seed_tables(summary)
     models, cells = list(means.columns), [str(c) for c in means.index]
     plot_table = means.reset_index(drop=True)
     plot_table.insert(0, "label", cell_labels(cells, cell_table))
@@ -635,14 +634,16 @@ def summary_figures(
 def plot_model_pairs(
     means: pd.DataFrame,
     sds: pd.DataFrame,
+    wins: Mapping[str, int],
     out: str | Path,
     *,
     reference: str = "attentivechrome",
 ) -> Path:
     """Test AUROC of `reference` against every other model, one point per cell type.
 
-    Points above the diagonal are cell types where `reference` is better; error bars are
-    the standard deviation over seeds, when there are several.
+    Points above the diagonal are cell types where `reference` is better (`wins`: their
+    count per other model, from the comparison table); error bars are the standard
+    deviation over seeds, when there are several.
     """
     others = [m for m in means.columns if m != reference]
     fig = Figure(figsize=(3.6 * max(1, len(others)), 3.8), layout="constrained")
@@ -656,22 +657,21 @@ def plot_model_pairs(
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", ms=4, lw=0.8,
                     color=colour(reference, MODEL_COLOURS))  # fmt: skip
         ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--")
-        better = int((np.round(y, 4) > np.round(x, 4)).sum())
         ax.set(xlim=(low, high), ylim=(low, high), aspect="equal",
                xlabel=f"{model_label(other)} test AUROC",
                ylabel=f"{model_label(reference)} test AUROC")  # fmt: skip
-        ax.set_title(f"better on {better} of {len(x)} cell types", fontsize=9)
+        ax.set_title(f"better on {wins[other]} of {len(x)} cell types", fontsize=9)
         ax.grid(alpha=0.3)
     return save_figure(fig, out)
 
 
 def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFrame:
     """comparison.tsv, its HTML page and the pairwise figure. outputs: table, html, figure."""
-    from .comparison import auroc_by_cell, comparison_table
+    from .comparison import comparison_table, seed_tables
     from .summary import read_summary
 
-    summary = read_summary(summary_tsv)
-    table = comparison_table(summary)
+    means, sds = seed_tables(read_summary(summary_tsv))
+    table = comparison_table(means, sds)
     with atomic_path(outputs["table"]) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4g", na_rep="")
     shown = table.assign(
@@ -686,8 +686,10 @@ def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFra
         "cell types, the Wilcoxon signed-rank p-value and, with several seeds, the number of "
         "cell types whose difference exceeds the sum of the two seed standard deviations.",
     )
-    means = auroc_by_cell(summary, "test_auroc_mean")
-    plot_model_pairs(means, auroc_by_cell(summary, "test_auroc_sd"), outputs["figure"])
+    reference = means.columns[0]  # AttentiveChrome: model A of each of its pairs
+    against = table[table["model_a"] == reference]
+    wins = dict(zip(against["model_b"], against["wins"], strict=True))
+    plot_model_pairs(means, sds, wins, outputs["figure"], reference=reference)
     return table
 
 
