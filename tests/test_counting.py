@@ -11,7 +11,7 @@ import pysam
 import pytest
 
 from attentivechrome import bamreader
-from attentivechrome.counting import count_fast, count_multicov
+from attentivechrome.counting import MULTICOV_DEFAULTS, ReadFilter, count_fast, count_multicov
 from attentivechrome.errors import InputError
 from attentivechrome.reads import tagalign_to_bam
 
@@ -22,12 +22,14 @@ def bins_table(rows: list[tuple[str, int, int]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["chrom", "start", "end"])
 
 
-def direct_multicov(bams: list[Path], bins: pd.DataFrame, folder: Path) -> np.ndarray:
+def direct_multicov(
+    bams: list[Path], bins: pd.DataFrame, folder: Path, options: tuple[str, ...] = ()
+) -> np.ndarray:
     """`bedtools multicov` run by hand on the non-empty bins; empty bins count 0."""
     nonempty = bins[bins["end"] > bins["start"]]
     bed = folder / "direct.bed"
     nonempty.to_csv(bed, sep="\t", header=False, index=False, columns=["chrom", "start", "end"])
-    command = ["bedtools", "multicov", "-bams", *map(str, bams), "-bed", str(bed)]
+    command = ["bedtools", "multicov", *options, "-bams", *map(str, bams), "-bed", str(bed)]
     lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     counts = np.zeros((len(bins), len(bams)), dtype=np.int64)
     rows = np.flatnonzero((bins["end"] > bins["start"]).to_numpy())
@@ -36,11 +38,18 @@ def direct_multicov(bams: list[Path], bins: pd.DataFrame, folder: Path) -> np.nd
     return counts
 
 
-def all_three(bams: list[Path], bins: pd.DataFrame, folder: Path) -> np.ndarray:
-    fast = count_fast(bams, bins)
+def all_three(
+    bams: list[Path],
+    bins: pd.DataFrame,
+    folder: Path,
+    read_filter: ReadFilter = MULTICOV_DEFAULTS,
+    options: tuple[str, ...] = (),
+) -> np.ndarray:
+    """Counts of both counters and of multicov run by hand with `options`: all equal."""
+    fast = count_fast(bams, bins, read_filter)
     assert fast.shape == (len(bins), len(bams)) and fast.dtype == np.int64
-    np.testing.assert_array_equal(fast, count_multicov(bams, bins))
-    np.testing.assert_array_equal(fast, direct_multicov(bams, bins, folder))
+    np.testing.assert_array_equal(fast, count_multicov(bams, bins, read_filter))
+    np.testing.assert_array_equal(fast, direct_multicov(bams, bins, folder, options))
     return fast
 
 
@@ -139,16 +148,19 @@ FLAG_BINS += [
 FLAG_EXPECTED = [1, 0, 1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 0]
 
 
-def write_pysam_bam(path: Path, records, unplaced: int = 0, sort: bool = True) -> Path:
-    header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": "chr1", "LN": 100_000}]}
+def write_pysam_bam(
+    path: Path, records, unplaced: int = 0, sort: bool = True, chrom: str = "chr1"
+) -> Path:
+    """Records (name, flag, position, CIGAR[, MAPQ]) on one chromosome of 100 kb."""
+    header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": chrom, "LN": 100_000}]}
     with pysam.AlignmentFile(path, "wb", header=header) as out:
-        for name, flag, position, cigar in records:
+        for name, flag, position, cigar, *mapq in records:
             record = pysam.AlignedSegment(out.header)
             record.query_name = name
             record.flag = flag
             record.reference_id = 0
             record.reference_start = position
-            record.mapping_quality = 0 if flag & 0x4 else 60
+            record.mapping_quality = mapq[0] if mapq else 0 if flag & 0x4 else 60
             if cigar:
                 record.cigarstring = cigar
             out.write(record)
@@ -199,6 +211,64 @@ def test_random_aligner_like_bam(tmp_path):
     )
     counts = all_three([bam], bins, tmp_path)
     assert counts.sum() > 1000
+
+
+# multicov's switches, as ReadFilter and as options of a direct multicov call.
+FILTERS = [
+    (ReadFilter(min_mapq=30), ("-q", "30")),
+    (ReadFilter(duplicates=True), ("-D",)),
+    (ReadFilter(qc_fail=True), ("-F",)),
+    (ReadFilter(proper_pairs=True), ("-p",)),
+    (ReadFilter(min_mapq=1, duplicates=True, qc_fail=True), ("-q", "1", "-D", "-F")),
+]
+
+
+def test_multicov_switches_match(tmp_path):
+    rng = np.random.default_rng(13)
+    flags = [0, 0, 0x10, 0x400, 0x200, 0x600, 0x100, 0x800, 0x4, 0x1 | 0x2 | 0x40, 0x1 | 0x80]
+    records = [
+        (f"r{i}", flags[i % len(flags)], int(rng.integers(0, 90_000)), "36M",
+         int(rng.choice([0, 1, 5, 29, 30, 31, 60, 255])))
+        for i in range(3000)
+    ]  # fmt: skip
+    bam = write_pysam_bam(tmp_path / "switches.bam", records)
+    bins = bins_table([("chr1", s, s + 100) for s in range(0, 100_000, 100)])
+    default = all_three([bam], bins, tmp_path)
+    for read_filter, options in FILTERS:
+        counts = all_three([bam], bins, tmp_path, read_filter, options)
+        assert not np.array_equal(counts, default), options  # each switch changes counts
+
+
+def test_mapq_threshold_and_pairs_as_multicov_counts_them(tmp_path):
+    # Found by experiment on bedtools 2.30: -q N keeps MAPQ >= N (255 too), -p keeps 0x2.
+    records = [
+        ("q29", 0, 1000, "36M", 29),
+        ("q30", 0, 1000, "36M", 30),
+        ("q255", 0, 1000, "36M", 255),
+        ("proper", 0x1 | 0x2 | 0x40, 1000, "36M", 60),
+        ("improper", 0x1 | 0x40, 1000, "36M", 60),
+    ]
+    bam = write_pysam_bam(tmp_path / "q.bam", records)
+    bins = bins_table([("chr1", 1000, 1100)])
+    assert count_fast([bam], bins).tolist() == [[5]]
+    assert count_fast([bam], bins, ReadFilter(min_mapq=30)).tolist() == [[4]]
+    assert count_fast([bam], bins, ReadFilter(proper_pairs=True)).tolist() == [[1]]
+    assert all_three([bam], bins, tmp_path, ReadFilter(min_mapq=30), ("-q", "30")).sum() == 4
+
+
+def test_chromosome_names_matched_up_to_chr_prefix(tmp_path):
+    rng = np.random.default_rng(17)
+    records = random_records(rng, 800)
+    ucsc = write_pysam_bam(tmp_path / "ucsc.bam", records)
+    ensembl = write_pysam_bam(tmp_path / "ensembl.bam", records, chrom="1")
+    bins = bins_table([("chr1", s, s + 100) for s in range(0, 100_000, 100)])
+    counts = count_fast([ucsc, ensembl], bins)
+    assert counts[:, 0].sum() > 100
+    np.testing.assert_array_equal(counts[:, 0], counts[:, 1])
+    np.testing.assert_array_equal(count_multicov([ensembl, ucsc], bins), counts[:, ::-1])
+    other = write_pysam_bam(tmp_path / "other.bam", records, chrom="scaffold_7")
+    with pytest.raises(InputError, match=r"other.bam: none of its chromosome names \(scaffold_7\)"):
+        count_fast([other], bins)
 
 
 def random_tagalign_reads(rng: np.random.Generator, n: int) -> list:

@@ -2,7 +2,8 @@
 
 Rules that decide which genes a model sees, recorded here once:
 - TSS is `start` on the + strand and `end` on the - strand, as written in gene_info.
-- Chromosomes get a `chr` prefix (`MT` becomes `chrM`).
+- Chromosome names are matched to the chromosome sizes' by genome.match_chroms (`1` is
+  `chr1`, `MT` is `chrM`, or the other way round) and written as the sizes spell them.
 - A gene id listed twice in gene_info (the real file has 7, with two symbols each) keeps its
   first row: one window per gene id. Conflicting coordinates are logged, not silently merged.
 - Genes on chromosomes missing from the chromosome sizes are dropped and logged; so are
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, separator_hint
-from .genome import ucsc_chrom
+from .genome import match_chroms, no_shared_names, ucsc_chrom
 from .io import open_text, read_table
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,7 @@ def select_genes(
     stop the run when more than MAX_PAST_END of them do (a mismatch of assemblies).
     """
     check_shared_ids(genes["gene_id"], expression.index, genes_path, expression_path)
+    genes = _sizes_spelling(genes, chrom_sizes, genes_path)
     in_matrix = genes["gene_id"].isin(expression.index)
     on_genome = genes["chrom"].isin(chrom_sizes.keys())
     size = genes["chrom"].map(chrom_sizes)
@@ -203,6 +205,14 @@ def select_genes(
     }
     kept = genes[in_matrix & on_genome & ~past_end].sort_values("gene_id").reset_index(drop=True)
     return GeneSelection(kept[["gene_id", "chrom", "tss", "strand", "symbol"]], dropped)
+
+
+def _sizes_spelling(genes: pd.DataFrame, chrom_sizes: dict[str, int], path) -> pd.DataFrame:
+    """Genes with their chromosomes named as in the sizes (unmatched names kept as read)."""
+    names = match_chroms(genes["chrom"].unique(), chrom_sizes)
+    if not names:
+        raise no_shared_names(path, genes["chrom"], chrom_sizes)
+    return genes.assign(chrom=genes["chrom"].map(names).fillna(genes["chrom"]))
 
 
 def check_shared_ids(

@@ -53,6 +53,7 @@ class AlignmentChunk:
     start: np.ndarray  # int64, 0-based
     end: np.ndarray  # int64, exclusive
     flag: np.ndarray  # uint16
+    mapq: np.ndarray  # uint8 (255: not available)
 
     def __len__(self) -> int:
         return len(self.start)
@@ -210,6 +211,7 @@ def decode_records(buffer: bytes, offsets: np.ndarray, path: Path) -> AlignmentC
     ref_id = int32_at[offsets + 4]
     start = int32_at[offsets + 8].astype(np.int64)
     name_length = raw[offsets + 12].astype(np.int64)
+    mapq = raw[offsets + 13]
     n_cigar = uint16_at[offsets + 16]
     flag = uint16_at[offsets + 18]
     cigar_at = offsets + 36 + name_length
@@ -219,7 +221,7 @@ def decode_records(buffer: bytes, offsets: np.ndarray, path: Path) -> AlignmentC
     end = start + _reference_lengths(uint32_at, cigar_at, n_cigar)
     no_span = ((flag & FLAG_UNMAPPED) != 0) | (n_cigar == 0)
     end[no_span] = start[no_span] + 1
-    return AlignmentChunk(ref_id=ref_id, start=start, end=end, flag=flag)
+    return AlignmentChunk(ref_id=ref_id, start=start, end=end, flag=flag, mapq=mapq)
 
 
 def iter_alignments(

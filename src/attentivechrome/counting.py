@@ -1,12 +1,16 @@
 """Reads per bin for several BAM files: `bedtools multicov` and an exact vectorised twin.
 
-Semantics (those of `bedtools multicov` 2.30 with default options, checked on hand-made
-BAMs in tests/test_counting.py): a read counts in every bin it overlaps by >= 1 bp, strand
-ignored. Records flagged duplicate (0x400) or QC-fail (0x200) are skipped; unmapped,
-secondary and supplementary records and any mapping quality count. A record spans
+Semantics (those of `bedtools multicov` 2.30, checked on hand-made BAMs in
+tests/test_counting.py): a record counts in every bin it overlaps by >= 1 bp, strand
+ignored, each record on its own (both mates of a pair count). By default records flagged
+duplicate (0x400) or QC-fail (0x200) are skipped; unmapped records that have a position,
+secondary and supplementary records, and any mapping quality count. ReadFilter holds
+multicov's switches: -q N (count MAPQ >= N; 255, "not available", passes), -D (count
+duplicates), -F (count QC-fail) and -p (count proper pairs, 0x2, only). A record spans
 [start, bam_endpos): start + the reference length of its CIGAR (M, D, N, =, X), or one base
 for unmapped or CIGAR-less records; records whose CIGAR consumes no reference (only S/I)
 never count. Empty bins (start == end) count 0, as do bins on chromosomes that a BAM lacks.
+A BAM's chromosome names are matched to the bins' by genome.match_chroms (`1` is `chr1`).
 
 count_fast: for the reads of one chromosome in a chunk, the number that overlap [bs, be) is
 #(read start < be) - #(read end <= bs), two binary searches over the sorted starts and ends.
@@ -24,12 +28,47 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pysam
 
 from .bamreader import AlignmentChunk, iter_alignments
 from .errors import InputError
+from .genome import match_chroms, names_example
 
-#: Flags that make multicov skip a record (duplicate, QC failure) unless -D / -F are given.
-SKIPPED_FLAGS = 0x400 | 0x200
+FLAG_PROPER_PAIR = 0x2
+FLAG_QC_FAIL = 0x200
+FLAG_DUPLICATE = 0x400
+
+
+@dataclass(frozen=True)
+class ReadFilter:
+    """Which records count: `bedtools multicov`'s -q, -D, -F and -p; defaults are its own."""
+
+    min_mapq: int = 0  # -q
+    duplicates: bool = False  # -D
+    qc_fail: bool = False  # -F
+    proper_pairs: bool = False  # -p
+
+    def multicov_options(self) -> list[str]:
+        options = ["-q", str(self.min_mapq)] if self.min_mapq else []
+        switches = {"-D": self.duplicates, "-F": self.qc_fail, "-p": self.proper_pairs}
+        return options + [switch for switch, on in switches.items() if on]
+
+    def skipped_flags(self) -> int:
+        return (0 if self.duplicates else FLAG_DUPLICATE) | (0 if self.qc_fail else FLAG_QC_FAIL)
+
+    def keeps(self, chunk: AlignmentChunk) -> np.ndarray:
+        """Records multicov would count somewhere: placed, spanning >= 1 base, not filtered."""
+        keep = (chunk.ref_id >= 0) & (chunk.end > chunk.start)
+        keep &= (chunk.flag & self.skipped_flags()) == 0
+        if self.min_mapq:
+            keep &= chunk.mapq >= self.min_mapq
+        if self.proper_pairs:
+            keep &= (chunk.flag & FLAG_PROPER_PAIR) != 0
+        return keep
+
+
+#: multicov without switches.
+MULTICOV_DEFAULTS = ReadFilter()
 
 
 @dataclass
@@ -75,15 +114,13 @@ def _sorted(values: np.ndarray) -> np.ndarray:
     return np.sort(values)
 
 
-def _counted(chunk: AlignmentChunk) -> np.ndarray:
-    """Records multicov would count somewhere: placed, spanning >= 1 base, not filtered."""
-    return (chunk.ref_id >= 0) & (chunk.end > chunk.start) & ((chunk.flag & SKIPPED_FLAGS) == 0)
-
-
 def _add_chunk(
-    counts: np.ndarray, chunk: AlignmentChunk, bins_by_ref: dict[int, _ChromBins]
+    counts: np.ndarray,
+    chunk: AlignmentChunk,
+    bins_by_ref: dict[int, _ChromBins],
+    read_filter: ReadFilter,
 ) -> None:
-    keep = _counted(chunk)
+    keep = read_filter.keeps(chunk)
     ref_id = chunk.ref_id[keep]
     start = chunk.start[keep]
     end = chunk.end[keep]
@@ -99,29 +136,55 @@ def _add_chunk(
         counts[chrom_bins.rows] += begun - finished
 
 
-def count_bam(bam: str | Path, bins_by_chrom: dict[str, _ChromBins], n_bins: int) -> np.ndarray:
+def bam_names(bam: str | Path, references: list[str], bin_chroms) -> dict[str, str]:
+    """The BAM's spelling of each bins chromosome it holds; an error when it holds none."""
+    sizes = dict.fromkeys(map(str, bin_chroms), 0)
+    to_bins = match_chroms(references, sizes)
+    if references and sizes and not to_bins:
+        raise InputError(
+            bam,
+            f"none of its chromosome names ({names_example(references)}) matches the "
+            f"genome's ({names_example(sizes)}), even up to a 'chr' prefix and chrM/MT",
+        )
+    return {chrom: name for name, chrom in to_bins.items()}
+
+
+def count_bam(
+    bam: str | Path,
+    bins_by_chrom: dict[str, _ChromBins],
+    n_bins: int,
+    read_filter: ReadFilter = MULTICOV_DEFAULTS,
+) -> np.ndarray:
     """Reads per bin of one BAM (sorted or not; no index needed)."""
     header, chunks = iter_alignments(bam)
     ref_ids = {name: i for i, name in enumerate(header.references)}
-    bins_by_ref = {ref_ids[c]: b for c, b in bins_by_chrom.items() if c in ref_ids}
+    spelling = bam_names(bam, header.references, bins_by_chrom)
+    bins_by_ref = {ref_ids[spelling[c]]: b for c, b in bins_by_chrom.items() if c in spelling}
     counts = np.zeros(n_bins, dtype=np.int64)
     for chunk in chunks:
-        _add_chunk(counts, chunk, bins_by_ref)
+        _add_chunk(counts, chunk, bins_by_ref, read_filter)
     return counts
 
 
-def count_fast(bams: Sequence[str | Path], bins: pd.DataFrame) -> np.ndarray:
+def count_fast(
+    bams: Sequence[str | Path], bins: pd.DataFrame, read_filter: ReadFilter = MULTICOV_DEFAULTS
+) -> np.ndarray:
     """Reads per bin, shape (len(bins), len(bams)), identical to `bedtools multicov`."""
     _check_bins(bins)
     grouped = _bins_by_chrom(bins)
     counts = np.zeros((len(bins), len(bams)), dtype=np.int64)
     for column, bam in enumerate(bams):
-        counts[:, column] = count_bam(bam, grouped, len(bins))
+        counts[:, column] = count_bam(bam, grouped, len(bins), read_filter)
     return counts
 
 
-def count_multicov(bams: Sequence[str | Path], bins: pd.DataFrame) -> np.ndarray:
-    """Reads per bin with `bedtools multicov -bams ... -bed bins` (the slow reference)."""
+def count_multicov(
+    bams: Sequence[str | Path], bins: pd.DataFrame, read_filter: ReadFilter = MULTICOV_DEFAULTS
+) -> np.ndarray:
+    """Reads per bin with `bedtools multicov -bams ... -bed bins` (the slow reference).
+
+    BAMs that spell the chromosomes alike share one multicov call, with the bins written
+    in their spelling."""
     _check_bins(bins)
     for bam in bams:
         if not Path(f"{bam}.bai").exists() and not Path(bam).with_suffix(".bai").exists():
@@ -132,17 +195,34 @@ def count_multicov(bams: Sequence[str | Path], bins: pd.DataFrame) -> np.ndarray
     rows = np.flatnonzero(end > start)
     if not len(rows) or not len(bams):
         return counts
-    table = pd.DataFrame(
-        {
-            "chrom": bins["chrom"].astype(str).to_numpy()[rows],
-            "start": start[rows],
-            "end": end[rows],
-        }
-    )
+    chroms = bins["chrom"].astype(str).to_numpy()[rows]
+    groups: dict[tuple, list[int]] = {}
+    for column, bam in enumerate(bams):
+        with pysam.AlignmentFile(str(bam), "rb") as handle:
+            references = list(handle.references)
+        spelling = bam_names(bam, references, np.unique(chroms))
+        groups.setdefault(tuple(sorted(spelling.items())), []).append(column)
+    for spelling, columns in groups.items():
+        renamed = pd.Series(chroms).map(dict(spelling)).fillna(pd.Series(chroms)).to_numpy()
+        table = pd.DataFrame({"chrom": renamed, "start": start[rows], "end": end[rows]})
+        group = [bams[c] for c in columns]
+        counts[np.ix_(rows, columns)] = _run_multicov(group, table, read_filter)
+    return counts
+
+
+def _run_multicov(bams: list, table: pd.DataFrame, read_filter: ReadFilter) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="multicov.") as work:
         bed, out = Path(work, "bins.bed"), Path(work, "counts.tsv")
         table.to_csv(bed, sep="\t", header=False, index=False)
-        command = ["bedtools", "multicov", "-bams", *map(str, bams), "-bed", str(bed)]
+        command = [
+            "bedtools",
+            "multicov",
+            *read_filter.multicov_options(),
+            "-bams",
+            *map(str, bams),
+            "-bed",
+            str(bed),
+        ]
         with open(out, "wb") as stdout:
             result = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE)
         if result.returncode != 0:
@@ -151,7 +231,6 @@ def count_multicov(bams: Sequence[str | Path], bins: pd.DataFrame) -> np.ndarray
         output = pd.read_csv(
             out, sep="\t", header=None, usecols=range(3, 3 + len(bams)), dtype=np.int64
         ).to_numpy()
-    if len(output) != len(rows):
-        raise RuntimeError(f"bedtools multicov gave {len(output)} lines for {len(rows)} bins")
-    counts[rows] = output
-    return counts
+    if len(output) != len(table):
+        raise RuntimeError(f"bedtools multicov gave {len(output)} lines for {len(table)} bins")
+    return output

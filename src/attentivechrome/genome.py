@@ -1,7 +1,16 @@
-"""Chromosome sizes and chromosome naming."""
+"""Chromosome sizes, and the one rule that matches chromosome names between files.
+
+Naming rule: the chromosome sizes name the genome. A chromosome named elsewhere (the reads,
+a BAM header, the annotation) is the sizes' chromosome of the same name, or else the one
+that is the same up to a leading `chr` and the mitochondrion's two spellings (`chrM`/`MT`):
+`1` is `chr1`, `chrX` is `X`, `MT` is `chrM` and `chrMT` is `M`. Names matching nothing
+(e.g. unplaced contigs spelt differently by UCSC and Ensembl) are left out and logged by
+the step that reads them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import InputError
@@ -9,6 +18,8 @@ from .errors import InputError
 #: Chromosome names in Roadmap's gene_info lack the `chr` prefix and call the
 #: mitochondrion `MT`; the reads use UCSC names.
 _SPECIAL_NAMES = {"MT": "chrM", "M": "chrM"}
+#: Genomes whose sizes ship with pybedtools, usable by name as `sources.chrom_sizes`.
+BUILTIN_GENOMES = ("hg19", "hg38", "mm10")
 
 
 def ucsc_chrom(name: str) -> str:
@@ -19,16 +30,56 @@ def ucsc_chrom(name: str) -> str:
     return _SPECIAL_NAMES.get(name, f"chr{name}")
 
 
+def _naming_key(name: str) -> str:
+    """A chromosome's name without `chr`, the mitochondrion always `MT`."""
+    bare = name[3:] if name.startswith("chr") else name
+    return "MT" if bare == "M" else bare
+
+
+def match_chroms(names: Iterable[str], sizes: dict[str, int]) -> dict[str, str]:
+    """Each of `names` that names a chromosome of `sizes`, mapped to the sizes' spelling."""
+    by_key: dict[str, str | None] = {}
+    for chrom in sizes:
+        key = _naming_key(chrom)
+        by_key[key] = None if key in by_key else chrom  # two spellings in sizes: ambiguous
+    matched = {}
+    for name in names:
+        name = str(name)
+        if name in sizes:
+            matched[name] = name
+        elif by_key.get(_naming_key(name)):
+            matched[name] = by_key[_naming_key(name)]
+    return matched
+
+
+def names_example(names: Iterable[str], limit: int = 5) -> str:
+    """A few names of a file, for messages saying which names each file uses."""
+    names = list(dict.fromkeys(map(str, names)))
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
+def no_shared_names(path: str | Path, names: Iterable[str], sizes: dict[str, int]) -> InputError:
+    """The error for a file whose chromosome names match none of the sizes'."""
+    return InputError(
+        path,
+        f"none of its chromosome names ({names_example(names)}) matches a chromosome of the "
+        f"chromosome sizes ({names_example(sizes)}), even up to a 'chr' prefix and chrM/MT: "
+        "do the files come from the same genome?",
+    )
+
+
 def load_chrom_sizes(spec: str | Path) -> dict[str, int]:
-    """Chromosome sizes from `hg19` (shipped with pybedtools) or a two-column file."""
-    if str(spec) == "hg19":
+    """Chromosome sizes from a built-in genome (pybedtools') or a sizes or .fai file."""
+    if str(spec) in BUILTIN_GENOMES:
         from pybedtools import genome_registry
 
-        return {chrom: int(end) for chrom, (_, end) in genome_registry.hg19.items()}
+        genome = getattr(genome_registry, str(spec))
+        return {chrom: int(end) for chrom, (_, end) in genome.items()}
     return read_chrom_sizes(Path(spec))
 
 
 def read_chrom_sizes(path: Path) -> dict[str, int]:
+    """Name and size from the first two columns: a sizes file or a FASTA index (.fai)."""
     sizes: dict[str, int] = {}
     with open(path) as handle:
         for number, line in enumerate(handle, start=1):
