@@ -581,7 +581,7 @@ def full_run_jobs(config: dict) -> dict[str, int]:
     marks = len(config.get("marks", MARKS))
     baselines = len([m for m in config.get("models", []) if m != "attentivechrome"])
     return {
-        "tagalign_to_bam": REMC_CELLS * marks,
+        "reads_to_bam": REMC_CELLS * marks,
         "bins_count": REMC_CELLS,
         "train_attentivechrome": REMC_CELLS,
         "train_baseline": REMC_CELLS * baselines,
@@ -701,8 +701,8 @@ def projection(jobs: pd.DataFrame, full_jobs: dict[str, int], cores: int) -> flo
     )
     # One cell type's jobs in order: its BAMs side by side, counting, the slowest training.
     chain = 0.0
-    if "tagalign_to_bam" in per_rule.index:
-        chain += per_rule.at["tagalign_to_bam", "s"]
+    if "reads_to_bam" in per_rule.index:
+        chain += per_rule.at["reads_to_bam", "s"]
     for rule in ("bins_count", "plot_saliency"):
         chain += per_rule.at[rule, "s"] if rule in per_rule.index else 0.0
     trains = [
@@ -764,7 +764,7 @@ def report(path: Path, cores: tuple[int, ...] = (2, 16, 64)) -> str:
     out += [
         "",
         f"Projection of the full REMC run ({REMC_CELLS} cell types, "
-        f"{full_jobs['tagalign_to_bam']} tagAlign files):",
+        f"{full_jobs['reads_to_bam']} tagAlign files):",
         "",
         "| cores | hours |",
         "|---:|---:|",

@@ -100,6 +100,18 @@ def test_same_records_as_bedtobam_and_samtools_sort(tmp_path, n_cols):
     assert [line.split("\t")[2] for line in view][:1] == ["chr2"]  # the sizes file's order
 
 
+@pytest.mark.parametrize("n_cols", [6, 3])
+def test_ensembl_names_written_as_the_sizes_spell_them(tmp_path, n_cols):
+    # `chr1` in the sizes, `1` in the reads: both writers give the UCSC-named BAM.
+    ensembl = [(row[0].removeprefix("chr"), *row[1:]) for row in EDGE_READS]
+    sizes_file = write_sizes(tmp_path)
+    fast, reference = both_bams(tmp_path, tagalign(tmp_path, ensembl, n_cols), sizes_file)
+    assert_same_bams(fast, reference)
+    ucsc = tmp_path / "ucsc" / "reads.bam"
+    tagalign_to_bam(tagalign(tmp_path, EDGE_READS, n_cols, "ucsc.tagAlign.gz"), sizes_file, ucsc)
+    assert pysam.view(str(fast)).splitlines() == pysam.view(str(ucsc)).splitlines()
+
+
 def test_same_as_direct_bedtobam_pipeline(tmp_path):
     # The reference route itself, checked against the plain commands once.
     kept = [row for row in EDGE_READS if row[0] in SIZES and row[2] <= SIZES[row[0]]]

@@ -155,7 +155,10 @@ BAD_FILES = {
     "empty gzip": (gzip.compress(b""), "no reads"),
     "truncated gzip": (gzip_bytes(2000)[:-300], "truncated or corrupted gzip"),
     "corrupted gzip": (gzip_bytes(2000)[:40] + b"\xff" * 400, "truncated or corrupted gzip"),
-    "no read on a known chromosome": (tag_line("1", 10).encode(), "no read lies on a chromosome"),
+    "no read on a known chromosome": (
+        tag_line("scaffold_9", 10).encode(),
+        "none of its chromosome names",
+    ),
 }
 
 

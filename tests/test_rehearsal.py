@@ -112,7 +112,7 @@ def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
         "download": 5 + 2,
         "reference_chrom_sizes": 1,
         "reference_genes": 1,
-        "tagalign_to_bam": 5,
+        "reads_to_bam": 5,
         "bins_count": 1,
         "datasets_build": 1,
         "train_attentivechrome": 1,
@@ -136,7 +136,7 @@ def test_requests_read_from_the_rules():
     specs = rehearsal.parse_rules()
     config = rehearsal.validate_config(yaml.safe_load((REPO / "config/remc.yaml").read_text()))
     defaults = rehearsal.default_resources()
-    bam = rehearsal.requests(specs["tagalign_to_bam"], config, defaults)
+    bam = rehearsal.requests(specs["reads_to_bam"], config, defaults)
     assert bam == {"mem_mb": 3000, "runtime": defaults["runtime"], "threads": 1}  # fast writer
     assert rehearsal.requests(specs["bins_count"], config, defaults)["runtime"] == 60
     assert specs["train_baseline"].benchmark == "train/{{cell}}-{{baseline}}-seed{{seed}}.tsv"
@@ -155,9 +155,9 @@ def test_report_on_fake_benchmarks(tmp_path):
     (bench / "bam/E003-H3K4me3.tsv").write_text(BENCHMARK.format(s=50.0, rss=3500.5))
     (bench / "train/E003-attentivechrome-seed1.tsv").write_text(BENCHMARK.format(s=30.0, rss=800.0))
     text = rehearsal.report(tmp_path)
-    rows = [line for line in text.splitlines() if line.startswith("| tagalign_to_bam")]
+    rows = [line for line in text.splitlines() if line.startswith("| reads_to_bam")]
     assert rows == [
-        "| tagalign_to_bam | bam/E003-H3K4me3 | 50.0 | 3,500 | 3,000 | 120 | 1 | RSS above mem_mb |"
+        "| reads_to_bam | bam/E003-H3K4me3 | 50.0 | 3,500 | 3,000 | 120 | 1 | RSS above mem_mb |"
     ]
     row = "| train_attentivechrome | train/E003-attentivechrome-seed1 | 30.0 | 800 | 2,000 |"
     assert row in text

@@ -49,7 +49,7 @@ FAST_SLURM = [
     "--slurm-init-seconds-before-status-checks",
     "2",
     "--set-threads",
-    "tagalign_to_bam=1",
+    "reads_to_bam=1",
 ]
 
 

@@ -24,7 +24,7 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
         "download": 280 + 2,  # reads, RPKM matrix, gene_info (hg19 sizes come with pybedtools)
         "reference_chrom_sizes": 1,
         "reference_genes": 1,
-        "tagalign_to_bam": 280,
+        "reads_to_bam": 280,
         "bins_count": 56,
         "datasets_build": 56,
         "train_attentivechrome": 56,
@@ -47,7 +47,7 @@ def test_remc_one_cell_type_by_target_name(tmp_path):
         "download": 5 + 2,
         "reference_chrom_sizes": 1,
         "reference_genes": 1,
-        "tagalign_to_bam": 5,
+        "reads_to_bam": 5,
         "bins_count": 1,
         "datasets_build": 1,
         "train_attentivechrome": 1,
@@ -56,13 +56,13 @@ def test_remc_one_cell_type_by_target_name(tmp_path):
 
 def test_demo_config_is_valid_and_plans_every_cell(tmp_path):
     jobs = planned_jobs("--config", f"results={tmp_path}")
-    assert jobs["train_attentivechrome"] == 3 and jobs["tagalign_to_bam"] == 15
+    assert jobs["train_attentivechrome"] == 3 and jobs["reads_to_bam"] == 15
 
 
 def test_demo_one_cell_type_plans_nothing_else(tmp_path):
     target = f"{tmp_path}/DEMO2/attentivechrome/seed1/metrics.json"
     jobs = planned_jobs(target, "--config", f"results={tmp_path}")
-    assert jobs["tagalign_to_bam"] == 5 and jobs["bins_count"] == 1
+    assert jobs["reads_to_bam"] == 5 and jobs["bins_count"] == 1
     assert jobs["train_attentivechrome"] == 1 and "train_baseline" not in jobs
 
 

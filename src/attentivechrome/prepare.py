@@ -71,27 +71,36 @@ def count_gene_bins(
     window: dict,
     counter: str,
     out: Path,
+    read_filter: dict | None = None,
 ) -> None:
-    """Count reads per gene bin for one cell type; `bams` follow `marks` order."""
+    """Count reads per gene bin for one cell type; `marks[i]` is the mark of `bams[i]`.
+
+    A mark with several BAMs (replicates) gets the sum of their counts. Marks are stored
+    in alphabetical order; `read_filter` holds ReadFilter's fields (multicov's switches)."""
     gene_table = read_genes(genes)
     flank, bin_size = window["flank"], window["bin_size"]
     bins = windows.gene_bins(gene_table, load_chrom_sizes(chrom_sizes), flank, bin_size)
-    order = np.argsort(marks)
-    counts = COUNTERS[counter]([bams[i] for i in order], bins)
+    per_bam = COUNTERS[counter](bams, bins, counting.ReadFilter(**(read_filter or {})))
+    names = sorted(set(marks))
+    counts = np.stack(
+        [per_bam[:, [m == name for m in marks]].sum(axis=1) for name in names], axis=1
+    )
     n_bins = windows.bins_per_gene(flank, bin_size)
-    X = counts.reshape(len(gene_table), n_bins, len(marks)).transpose(0, 2, 1)
+    X = counts.reshape(len(gene_table), n_bins, len(names)).transpose(0, 2, 1)
     log.info(
-        "counted %d reads-in-bins over %d genes with the %s counter",
+        "counted %d reads-in-bins over %d genes with the %s counter, %d BAMs for %d marks",
         int(X.sum()),
         len(gene_table),
         counter,
+        len(bams),
+        len(names),
     )
     with atomic_path(out) as tmp:
         np.savez(
             tmp,
             X=X.astype(np.int32),
             gene_ids=gene_table["gene_id"].to_numpy(str),
-            marks=np.array(sorted(marks)),
+            marks=np.array(names),
         )
 
 

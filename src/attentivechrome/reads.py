@@ -1,4 +1,4 @@
-"""REMC tagAlign reads -> validated reads -> sorted, indexed BAM.
+"""Reads -> sorted, indexed BAM: tagAlign or BED text converted, other BAMs sorted.
 
 A tagAlign file is BED6 (chrom, start, end, name, score, strand), one read per line,
 gzipped or plain (told apart by the gzip magic bytes, not by the file name).
@@ -12,8 +12,14 @@ Column rules (decided here, as the format allows some freedom):
   the read name from column 4 and the strand from column 6, `+` when absent); BED3 files
   get the name `N` and score 1000 of REMC.
 
-Reads on chromosomes absent from the sizes, or reaching past a chromosome's end, are
-dropped and counted (not moved to the first chromosome as bedtobam would do with them).
+Chromosome names are matched to the sizes' by genome.match_chroms (`1` is `chr1`) and
+written as the sizes spell them. Reads on chromosomes absent from the sizes, or reaching
+past a chromosome's end, are dropped and counted (not moved to the first chromosome as
+bedtobam would do with them).
+
+A BAM input is sorted and indexed as it is (samtools sort), every record kept: counting
+applies multicov's rules to it. A BAM without its end-of-file marker is refused as
+truncated before sorting, since samtools would sort what it could read with a warning.
 
 Both BAM writers read the same validated blocks (`parsed_blocks`): `fast` builds the
 records with numpy and compresses them with bgzip (module bamwriter); `bedtools` streams
@@ -32,6 +38,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -42,7 +49,9 @@ import pysam
 
 from . import bamwriter
 from .errors import InputError, separator_hint
+from .genome import match_chroms, no_shared_names
 from .io import atomic_path, is_gzip, pipe_into
+from .samples import content_kind
 
 #: Bytes of decompressed text parsed at a time: bounds memory whatever the file size.
 BLOCK_BYTES = 32 * 1024 * 1024
@@ -219,8 +228,11 @@ def _validate(path: Path, table: pd.DataFrame, n_cols: int) -> None:
     raise InputError(path, message, line=int(table.index[i]))
 
 
-def _keep_mask(table: pd.DataFrame, chrom_sizes: dict[str, int], stats: ReadStats) -> np.ndarray:
-    size = table["chrom"].map(chrom_sizes).astype("float64").to_numpy()
+def _keep_mask(
+    table: pd.DataFrame, chrom_sizes: dict[str, int], spelling: dict[str, str], stats: ReadStats
+) -> np.ndarray:
+    sizes = {name: chrom_sizes[chrom] for name, chrom in spelling.items()}
+    size = table["chrom"].map(sizes).astype("float64").to_numpy()
     unknown = np.isnan(size)
     past_end = ~unknown & (table["end"].to_numpy() > size)
     dropped = unknown | past_end
@@ -249,6 +261,11 @@ class ParsedBlock:
     n_cols: int
     table: pd.DataFrame  # chrom, start, end (and strand) of every line
     keep: np.ndarray  # False for reads on unknown chromosomes or past a chromosome end
+    spelling: dict[str, str]  # the sizes' name of each chromosome name of the block
+
+    def renamed(self) -> bool:
+        """Whether some chromosome of the block is spelt otherwise in the sizes."""
+        return any(name != chrom for name, chrom in self.spelling.items())
 
     def name_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Offsets of the first byte of column 4 and just past it, on every line."""
@@ -294,31 +311,46 @@ def parsed_blocks(
         if not all(pd.api.types.is_integer_dtype(table[c]) for c in ("start", "end")):
             table = _parse_block(path, data, n_cols, next_line, as_text=True)
         _validate(path, table, n_cols)
-        block = ParsedBlock(data, raw, ends, tabs, n_cols, table, np.empty(0, dtype=bool))
+        spelling = match_chroms(table["chrom"].cat.categories, chrom_sizes)
+        keep = np.empty(0, dtype=bool)
+        block = ParsedBlock(data, raw, ends, tabs, n_cols, table, keep, spelling)
         if n_cols >= 4:
             _check_names(path, block, next_line)
         next_line += len(table)
-        block.keep = _keep_mask(table, chrom_sizes, stats)
+        block.keep = _keep_mask(table, chrom_sizes, spelling, stats)
         yield block
     if stats.n_reads == 0:
         raise InputError(path, "no reads (the file is empty)")
+    if stats.n_kept == 0 and stats.n_unknown_chrom == stats.n_reads:
+        raise no_shared_names(path, stats.dropped_by_chrom, chrom_sizes)
     if stats.n_kept == 0:
-        raise InputError(
-            path,
-            "no read lies on a chromosome of the chromosome sizes (do the names match, "
-            f"e.g. 'chr1' and '1'?): {stats.summary()}",
-        )
+        raise InputError(path, f"no read lies within its chromosome: {stats.summary()}")
 
 
 def _kept_lines(block: ParsedBlock) -> bytes:
     """The block without the lines where keep is False (vectorised over bytes)."""
+    if block.renamed():
+        return _renamed_lines(block)
     if block.keep.all():
         return block.data
     return block.raw[np.repeat(block.keep, np.diff(block.ends, prepend=0))].tobytes()
 
 
-def _as_bed6(table: pd.DataFrame, keep: np.ndarray) -> bytes:
+def _renamed_lines(block: ParsedBlock) -> bytes:
+    """The kept lines with their chromosome spelt as in the sizes (bedtobam looks it up)."""
+    chrom = block.table["chrom"].cat
+    names = [block.spelling.get(c, c).encode() for c in chrom.categories]
+    codes = chrom.codes.to_numpy()
+    after_chrom = block.tabs[:, 0]
+    data, ends = block.data, block.ends
+    return b"".join(
+        names[codes[i]] + data[after_chrom[i] : ends[i]] for i in np.flatnonzero(block.keep)
+    )
+
+
+def _as_bed6(table: pd.DataFrame, keep: np.ndarray, spelling: dict[str, str]) -> bytes:
     kept = table.loc[keep, ["chrom", "start", "end"]]
+    kept["chrom"] = kept["chrom"].map(spelling)
     kept.insert(3, "name", BED3_NAME)
     kept.insert(4, "score", 1000)
     kept.insert(5, "strand", ".")
@@ -329,7 +361,10 @@ def write_filtered(src: str | Path, chrom_sizes: dict[str, int], out: BinaryIO) 
     """Validate `src` and write its kept reads as BED to the binary stream `out`."""
     stats = ReadStats()
     for block in parsed_blocks(src, chrom_sizes, stats):
-        out.write(_kept_lines(block) if block.n_cols >= 4 else _as_bed6(block.table, block.keep))
+        if block.n_cols >= 4:
+            out.write(_kept_lines(block))
+        else:
+            out.write(_as_bed6(block.table, block.keep, block.spelling))
     return stats
 
 
@@ -381,7 +416,8 @@ def _kept_reads(block: ParsedBlock, tids: dict[str, int]) -> tuple[np.ndarray, b
     """Reference ids and columns of the kept reads of a block, for the fast writer."""
     keep, table = block.keep, block.table
     chrom = table["chrom"].cat
-    tid_of_category = np.array([tids.get(c, -1) for c in chrom.categories], dtype=np.int32)
+    spelt = [block.spelling.get(c) for c in chrom.categories]
+    tid_of_category = np.array([tids.get(c, -1) for c in spelt], dtype=np.int32)
     tid = tid_of_category[chrom.codes.to_numpy()[keep]]
     start = np.asarray(table["start"].to_numpy()[keep], dtype=np.int32)
     end = np.asarray(table["end"].to_numpy()[keep], dtype=np.int32)
@@ -430,32 +466,84 @@ def tagalign_to_bam(
 
     `bam_writer` is `fast` (records built with numpy, see bamwriter) or `bedtools` (the
     reference: bedtobam, then samtools sort with `memory_per_thread`); both give the same
-    records in the same order. `dest_bam` and `dest_bam.bai` appear together at the end
-    or not at all; temporary files are kept beside `dest_bam` and removed whatever
-    happens (a killed run's are removed by the next one).
+    records in the same order.
     """
     if bam_writer not in BAM_WRITERS:
         raise ValueError(f"bam_writer must be one of {BAM_WRITERS}, not {bam_writer!r}")
     from .genome import load_chrom_sizes
 
-    dest = Path(dest_bam)
     sizes_file = Path(chrom_sizes_file)
     sizes = load_chrom_sizes(sizes_file)
+    with _sorted_bam_at(dest_bam, threads) as work:
+        sorted_bam = work / "sorted.bam"
+        if bam_writer == "fast":
+            return _fast_bam(Path(src), sizes, sizes_file, work, sorted_bam, threads)
+        unsorted = work / "unsorted.bam"
+        stats = _bedtobam(Path(src), sizes, sizes_file, unsorted)
+        _sort(unsorted, sorted_bam, threads, memory_per_thread)
+        return stats
+
+
+@contextmanager
+def _sorted_bam_at(dest_bam: str | Path, threads: int) -> Iterator[Path]:
+    """A work folder beside `dest_bam`; the caller writes `sorted.bam` there.
+
+    `dest_bam` and `dest_bam.bai` appear together at the end or not at all; temporary files
+    are removed whatever happens (a killed run's are removed by the next one)."""
+    dest = Path(dest_bam)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_work(dest)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
+        yield work
         sorted_bam = work / "sorted.bam"
-        if bam_writer == "fast":
-            stats = _fast_bam(Path(src), sizes, sizes_file, work, sorted_bam, threads)
-        else:
-            unsorted = work / "unsorted.bam"
-            stats = _bedtobam(Path(src), sizes, sizes_file, unsorted)
-            _sort(unsorted, sorted_bam, threads, memory_per_thread)
         _index(sorted_bam, threads)
         # Index first: when the BAM appears its (newer) index is already there.
         os.replace(work / "sorted.bam.bai", f"{dest}.bai")
         os.replace(sorted_bam, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return stats
+
+
+#: The empty BGZF block that ends every complete BAM file (SAM specification, 4.1.2).
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def sort_bam(
+    src: str | Path, dest_bam: str | Path, threads: int = 1, memory_per_thread: str = "768M"
+) -> str:
+    """Sort and index a BAM as it is, into `dest_bam` (the source is only read)."""
+    path = Path(src)
+    with open(path, "rb") as handle:
+        handle.seek(max(path.stat().st_size - len(BGZF_EOF), 0))
+        if handle.read() != BGZF_EOF:
+            raise InputError(path, "truncated BAM file (no end-of-file marker): cannot sort it")
+    with _sorted_bam_at(dest_bam, threads) as work:
+        try:
+            _sort(path, work / "sorted.bam", threads, memory_per_thread)
+        except pysam.utils.SamtoolsError as exc:
+            raise InputError(path, f"samtools sort failed: {exc}") from None
+    with pysam.AlignmentFile(str(dest_bam), "rb") as bam:
+        mapped, unmapped = bam.mapped, bam.unmapped
+    return f"sorted and indexed {mapped + unmapped} records ({mapped} mapped)"
+
+
+def reads_to_bam(
+    src: str | Path,
+    chrom_sizes_file: str | Path,
+    dest_bam: str | Path,
+    kind: str = "text",
+    threads: int = 1,
+    bam_writer: str = "fast",
+) -> str:
+    """One replicate's reads as a sorted, indexed BAM; `kind` (bam or text) must be right."""
+    found = content_kind(Path(src))
+    if found != kind:
+        expected = "a BAM file" if kind == "bam" else "tagAlign or BED text"
+        shown = "a BAM file" if found == "bam" else "text"
+        raise InputError(src, f"expected {expected}, found {shown} (see its format)")
+    if kind == "bam":
+        return sort_bam(src, dest_bam, threads)
+    return tagalign_to_bam(
+        src, chrom_sizes_file, dest_bam, threads, bam_writer=bam_writer
+    ).summary()

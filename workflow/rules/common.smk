@@ -7,6 +7,13 @@ from snakemake.utils import min_version, validate
 # The pipeline's package, from this checkout (also when Snakemake runs outside the venv).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from attentivechrome.config import write_resolved_config
+from attentivechrome.errors import InputError
+from attentivechrome.genome import BUILTIN_GENOMES
+from attentivechrome.samples import (
+    CORE_MARKS,
+    read_sample_sheet,
+    reads_from_pattern,
+)
 from attentivechrome.windows import bins_per_gene
 
 min_version("9.0")
@@ -20,8 +27,6 @@ RESULTS = config["results"].rstrip("/")
 DOWNLOADS = config["downloads"].get("dir", f"{RESULTS}/downloads").rstrip("/")
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-CELLS = config["cell_types"]
-MARKS = config["marks"]
 MODELS = ["attentivechrome"] + [m for m in config["models"] if m != "attentivechrome"]
 BASELINES = MODELS[1:]
 SEEDS = config["train"]["seeds"]
@@ -36,32 +41,66 @@ DATASET_FILES = expand(
 )
 
 
+def read_sources():
+    """The reads of every cell type and mark: the sample sheet, or the tagAlign pattern."""
+    if "samples" in config and "tagalign" in SOURCES:
+        raise InputError(
+            None,
+            "the config names both a sample sheet (samples) and a tagAlign pattern "
+            "(sources.tagalign): give one",
+        )
+    if "samples" in config:
+        return read_sample_sheet(
+            config["samples"], config.get("cell_types"), config.get("marks")
+        )
+    if "cell_types" not in config:
+        raise InputError(None, "cell_types is needed unless a sample sheet names them")
+    if "tagalign" not in SOURCES and not AUTHORS_DATA:
+        raise InputError(
+            None, "no reads: give a sample sheet (samples) or sources.tagalign"
+        )
+    pattern = SOURCES.get("tagalign", "{cell}-{mark}")
+    return reads_from_pattern(
+        pattern, config["cell_types"], config.get("marks", CORE_MARKS)
+    )
+
+
+READS = read_sources()
+if "samples" in config:
+    validate(READS.table(), schema="../schemas/samples.schema.yaml")
+CELLS, MARKS = list(READS.cells), list(READS.marks)
+# What they resolved to, for results/config.resolved.yaml.
+config["cell_types"], config["marks"] = CELLS, MARKS
+# Reads by name; sorted, indexed local BAMs are read in place (with their index named
+# here), every other replicate is converted or sorted into {results}/bam/.
+READS_BY_NAME = {reads.name: reads for reads in READS.reads}
+IN_PLACE = READS.read_in_place()
+CONVERTED = [name for name in READS_BY_NAME if name not in IN_PLACE]
+
+
 def _reference_name(kind, source):
     """Local download name of a reference file; gzip keeps its suffix."""
     return f"reference/{kind}" + (".gz" if source.endswith(".gz") else "")
 
 
-# Local name of a cell type's reads for one mark (gzipped or plain: told by content).
-TAGALIGN = "tagalign/{cell}-{mark}.tagAlign.gz"
 # Every input the pipeline fetches, keyed by its name under the download folder.
 DOWNLOAD_SOURCES = {
-    TAGALIGN.format(cell=cell, mark=mark): SOURCES["tagalign"].format(
-        cell=cell, mark=mark
-    )
-    for cell in CELLS
-    for mark in MARKS
+    reads.download_name(): reads.path
+    for reads in READS.reads
+    if reads.download_name() and not AUTHORS_DATA
 }
 EXPRESSION = _reference_name("expression.tsv", SOURCES["expression"])
 GENE_INFO = _reference_name("gene_info.tsv", SOURCES["genes"])
 DOWNLOAD_SOURCES[EXPRESSION] = SOURCES["expression"]
 DOWNLOAD_SOURCES[GENE_INFO] = SOURCES["genes"]
-if SOURCES["chrom_sizes"] != "hg19":
+if SOURCES["chrom_sizes"] not in BUILTIN_GENOMES:
     DOWNLOAD_SOURCES["reference/chrom.sizes"] = SOURCES["chrom_sizes"]
 
 
 wildcard_constraints:
     cell="|".join(re.escape(c) for c in CELLS),
     mark="|".join(re.escape(m) for m in MARKS),
+    reads="|".join(re.escape(n) for n in CONVERTED) or "no-reads",
     split="|".join(SPLITS),
     baseline="|".join(re.escape(b) for b in BASELINES) or "no-baseline",
     seed="|".join(str(seed) for seed in SEEDS),
@@ -83,25 +122,48 @@ def downloaded(name):
 
 
 def raw_chrom_sizes():
-    """The sizes the user named: a download, or none for the built-in hg19."""
-    if SOURCES["chrom_sizes"] == "hg19":
+    """The sizes the user named: a download, or none for a built-in genome."""
+    if SOURCES["chrom_sizes"] in BUILTIN_GENOMES:
         return []
     return downloaded("reference/chrom.sizes")
 
 
+def bam_of(reads):
+    """Where the counting step reads one replicate: in place, or the pipeline's BAM."""
+    if reads.name in IN_PLACE:
+        return str(reads.local_path)
+    return f"{RESULTS}/bam/{reads.name}.bam"
+
+
 def cell_bams(wildcards):
-    """The BAMs of one cell type, in config mark order."""
-    return [f"{RESULTS}/bam/{wildcards.cell}-{mark}.bam" for mark in MARKS]
+    """The BAMs of one cell type, every replicate, in config mark order."""
+    return [bam_of(r) for mark in MARKS for r in READS.of(wildcards.cell, mark)]
+
+
+def cell_bam_marks(wildcards):
+    """The mark of each of cell_bams' BAMs."""
+    return [mark for mark in MARKS for _ in READS.of(wildcards.cell, mark)]
 
 
 def cell_bam_indexes(wildcards):
     """Their indexes: inputs too, so that a deleted .bai is made again before counting."""
-    return [f"{bam}.bai" for bam in cell_bams(wildcards)]
+    return [
+        str(IN_PLACE.get(reads.name, f"{bam_of(reads)}.bai"))
+        for mark in MARKS
+        for reads in READS.of(wildcards.cell, mark)
+    ]
 
 
-def tagalign_source(wildcards):
-    """The user's file or URL of one mark's reads, for messages about them."""
-    return DOWNLOAD_SOURCES[TAGALIGN.format(cell=wildcards.cell, mark=wildcards.mark)]
+def reads_input(wildcards):
+    """The file one conversion job reads: a download, or a local BAM where it is."""
+    reads = READS_BY_NAME[wildcards.reads]
+    name = reads.download_name()
+    return downloaded(name) if name else str(reads.local_path)
+
+
+def reads_source(wildcards):
+    """The user's file or URL of one replicate's reads, for messages about them."""
+    return READS_BY_NAME[wildcards.reads].path
 
 
 def split_data(wildcards):

@@ -1,5 +1,5 @@
 rule bins_count:
-    """Reads per 100-bp bin around every TSS, for the five marks of one cell type."""
+    """Reads per 100-bp bin around every TSS, every mark of one cell type (replicates summed)."""
     input:
         bams=cell_bams,
         bais=cell_bam_indexes,
@@ -21,9 +21,10 @@ rule bins_count:
         )
         * attempt,
     params:
-        marks=MARKS,
+        marks=cell_bam_marks,
         window=config["window"],
         counter=config["counter"],
+        read_filter=config["counting"],
     script:
         "../scripts/count_bins.py"
 

@@ -1,15 +1,15 @@
-rule tagalign_to_bam:
-    """Checked reads -> sorted, indexed BAM (numpy + bgzip, or bedtobam + samtools sort)."""
+rule reads_to_bam:
+    """One replicate's reads -> sorted, indexed BAM: text converted, a BAM sorted as it is."""
     input:
-        reads=downloaded(TAGALIGN),
+        reads=reads_input,
         chrom_sizes=rules.reference_chrom_sizes.output[0],
     output:
-        bam=f"{RESULTS}/bam/{{cell}}-{{mark}}.bam",
-        bai=f"{RESULTS}/bam/{{cell}}-{{mark}}.bam.bai",
+        bam=f"{RESULTS}/bam/{{reads}}.bam",
+        bai=f"{RESULTS}/bam/{{reads}}.bam.bai",
     log:
-        f"{LOGS}/bam/{{cell}}-{{mark}}.log",
+        f"{LOGS}/bam/{{reads}}.log",
     benchmark:
-        f"{BENCHMARKS}/bam/{{cell}}-{{mark}}.tsv"
+        f"{BENCHMARKS}/bam/{{reads}}.tsv"
     conda:
         "../../envs/attentivechrome.yaml"
     # The fast writer uses 1.3 cores with 2 threads (bgzip's), but two 1-thread jobs side by
@@ -18,7 +18,8 @@ rule tagalign_to_bam:
     resources:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
     params:
-        source=tagalign_source,
+        source=reads_source,
+        kind=lambda wildcards: READS_BY_NAME[wildcards.reads].kind,
         bam_writer=config["bam_writer"],
     script:
-        "../scripts/tagalign_to_bam.py"
+        "../scripts/reads_to_bam.py"

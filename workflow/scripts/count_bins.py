@@ -16,5 +16,6 @@ with step_logging(snakemake.log[0]):
         chrom_sizes=Path(snakemake.input.chrom_sizes),
         window=snakemake.params.window,
         counter=snakemake.params.counter,
+        read_filter=snakemake.params.read_filter,
         out=Path(snakemake.output[0]),
     )

@@ -7,17 +7,18 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
-from attentivechrome.reads import tagalign_to_bam
+from attentivechrome.reads import reads_to_bam
 
 with (
     step_logging(snakemake.log[0]) as log,
     reported_as(snakemake.params.source, snakemake.input.reads),
 ):
-    stats = tagalign_to_bam(
+    summary = reads_to_bam(
         Path(snakemake.input.reads),
         Path(snakemake.input.chrom_sizes),
         Path(snakemake.output.bam),
+        kind=snakemake.params.kind,
         threads=snakemake.threads,
         bam_writer=snakemake.params.bam_writer,
     )
-    log.info("%s", stats.summary())
+    log.info("%s", summary)
