@@ -189,12 +189,11 @@ def _as_sources(rows: list[tuple], sheet: Path) -> ReadSources:
     for row in rows:
         seen.setdefault((row[0], row[1]), []).append(row)
     for rows_of_mark in seen.values():
-        paths = [r[2] for r in rows_of_mark]
-        for row in rows_of_mark:
-            if paths.count(row[2]) > 1:
-                raise InputError(
-                    sheet, f"{row[2]} is listed twice for {row[0]} {row[1]}", line=row[4]
-                )
+        paths: set[str] = set()
+        for cell, mark, path, _, line in rows_of_mark:
+            if path in paths:
+                raise InputError(sheet, f"{path} is listed twice for {cell} {mark}", line=line)
+            paths.add(path)
     holes = [f"{cell} {mark}" for cell in cells for mark in marks if (cell, mark) not in seen]
     if holes:
         raise InputError(
