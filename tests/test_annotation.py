@@ -1,15 +1,21 @@
 import gzip
+import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from attentivechrome.annotation import (
     deduplicate_genes,
+    read_annotation,
     read_expression,
     read_gene_info,
     select_genes,
 )
 from attentivechrome.errors import InputError
+from attentivechrome.prepare import prepare_genes
+
+DEMO = Path(__file__).resolve().parents[1] / "resources/demo"
 
 GENE_INFO = (
     "ENSG00000000003\tX\t99883667\t99894988\t-1\tprotein_coding\tTSPAN6\tdesc\n"
@@ -131,3 +137,319 @@ def test_repeated_column_names_in_any_headed_table_are_an_error(tmp_path):
     path.write_text("id\tname\tname\nE003\tH1\tH1 again\n")
     with pytest.raises(InputError, match=r"cells.tsv, line 1: column name\(s\) name appear"):
         read_cell_table(path)
+
+
+def records(*rows: str) -> str:
+    """GTF/GFF3 text from rows written `chrom source feature start end strand attributes`
+    (the score and frame columns, always `.`, are filled in)."""
+    lines = []
+    for row in rows:
+        if row.startswith("#") or row.startswith(">") or row == "ACGT":
+            lines.append(row)
+            continue
+        chrom, source, feature, start, end, strand, attributes = row.split(" ", 6)
+        lines.append("\t".join([chrom, source, feature, start, end, ".", strand, ".", attributes]))
+    return "\n".join(lines) + "\n"
+
+
+def gencode(gene_id: str, gene_type: str = "protein_coding", name: str = "", more: str = ""):
+    return f'gene_id "{gene_id}"; gene_type "{gene_type}"; gene_name "{name}";{more}'
+
+
+# GENCODE-style GTF: the genes of GENE_INFO with version suffixes (but for the duplicated
+# ENSG00000062370, which gene_info alone lists twice), a transcript and an exon, genes of
+# other types and a pseudoautosomal gene with its chrY copy.
+GTF = records(
+    "##description: evidence-based annotation of the human genome (GRCh37), version 19",
+    "##provider: GENCODE",
+    "chrX HAVANA gene 99883667 99894988 - " + gencode("ENSG00000000003.10", name="TSPAN6"),
+    "chrX HAVANA transcript 99883667 99891803 - "
+    + gencode("ENSG00000000003.10", name="TSPAN6", more=' transcript_id "ENST00000373020.4";'),
+    "chrX HAVANA exon 99891605 99891803 - "
+    + gencode("ENSG00000000003.10", more=' transcript_id "ENST00000373020.4"; exon_number 1;'),
+    "chrX HAVANA gene 99839799 99854882 + "
+    + gencode("ENSG00000000005.5", name="TNMD", more=' tag "a=b"; tag "second"; level 2;'),
+    "chr20 HAVANA gene 49551404 49575092 - " + gencode("ENSG00000000419.8", name="DPM1"),
+    "chr1 HAVANA gene 29554 31109 + " + gencode("ENSG00000243485.2", "lncRNA", "MIR1302-11"),
+    "chr1 HAVANA gene 11869 14412 + "
+    + gencode("ENSG00000223972.4", "transcribed_unprocessed_pseudogene", "DDX11L1"),
+    "chrX HAVANA gene 2609220 2611472 + " + gencode("ENSG00000182378.8", name="PLCXD1"),
+    "chrY HAVANA gene 2559220 2561472 + " + gencode("ENSG00000182378.8_PAR_Y", name="PLCXD1"),
+    "chrM ENSEMBL gene 3307 4262 + " + gencode("ENSG00000198888.2", name="MT-ND1"),
+)
+SHARED_WITH_GENE_INFO = [
+    "ENSG00000000003",
+    "ENSG00000000005",
+    "ENSG00000000419",
+    "ENSG00000198888",
+]
+COMPARED = ["chrom", "start", "end", "strand", "tss", "symbol"]
+
+# The same genes in GFF3: Ensembl's attributes (ID=gene:..., biotype, ncRNA_gene, an escaped
+# `;`), one gene in GENCODE's, one without gene_id, then a FASTA section not to be read.
+GFF3 = records(
+    "##gff-version 3",
+    "#!genome-build GRCh37",
+    "X ensembl_havana gene 99883667 99894988 - ID=gene:ENSG00000000003;Name=TSPAN6;"
+    "biotype=protein_coding;description=tetraspanin 6 [Source:HGNC Symbol%3BAcc:11858];"
+    "gene_id=ENSG00000000003;version=10",
+    "X ensembl_havana mRNA 99883667 99891803 - ID=transcript:ENST00000373020;"
+    "Parent=gene:ENSG00000000003;biotype=protein_coding",
+    "###",
+    "chrX HAVANA gene 99839799 99854882 + ID=ENSG00000000005.5;gene_id=ENSG00000000005.5;"
+    "gene_type=protein_coding;gene_name=TNMD;level=2",
+    "20 ensembl_havana gene 49551404 49575092 - ID=gene:ENSG00000000419;Name=DPM1;"
+    "biotype=protein_coding",
+    "1 havana ncRNA_gene 29554 31109 + ID=gene:ENSG00000243485;Name=MIR1302-11;biotype=lncRNA;"
+    "gene_id=ENSG00000243485",
+    "MT ensembl gene 3307 4262 + ID=gene:ENSG00000198888;Name=MT-ND1;biotype=protein_coding;"
+    "gene_id=ENSG00000198888",
+    "##FASTA",
+    ">X",
+    "ACGT",
+)
+
+
+def write_text(path, text, gzipped=False):
+    path.write_bytes(gzip.compress(text.encode()) if gzipped else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("text", [GTF, GFF3], ids=["gtf", "gff3"])
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzipped"])
+def test_gtf_and_gff3_give_the_gene_info_coordinates_of_the_same_genes(
+    gene_info, tmp_path, text, gzipped
+):
+    # Names say nothing: the format and the compression are told by content.
+    path = write_text(tmp_path / "annotation.txt", text, gzipped)
+    genes = read_annotation(path)
+    assert list(genes.columns) == list(read_gene_info(gene_info).columns)
+    assert set(SHARED_WITH_GENE_INFO) <= set(genes["gene_id"])
+    ours = genes.set_index("gene_id").loc[SHARED_WITH_GENE_INFO, COMPARED]
+    expected = read_gene_info(gene_info).set_index("gene_id").loc[SHARED_WITH_GENE_INFO, COMPARED]
+    pd.testing.assert_frame_equal(ours, expected, check_dtype=False)
+    assert not genes["gene_id"].str.contains(r"\.").any()
+    assert "ENSG00000243485" not in set(genes["gene_id"])  # lncRNA: not protein_coding
+
+
+def test_gtf_genes_are_gene_records_of_the_chosen_types(tmp_path):
+    path = write_text(tmp_path / "gencode.gtf", GTF)
+    protein_coding = read_annotation(path)
+    assert list(protein_coding["line"]) == [3, 6, 7, 10, 11, 12]  # no transcript, no exon
+    lncrna = read_annotation(path, ["lncRNA"])
+    assert list(lncrna["gene_id"]) == ["ENSG00000243485"]
+    assert lncrna["symbol"].item() == "MIR1302-11"
+    assert len(read_annotation(path, None)) == 8
+
+
+def test_gencode_par_y_copy_is_a_duplicate_that_keeps_the_chrx_gene(tmp_path, caplog):
+    path = write_text(tmp_path / "gencode.gtf", GTF)
+    genes = read_annotation(path)
+    assert (genes["gene_id"] == "ENSG00000182378").sum() == 2
+    caplog.set_level(logging.INFO)
+    kept = deduplicate_genes(genes, path).set_index("gene_id")
+    assert kept.loc["ENSG00000182378", "chrom"] == "chrX"
+    assert "gene ENSG00000182378 has conflicting rows (lines 10, 11)" in caplog.text
+
+
+def test_gene_without_a_strand_is_dropped_and_logged(tmp_path, caplog):
+    unstranded = GTF.replace(
+        '+\t.\tgene_id "ENSG00000000005.5"', '.\t.\tgene_id "ENSG00000000005.5"'
+    )
+    assert unstranded != GTF
+    caplog.set_level(logging.INFO)
+    genes = read_annotation(write_text(tmp_path / "gencode.gtf", unstranded))
+    assert "ENSG00000000005" not in set(genes["gene_id"])
+    assert "1 genes have no strand, so no TSS, and are dropped: ENSG00000000005.5 (line 6)" in (
+        caplog.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "gene_types", "message"),
+    [
+        (
+            "".join(line + "\n" for line in GTF.splitlines() if "\tgene\t" not in line),
+            ["protein_coding"],
+            r"gencode.gtf: no `gene` records \(column 3\): found 2 records of types "
+            r"exon \(1\), transcript \(1\)",
+        ),
+        (
+            GTF,
+            ["miRNA"],
+            r"gencode.gtf: none of its 8 genes has a type in sources.gene_types \(miRNA\); the "
+            r"types present are lncRNA \(1\), protein_coding \(6\), transcribed_unprocessed",
+        ),
+        (
+            GTF.replace('\t-\t.\tgene_id "ENSG00000000419', '\tminus\t.\tgene_id "ENSG00000000419'),
+            None,
+            r"gencode.gtf, line 7: strand must be \+, - or \., got 'minus'",
+        ),
+        (
+            GTF.replace("49575092", "4957509e"),
+            None,
+            r"gencode.gtf, line 7: start/end must be integers",
+        ),
+    ],
+    ids=["no-gene-records", "no-gene-of-the-types", "bad-strand", "bad-end"],
+)
+def test_gtf_errors_name_the_file(tmp_path, text, gene_types, message):
+    path = write_text(tmp_path / "gencode.gtf", text)
+    with pytest.raises(InputError, match=message):
+        read_annotation(path, gene_types)
+
+
+def test_roadmap_files_read_as_before():
+    # gene_info: whatever read_annotation's filter says, every row, ids untouched.
+    genes = read_annotation(DEMO / "gene_info.tsv", ["lncRNA"])
+    pd.testing.assert_frame_equal(genes, read_gene_info(DEMO / "gene_info.tsv"))
+    assert len(genes) == len((DEMO / "gene_info.tsv").read_text().splitlines())
+    # RPKM matrix: the numbers pandas reads, indexed by the ids as written.
+    matrix = read_expression(DEMO / "demo.RPKM.pc.gz")
+    raw = pd.read_csv(DEMO / "demo.RPKM.pc.gz", sep="\t", index_col="gene_id")
+    pd.testing.assert_frame_equal(
+        matrix, raw.astype(float), check_exact=True, check_index_type=False
+    )
+
+
+TPM_CSV = """gene_id,gene_name,E003,E004
+ENSG00000000003.14,TSPAN6,10.5,0
+ENSG00000000005.5,TNMD,0.1,2
+ENSG00000182378.8,PLCXD1,3,4
+ENSG00000182378.8_PAR_Y,PLCXD1,0,0
+ENSG00000000419.12,DPM1,7,1e-3
+"""
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzipped"])
+def test_comma_separated_tpm_with_versioned_ids_and_a_name_column(tmp_path, caplog, gzipped):
+    caplog.set_level(logging.INFO)
+    table = read_expression(write_text(tmp_path / "tpm.tsv", TPM_CSV, gzipped))
+    assert list(table.columns) == ["E003", "E004"]
+    assert table.index.name == "gene_id"
+    assert list(table.index) == [
+        "ENSG00000000003",
+        "ENSG00000000005",
+        "ENSG00000182378",
+        "ENSG00000000419",
+    ]
+    assert table.loc["ENSG00000182378", "E004"] == 4.0  # the chrX row, not the PAR_Y one
+    assert table.loc["ENSG00000000419", "E004"] == 0.001
+    assert "column gene_name is not a cell type, it holds text (line 2: 'TSPAN6')" in caplog.text
+    assert (
+        "1 chrY copies of pseudoautosomal genes (_PAR_Y, e.g. ENSG00000182378.8_PAR_Y on line 5)"
+        in caplog.text
+    )
+
+
+def test_tab_separated_table_with_the_id_column_not_first(tmp_path):
+    path = write_text(
+        tmp_path / "fpkm.tsv",
+        "symbol\tgene\tE003\tE004\nTNMD\t0012\t1\t2\nDPM1\tENSG00000000419.12\t3\t4\n",
+    )
+    table = read_expression(path, ["E004"], id_column="gene")
+    assert list(table.columns) == ["E004"]
+    assert list(table.index) == ["0012", "ENSG00000000419"]  # ids read as text
+    assert table["E004"].tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "cells", "id_column", "message"),
+    [
+        (
+            "gene_id\tE003\nENSG00000000003.13\t1\nENSG00000000005.5\t2\nENSG00000000003.14\t3\n",
+            None,
+            None,
+            r"tpm, line 4: gene ids ENSG00000000003.13 \(line 2\) and ENSG00000000003.14 "
+            r"\(line 4\) are one gene without their version suffixes",
+        ),
+        (
+            "gene_id,E003\nG1,1\n",
+            None,
+            "gene",
+            r"tpm, line 1: no gene id column 'gene' \(sources.expression_id_column\); "
+            r"the columns are gene_id, E003",
+        ),
+        (TPM_CSV, ["E003", "E999"], None, r"tpm, line 1: cell types E999 are not columns"),
+        (
+            TPM_CSV.replace("7,1e-3", "7,n.d."),
+            ["E004"],
+            None,
+            r"tpm, line 6: gene ENSG00000000419.12, cell type E004: RPKM must be a non-negative "
+            r"number, got 'n.d.'",
+        ),
+        (
+            TPM_CSV.replace("0.1,2", "0.1,"),
+            None,
+            None,
+            r"tpm, line 3: .* cell type E004: .* got an empty field or NA \(is the line comma-sep",
+        ),
+        ("E003\tE004\nG1\t1\t2\n", None, None, r"tpm, line 1: the header names one column fewer"),
+        ("gene_id,gene_name\nG1,A\n", None, None, r"tpm, line 1: no column besides the gene id"),
+    ],
+    ids=[
+        "versions-collide",
+        "no-id-column",
+        "missing-cell-type",
+        "cell-type-with-text",
+        "empty-field",
+        "unnamed-id-column",
+        "no-numbers",
+    ],
+)
+def test_expression_table_errors(tmp_path, text, cells, id_column, message):
+    path = write_text(tmp_path / "tpm", text)
+    with pytest.raises(InputError, match=message):
+        read_expression(path, cells, id_column)
+
+
+def test_a_column_with_text_is_left_out_unless_asked_for(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    path = write_text(tmp_path / "tpm", TPM_CSV.replace("7,1e-3", "7,n.d."))
+    assert list(read_expression(path).columns) == ["E003"]
+    assert "column E004 is not a cell type, it holds text (line 6: 'n.d.')" in caplog.text
+
+
+def demo_as_gencode(tmp_path) -> tuple[Path, Path]:
+    """The demo's gene_info as a gzipped GTF and its RPKM matrix as a CSV, ids versioned,
+    with a gene_name column and a lncRNA that neither Roadmap file has."""
+    info = pd.read_csv(DEMO / "gene_info.tsv", sep="\t", header=None, dtype=str)
+    rows = [
+        f"chr{chrom} HAVANA gene {start} {end} {'+' if strand == '1' else '-'} "
+        + gencode(f"{gene_id}.3", name=symbol)
+        for gene_id, chrom, start, end, strand, _, symbol, _ in info.itertuples(index=False)
+    ]
+    lncrna = "chr1 HAVANA gene 100 900 + " + gencode("ENSG00000999999.1", "lncRNA")
+    gtf = write_text(tmp_path / "gencode.gtf.gz", records(*rows, lncrna), gzipped=True)
+    matrix = pd.read_csv(DEMO / "demo.RPKM.pc.gz", sep="\t", dtype={"gene_id": str})
+    matrix.insert(1, "gene_name", "name")
+    matrix["gene_id"] += ".7"
+    csv = tmp_path / "tpm.csv"
+    matrix.to_csv(csv, index=False)
+    return gtf, csv
+
+
+def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
+    def prepare(genes, expression, out):
+        out.mkdir()
+        prepare_genes(
+            genes,
+            expression,
+            DEMO / "genome.chrom.sizes",
+            {"flank": 5000, "bin_size": 100},
+            {"train": 0.3334, "valid": 0.3333},
+            out / "genes.tsv",
+            out / "expression.tsv",
+            out / "bins.bed",
+            sources={"gene_types": ["protein_coding"]},
+        )
+        return out
+
+    roadmap = prepare(DEMO / "gene_info.tsv", DEMO / "demo.RPKM.pc.gz", tmp_path / "roadmap")
+    gencode = prepare(*demo_as_gencode(tmp_path), tmp_path / "gencode")
+    for name in ("genes.tsv", "expression.tsv", "bins.bed"):
+        assert (gencode / name).read_text() == (roadmap / name).read_text(), name
+    # build_datasets reads the stored table back: gene_id first, the cell types, as floats.
+    stored = read_expression(gencode / "expression.tsv")
+    assert list(stored.columns) == ["E000", "DEMO1", "DEMO2", "DEMO3"]
+    assert stored.index.equals(pd.Index(pd.read_csv(gencode / "genes.tsv", sep="\t")["gene_id"]))

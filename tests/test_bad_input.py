@@ -122,15 +122,6 @@ def test_space_separated_expression_names_the_separator(tmp_path):
     assert "separated by spaces, not tabs)" in log
 
 
-def test_versioned_expression_ids_against_plain_ones_say_so(tmp_path):
-    lines = demo_rpkm().splitlines()
-    versioned = [lines[0]] + [line.replace("\t", ".5\t", 1) for line in lines[1:]]
-    log = refused_reference(tmp_path, expression="\n".join(versioned) + "\n")
-    assert "damaged-expression.tsv: only 0 of its" in log
-    assert "e.g. 'ENSG00000000003.5' here and 'ENSG00000000003' there" in log
-    assert "version suffixes" in log
-
-
 def test_gene_past_its_chromosome_end_is_dropped_and_logged(tmp_path):
     lines = (DEMO / "gene_info.tsv").read_text().splitlines(keepends=True)
     fields = lines[0].split("\t")  # ENSG00000000003 on chr3 (4 Mb)

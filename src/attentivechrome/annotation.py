@@ -1,25 +1,57 @@
-"""Gene coordinates (Roadmap gene_info) and expression (57epigenomes.RPKM.pc) parsing.
+"""Gene coordinates (Roadmap gene_info, GTF or GFF3) and expression table parsing.
 
 Rules that decide which genes a model sees, recorded here once:
+<<<<<<< HEAD
 - TSS is `start` on the + strand and `end` on the - strand, as written in gene_info.
 - Chromosome names are matched to the chromosome sizes' by genome.match_chroms (`1` is
   `chr1`, `MT` is `chrM`, or the other way round) and written as the sizes spell them.
 - A gene id listed twice in gene_info (the real file has 7, with two symbols each) keeps its
   first row: one window per gene id. Conflicting coordinates are logged, not silently merged.
+=======
+- The annotation's format is told by content, not by name: a data line of 9 tab-separated
+  columns with text in column 3 and integers in columns 4-5 is GTF/GFF3, anything else is
+  read as gene_info. gzip is told by its magic bytes.
+- gene_info is read as it always was, every row whatever its gene type. GTF/GFF3 give
+  their gene-level records (column 3 `gene`; Ensembl GFF3 also writes `ncRNA_gene` and
+  `pseudogene`) whose type (`gene_type`, `gene_biotype` or `biotype`) is in `gene_types`
+  (protein_coding by default). The id is `gene_id`, else GFF3's `ID` without `gene:`;
+  the symbol `gene_name`, else `Name`.
+- TSS is `start` on the + strand and `end` on the - strand, as written in the file (gene_info
+  and GTF/GFF3 are both 1-based, so one gene gets one TSS from either). A GTF/GFF3 gene
+  without a strand (`.`) has no TSS: it is dropped and logged.
+- Chromosomes get a `chr` prefix (`MT` becomes `chrM`).
+- Gene ids are compared without version suffixes (`ENSG00000223972.5` is
+  `ENSG00000223972`; GENCODE's `ENSG00000182378.14_PAR_Y`, the chrY copy of a
+  pseudoautosomal gene, is `ENSG00000182378`), in the annotation and the expression table.
+- A gene id listed twice in the annotation (gene_info has 7, with two symbols each; a GENCODE
+  PAR_Y copy follows its chrX gene) keeps its first row: one window per gene id.
+  Conflicting coordinates are logged, not silently merged.
+- The expression table is tab- or comma-separated (told by its header line), the gene id
+  in `id_column` (default: the first column). Columns that are numbers throughout are cell
+  types and must be non-negative with no empty field; other columns (gene_name, ...) are
+  dropped and logged, unless they are asked for as cell types (then an error). Two rows that
+  are one gene without version suffixes are an error, except that a GENCODE `_PAR_Y` row
+  next to its chrX gene is dropped and logged (quantifiers give it nothing: chrY's PAR
+  is masked).
+>>>>>>> annotation
 - Genes on chromosomes missing from the chromosome sizes are dropped and logged; so are
   genes whose coordinates run past their chromosome's end, unless more than 1% do (then
   the annotation and the sizes come from different assemblies: an error).
 - The annotation and the expression table must share most of their ids (at least half of
   the smaller one's): otherwise the run stops with an example id from each.
-- Only genes present in both gene_info and the expression matrix are kept, sorted by id.
+- Only genes present in both the annotation and the expression table are kept, sorted by id.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -40,11 +72,58 @@ GENE_INFO_COLUMNS = [
     "symbol",
     "description",
 ]
+#: What every annotation reader returns, whatever the file's format.
+GENE_COLUMNS = ["gene_id", "chrom", "start", "end", "strand", "symbol", "line"]
 _STRANDS = {"1": "+", "-1": "-", "+": "+", "-": "-"}
+DEFAULT_GENE_TYPES = ("protein_coding",)
+#: Column 3 of a gene-level GTF/GFF3 record. GTF and GENCODE's GFF3 write `gene` for every
+#: gene; Ensembl's GFF3 writes `gene` for protein-coding genes only.
+GENE_FEATURES = frozenset({"gene", "ncRNA_gene", "pseudogene"})
+#: Attributes holding a gene's type, symbol: GENCODE's, then Ensembl's names.
+TYPE_ATTRIBUTES = ("gene_type", "gene_biotype", "biotype")
+SYMBOL_ATTRIBUTES = ("gene_name", "Name")
+_NO_STRAND = {".", "?"}
+#: A stable id's version (`ENSG00000223972.5`, `NM_000014.6`), with GENCODE's mark of a
+#: pseudoautosomal gene's chrY copy. Only ids shaped like stable ids (letters, digits) lose
+#: it, so that symbols such as `RP11-34P13.3` stay whole.
+_VERSIONED_ID = re.compile(r"^([A-Za-z_]+\d+)\.\d+(?:_PAR_Y)?$")
+
+
+def strip_versions(ids: pd.Series) -> pd.Series:
+    """Gene ids without their version suffix; unversioned ids (Roadmap's) are unchanged."""
+    return ids.astype(str).str.replace(_VERSIONED_ID, r"\1", regex=True)
+
+
+def read_annotation(
+    path: str | Path, gene_types: Sequence[str] | None = DEFAULT_GENE_TYPES
+) -> pd.DataFrame:
+    """Genes from gene_info, GTF or GFF3 (told by content): GENE_COLUMNS plus `tss`.
+
+    `gene_types` filters GTF/GFF3 genes (None keeps all); gene_info is read unfiltered, as it
+    always was, so that the Roadmap configuration's genes do not change.
+    """
+    if annotation_format(path) == "gene_info":
+        return read_gene_info(path)
+    return read_gene_records(path, gene_types)
+
+
+def annotation_format(path: str | Path) -> str:
+    """`gff` (GTF or GFF3) or `gene_info`, from the first line that is not a comment."""
+    with open_text(path) as handle:
+        for line in handle:
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            # gene_info holds integers in columns 3-4, GTF/GFF3 a feature type in column 3.
+            looks_like_gff = len(fields) == 9 and not fields[2].isdigit()
+            if looks_like_gff and fields[3].isdigit() and fields[4].isdigit():
+                return "gff"
+            return "gene_info"
+    return "gene_info"
 
 
 def read_gene_info(path: str | Path) -> pd.DataFrame:
-    """Parse a Roadmap gene_info file into gene_id, chrom, start, end, strand, tss, symbol."""
+    """Parse a Roadmap gene_info file into GENE_COLUMNS plus `tss`."""
     rows = []
     with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
@@ -75,11 +154,147 @@ def read_gene_info(path: str | Path) -> pd.DataFrame:
             )
     if not rows:
         raise InputError(path, "no genes found")
-    genes = pd.DataFrame(
-        rows, columns=["gene_id", "chrom", "start", "end", "strand", "symbol", "line"]
-    )
+    return _gene_table(rows)
+
+
+def _gene_table(rows: list[tuple]) -> pd.DataFrame:
+    """GENE_COLUMNS rows as a table, ids without versions, with each gene's TSS."""
+    genes = pd.DataFrame(rows, columns=GENE_COLUMNS)
+    genes["gene_id"] = strip_versions(genes["gene_id"])
     genes["tss"] = np.where(genes["strand"] == "+", genes["start"], genes["end"])
     return genes
+
+
+class GeneRecord(NamedTuple):
+    """One gene of a GTF/GFF3 file: GENE_COLUMNS, then its type (to filter on)."""
+
+    gene_id: str
+    chrom: str
+    start: int
+    end: int
+    strand: str
+    symbol: str
+    line: int
+    gene_type: str
+
+
+def read_gene_records(
+    path: str | Path, gene_types: Sequence[str] | None = DEFAULT_GENE_TYPES
+) -> pd.DataFrame:
+    """The gene records of a GTF or GFF3 file of the given types: GENE_COLUMNS plus `tss`."""
+    features: Counter[str] = Counter()
+    rows = []
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.startswith("##FASTA"):  # GFF3: sequences, not records, follow
+                break
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != 9:
+                raise InputError(
+                    path,
+                    f"expected 9 tab-separated columns (GTF/GFF3), found {len(fields)}"
+                    f"{separator_hint(line)}",
+                    line=number,
+                )
+            features[fields[2]] += 1
+            if fields[2] in GENE_FEATURES:
+                rows.append(_gene_record(fields, path, number))
+    if not rows:
+        found = ", ".join(f"{kind} ({n})" for kind, n in sorted(features.items()))
+        raise InputError(
+            path,
+            f"no `gene` records (column 3): found {features.total()} records of types {found}"
+            if features
+            else "no records found",
+        )
+    rows = _stranded(_of_types(rows, gene_types, path), path)
+    return _gene_table([row[:-1] for row in rows])  # without gene_type
+
+
+def _gene_record(fields: list[str], path: str | Path, number: int) -> GeneRecord:
+    """The gene record on line `number`, split into its 9 `fields`."""
+    chrom, _, feature, start, end, _, strand, _, text = (f.strip() for f in fields)
+    if not (start.isdigit() and end.isdigit()):
+        raise InputError(path, f"start/end must be integers, got {start!r}, {end!r}", line=number)
+    if strand not in ("+", "-") and strand not in _NO_STRAND:
+        raise InputError(path, f"strand must be +, - or ., got {strand!r}", line=number)
+    attributes = parse_attributes(text)
+    gene_id = attributes.get("gene_id") or attributes.get("ID", "").removeprefix("gene:")
+    if not gene_id:
+        raise InputError(path, f"{feature} record without a gene_id or ID attribute", line=number)
+    symbol = next((attributes[k] for k in SYMBOL_ATTRIBUTES if k in attributes), "")
+    gene_type = next((attributes[k] for k in TYPE_ATTRIBUTES if k in attributes), "")
+    return GeneRecord(
+        gene_id, ucsc_chrom(chrom), int(start), int(end), strand, symbol, number, gene_type
+    )
+
+
+_GFF3_PAIR = re.compile(r"([^\s=]+)=(.*)$")
+_GTF_PAIR = re.compile(r'(\S+)\s+"(.*)"$|(\S+)\s+(\S+)$')
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    """Column 9 of a record: GTF's `key "value";` or GFF3's `key=value;` pairs.
+
+    The first value of a repeated key is kept (GTF repeats `tag`).
+    """
+    attributes: dict[str, str] = {}
+    for pair in text.split(";"):
+        pair = pair.strip()
+        if gff3 := _GFF3_PAIR.match(pair):
+            key, value = (unquote(part.strip()) for part in gff3.groups())  # GFF3 escapes ;=%
+        elif gtf := _GTF_PAIR.match(pair):
+            key, value = (part for part in gtf.groups() if part is not None)
+        else:
+            continue
+        attributes.setdefault(key, value)
+    return attributes
+
+
+def _of_types(rows: list[GeneRecord], gene_types: Sequence[str] | None, path) -> list[GeneRecord]:
+    """The genes whose type is in `gene_types`; all of them for None."""
+    if gene_types is None:
+        return rows
+    wanted = set(gene_types)
+    kept = [row for row in rows if row.gene_type in wanted]
+    if not kept:
+        present = Counter(row.gene_type or "(none given)" for row in rows)
+        raise InputError(
+            path,
+            f"none of its {len(rows)} genes has a type in sources.gene_types "
+            f"({', '.join(gene_types)}); the types present are "
+            + ", ".join(f"{kind} ({n})" for kind, n in sorted(present.items())),
+        )
+    log.info(
+        "%s: %d of %d genes are of types %s; the others are dropped",
+        path,
+        len(kept),
+        len(rows),
+        ", ".join(gene_types),
+    )
+    return kept
+
+
+def _stranded(rows: list[GeneRecord], path) -> list[GeneRecord]:
+    """Genes with a strand. Without one a gene has no TSS, so it cannot be placed in a
+    window: like a gene on a chromosome missing from the sizes, it is dropped and logged
+    rather than stopping the run over one odd record."""
+    kept = [row for row in rows if row.strand not in _NO_STRAND]
+    unstranded = [row for row in rows if row.strand in _NO_STRAND]
+    if not kept:
+        raise InputError(path, f"none of its {len(rows)} genes has a strand (+ or -)")
+    if unstranded:
+        shown = ", ".join(f"{row.gene_id} (line {row.line})" for row in unstranded[:5])
+        log.warning(
+            "%s: %d genes have no strand, so no TSS, and are dropped: %s%s",
+            path,
+            len(unstranded),
+            shown,
+            " ..." if len(unstranded) > 5 else "",
+        )
+    return kept
 
 
 def deduplicate_genes(genes: pd.DataFrame, path: str | Path = "gene_info") -> pd.DataFrame:
@@ -107,42 +322,154 @@ def deduplicate_genes(genes: pd.DataFrame, path: str | Path = "gene_info") -> pd
     return genes.drop_duplicates("gene_id", keep="first")
 
 
-def read_expression(path: str | Path, cells: list[str] | None = None) -> pd.DataFrame:
-    """Parse an RPKM matrix (`gene_id` then one column per epigenome); index = gene id."""
+def read_expression(
+    path: str | Path, cells: list[str] | None = None, id_column: str | None = None
+) -> pd.DataFrame:
+    """An expression table: index `gene_id` (without versions), one float column per cell type.
+
+    Tab- or comma-separated, plain or gzipped, the gene id in `id_column` (default: the first
+    column). With `cells`, those columns in that order, each must hold non-negative numbers;
+    without, every column of numbers (others, like gene_name, are dropped and logged).
+    """
+    separator = table_separator(path)
+    table = _read_headed_table(path, separator, id_column)
+    values = _numeric_columns(table, path) if cells is None else _cell_columns(table, cells, path)
+    return _unversioned_ids(_as_rpkm(values, path, separator), path)
+
+
+#: The words for the separators read_expression tells apart.
+SEPARATORS = {"\t": "tab", ",": "comma"}
+
+
+def table_separator(path: str | Path) -> str:
+    """Tab or comma, whichever the header line holds: a tab wins, and a header with neither
+    is taken as tab-separated, so that read_table names a space-separated one."""
     try:
-        table = read_table(path, dtype={0: str})
+        with open_text(path) as handle:
+            header = handle.readline()
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read the expression table: {error}") from None
+    return "," if "," in header and "\t" not in header else "\t"
+
+
+def _read_headed_table(path: str | Path, separator: str, id_column: str | None) -> pd.DataFrame:
+    """The table, indexed by its gene id column (as text), other columns as pandas reads them."""
+    try:
+        table = read_table(path, sep=separator, dtype={id_column or 0: str})
     except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise InputError(path, f"cannot read the expression matrix: {error}") from None
-    if table.empty or table.columns[0] != "gene_id":
+        raise InputError(path, f"cannot read the expression table: {error}") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(path, "the file is empty") from None
+    if not isinstance(table.index, pd.RangeIndex):  # pandas' reading of a short header
         raise InputError(
-            path, "expected a header starting with 'gene_id' and at least one gene", line=1
+            path,
+            "the header names one column fewer than the lines below hold: give the gene id "
+            "column a name",
+            line=1,
         )
-    table = table.set_index("gene_id")
-    if cells is not None:
-        missing = [c for c in cells if c not in table.columns]
-        if missing:
-            raise InputError(
-                path,
-                f"cell types {', '.join(missing)} are not columns of the matrix "
-                f"(columns: {', '.join(map(str, table.columns))})",
-                line=1,
+    id_column = id_column or table.columns[0]
+    if id_column not in table.columns:
+        raise InputError(
+            path,
+            f"no gene id column {id_column!r} (sources.expression_id_column); the columns "
+            f"are {', '.join(map(str, table.columns))}",
+            line=1,
+        )
+    if table.empty or len(table.columns) < 2:
+        raise InputError(
+            path, "expected a header (gene id, cell types), then one line per gene", line=1
+        )
+    ids = table.pop(id_column)
+    empty = ids.isna() | (ids.str.strip() == "")
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise InputError(path, f"no gene id in column {id_column}", line=row + 2)
+    return table.set_axis(pd.Index(ids.str.strip(), name="gene_id"))
+
+
+def _cell_columns(table: pd.DataFrame, cells: list[str], path: str | Path) -> pd.DataFrame:
+    missing = [c for c in cells if c not in table.columns]
+    if missing:
+        raise InputError(
+            path,
+            f"cell types {', '.join(missing)} are not columns of the matrix "
+            f"(columns: {', '.join(map(str, table.columns))})",
+            line=1,
+        )
+    return table[cells]
+
+
+def _numeric_columns(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """The columns of numbers: cell types (an empty field among them is for _as_rpkm to
+    report). Columns holding text (gene_name, description) or nothing are dropped, logged."""
+    numeric = [name for name in table.columns if _is_numbers(table[name])]
+    if not numeric:
+        raise InputError(
+            path, "no column besides the gene id holds numbers: no cell type found", line=1
+        )
+    for name in table.columns.difference(numeric, sort=False):
+        column = table[name]
+        text = column.notna() & pd.to_numeric(column, errors="coerce").isna()
+        if text.any():
+            row = int(np.flatnonzero(text)[0])
+            why = f"holds text (line {row + 2}: {column.iat[row]!r})"
+        else:
+            why = "is empty"
+        log.info("%s: column %s is not a cell type, it %s: not used", path, name, why)
+    return table[numeric]
+
+
+def _is_numbers(column: pd.Series) -> bool:
+    """Whether pandas read numbers (or empty fields) only, and at least one number."""
+    types = pd.api.types
+    numbers = types.is_numeric_dtype(column) and not types.is_bool_dtype(column)
+    return numbers and bool(column.notna().any())
+
+
+def _unversioned_ids(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """The table with ids stripped of versions; two rows of one id are an error, except a
+    GENCODE `_PAR_Y` row beside its chrX gene, which is dropped and logged."""
+    written = table.index.to_series(index=np.arange(len(table)) + 2)  # by line number
+    ids = strip_versions(written)
+    par_y = written.str.endswith("_PAR_Y") & ids.duplicated(keep=False)
+    if par_y.any():
+        log.info(
+            "%s: %d chrY copies of pseudoautosomal genes (_PAR_Y, e.g. %s on line %d) are "
+            "dropped; their chrX gene is kept",
+            path,
+            int(par_y.sum()),
+            written[par_y].iloc[0],
+            written[par_y].index[0],
+        )
+    keep = ~par_y.to_numpy()
+    table, written, ids = table[keep], written[keep], ids[keep]
+    repeated = ids.duplicated()
+    if repeated.any():
+        line = int(ids.index[repeated][0])
+        first = int(ids.index[(ids == ids[line]).to_numpy()][0])
+        if written[first] == written[line]:
+            message = f"gene {written[line]} is listed twice (lines {first} and {line})"
+        else:
+            message = (
+                f"gene ids {written[first]} (line {first}) and {written[line]} (line {line}) "
+                "are one gene without their version suffixes"
             )
-        table = table[cells]
-    duplicated = table.index[table.index.duplicated()]
-    if len(duplicated):
-        row = int(np.flatnonzero(table.index.duplicated())[0]) + 2
-        raise InputError(path, f"gene {duplicated[0]} is listed twice", line=row)
-    return _as_rpkm(table, path)
+        raise InputError(path, message, line=line)
+    return table.set_axis(pd.Index(ids.to_numpy(), name="gene_id"))
 
 
-def _as_rpkm(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+def _as_rpkm(table: pd.DataFrame, path: str | Path, separator: str = "\t") -> pd.DataFrame:
     """The matrix as floats; the first NaN, negative or non-number is an error."""
     numeric = table.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() | (numeric < 0)
     if bad.to_numpy().any():
         row, col = (int(i[0]) for i in np.nonzero(bad.to_numpy()))
         value = table.iat[row, col]
-        got = "an empty field (is the line tab-separated?)" if pd.isna(value) else repr(value)
+        got = (
+            f"an empty field or NA (is the line {SEPARATORS[separator]}-separated?)"
+            if pd.isna(value)
+            else repr(value)
+        )
         raise InputError(
             path,
             f"gene {table.index[row]}, cell type {table.columns[col]}: RPKM must be a "
@@ -223,19 +550,12 @@ def check_shared_ids(
     shared = len(ours & theirs)
     if shared >= MIN_SHARED_IDS * min(len(ours), len(theirs)):
         return
-    hint = ""
-    versioned = [any(_VERSION.search(str(i)) for i in ids) for ids in (ours, theirs)]
-    if versioned[0] != versioned[1]:
-        hint = "; ids carry version suffixes (like '.5') in one file only"
     raise InputError(
         expression_path,
         f"only {shared} of its {len(theirs)} gene ids are in {genes_path} "
         f"({len(ours)} ids), e.g. {min(map(str, theirs))!r} here and "
-        f"{min(map(str, ours))!r} there{hint}",
+        f"{min(map(str, ours))!r} there",
     )
-
-
-_VERSION = re.compile(r"\.\d+$")
 
 
 def _check_past_end(genes, past_end, on_genome, size, path) -> None:

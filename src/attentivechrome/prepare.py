@@ -33,17 +33,24 @@ def prepare_genes(
 ) -> pd.DataFrame:
     """Choose the genes, their TSS and split once for every cell type.
 
-    Writes the gene table, their RPKM (all cell types, so adding a cell type later does
-    not redo this step and everything after it) and the bins BED.
+    `gene_info` is the annotation: gene_info, GTF or GFF3 (GTF/GFF3 genes filtered by
+    `sources.gene_types`); `expression` any table of `sources.expression_id_column` and
+    cell types. Writes the gene table, their expression (all cell types, so adding a cell
+    type later does not redo this step and everything after it; ids without versions, first
+    column `gene_id`) and the bins BED.
     """
     sources = sources or {}
     gene_info_name = sources.get("genes", gene_info)
     sizes = load_chrom_sizes(chrom_sizes)
     expression_name = sources.get("expression", expression)
+    gene_types = sources.get("gene_types", annotation.DEFAULT_GENE_TYPES)
     with reported_as(gene_info_name, gene_info):
-        info = annotation.deduplicate_genes(annotation.read_gene_info(gene_info), gene_info_name)
+        genes_read = annotation.read_annotation(gene_info, gene_types)
+        info = annotation.deduplicate_genes(genes_read, gene_info_name)
     with reported_as(expression_name, expression):
-        matrix = annotation.read_expression(expression)
+        matrix = annotation.read_expression(
+            expression, id_column=sources.get("expression_id_column")
+        )
     selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
     genes = selection.genes.copy()
@@ -112,14 +119,18 @@ def build_datasets(
     out_dir: Path,
     expression_source: str | None = None,
 ) -> None:
-    """Label genes by the cell type's median RPKM and write each split (CSV + binary)."""
+    """Label genes by the cell type's median RPKM and write each split (CSV + binary).
+
+    `expression` is the table prepare_genes stored (`gene_id` first, cell types only).
+    """
     gene_table = read_genes(genes)
     matrix = annotation.read_expression(expression)
     if cell not in matrix.columns:
         raise InputError(
             expression_source or expression,
             f"cell type {cell} is not a column of the expression matrix "
-            f"(columns: {', '.join(map(str, matrix.columns))})",
+            f"(columns: {', '.join(map(str, matrix.columns))}; columns that are not "
+            "numbers throughout are left out, see the log of reference_genes)",
             line=1,
         )
     rpkm = matrix[cell].reindex(gene_table["gene_id"])

@@ -15,7 +15,8 @@ rule reference_chrom_sizes:
 
 
 rule reference_genes:
-    """Genes in both gene_info and the RPKM matrix, with TSS, split and the bins BED."""
+    """Genes in both the annotation (gene_info, GTF or GFF3) and the expression table, with
+    TSS, split and the bins BED."""
     input:
         gene_info=downloaded(GENE_INFO),
         expression=downloaded(EXPRESSION),
