@@ -453,3 +453,20 @@ def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
     stored = read_expression(gencode / "expression.tsv")
     assert list(stored.columns) == ["E000", "DEMO1", "DEMO2", "DEMO3"]
     assert stored.index.equals(pd.Index(pd.read_csv(gencode / "genes.tsv", sep="\t")["gene_id"]))
+
+
+def test_configured_cell_types_are_checked_before_counting(tmp_path):
+    _, csv = demo_as_gencode(tmp_path)
+    with pytest.raises(InputError, match=r"tpm.csv, line 1: cell types? DEMO9"):
+        prepare_genes(
+            DEMO / "gene_info.tsv",
+            csv,
+            DEMO / "genome.chrom.sizes",
+            {"flank": 5000, "bin_size": 100},
+            {"train": 0.3334, "valid": 0.3333},
+            tmp_path / "genes.tsv",
+            tmp_path / "expression.tsv",
+            tmp_path / "bins.bed",
+            cells=["DEMO1", "DEMO9"],
+        )
+    assert not list(tmp_path.glob("*.tsv")) and not (tmp_path / "bins.bed").exists()

@@ -30,8 +30,12 @@ def prepare_genes(
     expression_out: Path,
     bins_out: Path,
     sources: dict | None = None,
+    cells: list[str] | None = None,
 ) -> pd.DataFrame:
     """Choose the genes, their TSS and split once for every cell type.
+
+    `cells`, the configured cell types, must be columns of numbers of the expression table:
+    checked here, before any reads are counted.
 
     `gene_info` is the annotation: gene_info, GTF or GFF3 (GTF/GFF3 genes filtered by
     `sources.gene_types`); `expression` any table of `sources.expression_id_column` and
@@ -48,9 +52,11 @@ def prepare_genes(
         genes_read = annotation.read_annotation(gene_info, gene_types)
         info = annotation.deduplicate_genes(genes_read, gene_info_name)
     with reported_as(expression_name, expression):
-        matrix = annotation.read_expression(
-            expression, id_column=sources.get("expression_id_column")
-        )
+        id_column = sources.get("expression_id_column")
+        matrix = annotation.read_expression(expression, id_column=id_column)
+        if cells and not set(cells) <= set(matrix.columns):
+            # Read again for the error naming the missing column or the first bad value.
+            annotation.read_expression(expression, cells=cells, id_column=id_column)
     selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
     genes = selection.genes.copy()

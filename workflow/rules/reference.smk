@@ -33,5 +33,6 @@ rule reference_genes:
         window=config["window"],
         split=config["split"],
         sources=SOURCES,
+        cells=CELLS,
     script:
         "../scripts/prepare_genes.py"

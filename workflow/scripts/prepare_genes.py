@@ -19,4 +19,5 @@ with step_logging(snakemake.log[0]):
         expression_out=Path(snakemake.output.expression),
         bins_out=Path(snakemake.output.bins),
         sources=snakemake.params.sources,
+        cells=list(snakemake.params.cells),
     )
