@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from attentivechrome.errors import InputError
-from attentivechrome.genome import read_chrom_sizes, ucsc_chrom
+from attentivechrome.genome import match_chroms, read_chrom_sizes
 from attentivechrome.labels import assign_splits, label_by_median, split_sizes
 from attentivechrome.windows import bins_per_gene, gene_bins
 
@@ -65,7 +65,16 @@ def test_split_follows_sorted_ids_whatever_the_row_order():
 
 
 def test_chrom_names_and_sizes(tmp_path):
-    assert ucsc_chrom("MT") == "chrM" and ucsc_chrom("7") == "chr7" and ucsc_chrom("chr2") == "chr2"
+    hg19 = {"chr1": 1, "chr7": 1, "chrM": 1, "chrX": 1}
+    names = ["MT", "7", "chr1", "X", "chrUn_x", "M"]
+    assert match_chroms(names, hg19) == {
+        "MT": "chrM", "7": "chr7", "chr1": "chr1", "X": "chrX", "M": "chrM"
+    }  # fmt: skip
+    ensembl = {"1": 1, "MT": 1}
+    assert match_chroms(["chr1", "chrM", "chrMT", "2"], ensembl) == {
+        "chr1": "1", "chrM": "MT", "chrMT": "MT"
+    }  # fmt: skip
+    assert match_chroms(["1"], {"chr1": 1, "1": 1}) == {"1": "1"}  # the exact name first
     path = tmp_path / "sizes"
     path.write_text("chr1\t1000\nchr2\tx\n")
     with pytest.raises(InputError, match="sizes, line 2: size 'x' is not a positive integer"):

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, separator_hint
-from .genome import match_chroms, no_shared_names, ucsc_chrom
+from .genome import match_chroms, no_shared_names
 from .io import open_text, read_table
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def read_gene_info(path: str | Path) -> pd.DataFrame:
                 )
             symbol = fields[6].strip() if len(fields) > 6 else ""
             rows.append(
-                (gene_id, ucsc_chrom(chrom), int(start), int(end), _STRANDS[strand], symbol, number)
+                (gene_id, chrom, int(start), int(end), _STRANDS[strand], symbol, number)
             )
     if not rows:
         raise InputError(path, "no genes found")
@@ -227,7 +227,7 @@ def _gene_record(fields: list[str], path: str | Path, number: int) -> GeneRecord
     symbol = next((attributes[k] for k in SYMBOL_ATTRIBUTES if k in attributes), "")
     gene_type = next((attributes[k] for k in TYPE_ATTRIBUTES if k in attributes), "")
     return GeneRecord(
-        gene_id, ucsc_chrom(chrom), int(start), int(end), strand, symbol, number, gene_type
+        gene_id, chrom, int(start), int(end), strand, symbol, number, gene_type
     )
 
 

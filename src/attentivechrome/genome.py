@@ -15,23 +15,13 @@ from pathlib import Path
 
 from .errors import InputError
 
-#: Chromosome names in Roadmap's gene_info lack the `chr` prefix and call the
-#: mitochondrion `MT`; the reads use UCSC names.
-_SPECIAL_NAMES = {"MT": "chrM", "M": "chrM"}
 #: Genomes whose sizes ship with pybedtools, usable by name as `sources.chrom_sizes`.
 BUILTIN_GENOMES = ("hg19", "hg38", "mm10")
 
 
-def ucsc_chrom(name: str) -> str:
-    """Return the UCSC (hg19) spelling of an Ensembl chromosome name."""
-    name = str(name).strip()
-    if name.startswith("chr"):
-        return name
-    return _SPECIAL_NAMES.get(name, f"chr{name}")
-
-
 def _naming_key(name: str) -> str:
-    """A chromosome's name without `chr`, the mitochondrion always `MT`."""
+    """A chromosome's name without `chr`, the mitochondrion always `MT` (Roadmap's gene_info
+    writes `1` and `MT` where its reads and hg19 write `chr1` and `chrM`)."""
     bare = name[3:] if name.startswith("chr") else name
     return "MT" if bare == "M" else bare
 
