@@ -273,3 +273,17 @@ def test_truncation_without_content_length_is_caught_by_gzip_check(server, tmp_p
     assert (tmp_path / "x.gz").read_bytes() == data
     assert result.attempts == 2
     assert [r.range for r in server.requests] == [None, None]
+
+
+def test_proxy_from_the_environment_is_used(server, tmp_path, monkeypatch):
+    # As urllib did: http_proxy is honoured, so the server sees the absolute URL asked for.
+    url = "http://data.example.invalid/f.bin"
+    server.files[url] = b"through the proxy"
+    monkeypatch.setenv("http_proxy", server.url(""))
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+
+    fetch(url, tmp_path / "f.bin", **FAST)
+
+    assert (tmp_path / "f.bin").read_bytes() == b"through the proxy"
+    assert [r.path for r in server.requests] == [url]
