@@ -46,6 +46,9 @@ class Faults:
     no_content_length: bool = False
     # Answer 200 with the whole body even when a Range is asked for.
     ignore_range: bool = False
+    # Send bodies in blocks of ``trickle_bytes``, ``trickle_seconds`` apart (a slow link).
+    trickle_bytes: int | None = None
+    trickle_seconds: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[: faults.drop_after_bytes])
             self._drop_connection()
             return
-        self.wfile.write(body)
+        block = faults.trickle_bytes or len(body) or 1
+        for start in range(0, len(body), block):
+            if start:
+                time.sleep(faults.trickle_seconds)
+            self.wfile.write(body[start : start + block])
 
     def _plan(self, index: int, faults: Faults, range_header: str | None):
         """Choose status, body and headers for this request."""

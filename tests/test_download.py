@@ -6,10 +6,13 @@ import gzip
 import hashlib
 import logging
 import random
+import re
+import time
 from pathlib import Path
 
 import pytest
 
+from attentivechrome import download
 from attentivechrome.download import DownloadError, fetch
 from attentivechrome.errors import InputError
 from http_server import FaultyServer
@@ -273,3 +276,62 @@ def test_truncation_without_content_length_is_caught_by_gzip_check(server, tmp_p
     assert (tmp_path / "x.gz").read_bytes() == data
     assert result.attempts == 2
     assert [r.range for r in server.requests] == [None, None]
+
+
+def test_proxy_from_the_environment_is_used(server, tmp_path, monkeypatch):
+    # As urllib did: http_proxy is honoured, so the server sees the absolute URL asked for.
+    url = "http://data.example.invalid/f.bin"
+    server.files[url] = b"through the proxy"
+    monkeypatch.setenv("http_proxy", server.url(""))
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+
+    fetch(url, tmp_path / "f.bin", **FAST)
+
+    assert (tmp_path / "f.bin").read_bytes() == b"through the proxy"
+    assert [r.path for r in server.requests] == [url]
+
+
+# --- progress lines --------------------------------------------------------------------
+
+
+def _progress_lines(caplog, name: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{name}: ")]
+
+
+@pytest.mark.parametrize("content_length", [True, False])
+def test_progress_is_logged_while_the_body_streams_in(
+    server, tmp_path, caplog, monkeypatch, content_length
+):
+    monkeypatch.setattr(download, "PROGRESS_SECONDS", 0.05)
+    server.files["/f.bin"] = _payload(200_000)
+    server.faults.no_content_length = not content_length
+    server.faults.trickle_bytes = 20_000  # ten blocks, half a second in all
+    server.faults.trickle_seconds = 0.05
+
+    with caplog.at_level(logging.INFO, logger="attentivechrome.download"):
+        fetch(server.url("/f.bin"), tmp_path / "f.bin", **FAST)
+
+    lines = _progress_lines(caplog, "f.bin")
+    total = r" of 195\.3 KiB \((\d+)%\)" if content_length else ""  # no total when unknown
+    pattern = re.compile(rf"f\.bin: \d+\.\d KiB{total}, \d+\.\d (B|KiB|MiB|GiB)/s")
+    assert lines and all(pattern.fullmatch(line) for line in lines), lines
+    if content_length:
+        percents = [int(pattern.fullmatch(line).group(1)) for line in lines]
+        assert percents == sorted(percents) and 0 < percents[-1] <= 100
+
+
+def test_progress_lines_are_throttled(server, tmp_path, caplog, monkeypatch):
+    interval = 0.2
+    monkeypatch.setattr(download, "PROGRESS_SECONDS", interval)
+    server.files["/f.bin"] = _payload(200_000)
+    server.faults.trickle_bytes = 2_000  # a hundred blocks, each read on its own
+    server.faults.trickle_seconds = 0.005
+
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="attentivechrome.download"):
+        fetch(server.url("/f.bin"), tmp_path / "f.bin", **FAST)
+    elapsed = time.monotonic() - started
+
+    # At most one line per interval, however many blocks arrived in it.
+    assert 1 <= len(_progress_lines(caplog, "f.bin")) <= elapsed / interval + 1

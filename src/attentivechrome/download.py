@@ -6,7 +6,9 @@ it stopped, and never leave behind a file that merely looks complete. ``fetch`` 
 
 * streams HTTP(S) bodies into ``dest.part`` and resumes it with a Range request;
 * retries connection errors, timeouts, 408/429/5xx answers and truncated bodies with
-  exponential back-off, but fails at once on other 4xx answers (retrying cannot help);
+  exponential back-off, but fails at once on other 4xx answers (retrying cannot help).
+  urllib3 retries the requests; a body cut off midway is ours to retry, by resuming;
+* logs the progress of a long body every ``PROGRESS_SECONDS``;
 * checks the size against Content-Length, the SHA-256 when one is given, and gzip
   integrity by decompressing the whole stream, before renaming the part file to ``dest``.
   Gzip is told by the content, not the name: plain text is accepted under any name (the
@@ -24,18 +26,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import logging
 import os
 import re
 import shutil
 import time
-import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError, MaxRetryError
 
 from attentivechrome.errors import InputError
 from attentivechrome.io import atomic_path, is_gzip
@@ -45,12 +48,13 @@ log = logging.getLogger("attentivechrome.download")
 CHUNK_BYTES = 1 << 20
 # Cap a single back-off pause so that many retries never stall a run for hours.
 MAX_PAUSE_SECONDS = 300.0
+# Seconds between progress lines while a body streams in (read at each download): enough
+# to show life, few lines for a 1.5 GB file. A stalled link shows none until it times out.
+PROGRESS_SECONDS = 10.0
 # A transient HTTP status is worth retrying; any other 4xx means the request itself is wrong.
-RETRYABLE_STATUS = frozenset({408, 429})
-USER_AGENT = "attentivechrome-pipeline/0.1 (+urllib)"
+RETRYABLE_STATUS = frozenset({408, 429, *range(500, 600)})
+USER_AGENT = "attentivechrome-pipeline/0.1 (+urllib3)"
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
-# Errors raised by the socket or HTTP layer; OSError covers ConnectionError and timeouts.
-_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
 
 
 class DownloadError(InputError):
@@ -79,11 +83,7 @@ class FetchResult:
 
 
 class _Transient(Exception):
-    """A failure that another attempt may fix (network, timeout, 5xx, truncation)."""
-
-
-class _Permanent(Exception):
-    """A failure that retrying cannot fix (e.g. 404)."""
+    """A failure urllib3 cannot see that another attempt may fix (truncation, bad resume)."""
 
 
 class _Corrupt(Exception):
@@ -102,7 +102,9 @@ def fetch(
     """Fetch ``source`` (path, file://, http:// or https:// URL) to ``dest`` atomically.
 
     ``retries`` is the number of extra attempts after the first one for transient
-    failures; the pause before retry ``k`` (1-based) is ``backoff * 2 ** (k - 1)`` seconds.
+    failures. Pauses follow urllib3's back-off: none before the first retry, then
+    ``backoff * 2 ** (k - 1)`` seconds before retry ``k``, at most MAX_PAUSE_SECONDS; a
+    Retry-After header (429, 503) is obeyed instead.
     A file that fails its SHA-256 or content check (see the module's docstring) is deleted
     and downloaded once more from zero before giving up.
     Raises InputError for a bad local source, DownloadError for a failed download.
@@ -150,8 +152,15 @@ def _copy_local(src: Path, dest: Path, sha: str | None) -> FetchResult:
 # --- HTTP sources ----------------------------------------------------------------------
 
 
-def _part_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".part")
+class _LoggedRetry(urllib3.Retry):
+    """urllib3's Retry, telling the job's log why it retries (urllib3 tells some at DEBUG)."""
+
+    def sleep(self, response=None) -> None:
+        last = self.history[-1]
+        reason = _describe(last.error) if last.error else f"HTTP {last.status}"
+        pause = (response and self.get_retry_after(response)) or self.get_backoff_time()
+        log.warning("attempt %d failed (%s); retry in %.2fs", len(self.history), reason, pause)
+        super().sleep(response)
 
 
 def _fetch_http(
@@ -162,86 +171,108 @@ def _fetch_http(
     timeout: float,
     sha: str | None,
 ) -> FetchResult:
-    part = _part_path(dest)
-    attempts = 0
-    failures = 0  # transient failures so far, bounded by ``retries``
-    restarted = False  # one full restart is allowed after a failed verification
+    part = dest.with_name(dest.name + ".part")
+    # One budget for urllib3's retries and ours, so that `retries` bounds the requests.
+    retry = _LoggedRetry(
+        total=retries,
+        backoff_factor=backoff,
+        backoff_max=MAX_PAUSE_SECONDS,
+        status_forcelist=RETRYABLE_STATUS,
+        raise_on_status=False,  # hand back the last 5xx, so that our message can name it
+    )
+    fresh_starts = 0  # one download from zero is allowed after a failed verification
     resumed = False
-    while True:
-        attempts += 1
-        try:
-            resumed |= _download_once(url, part, timeout, attempts)
-        except _Permanent as exc:
-            part.unlink(missing_ok=True)
-            raise DownloadError(url, str(exc)) from None
-        except _Transient as exc:
-            failures += 1
-            if failures > retries:
+    with _pool_manager(url, timeout) as http:
+        while True:
+            try:
+                retry, resumed_now = _download(http, url, part, retry)
+            except MaxRetryError as exc:  # raised only once the whole budget is spent
+                tries, reason = retries + 1 + fresh_starts, _describe(exc.reason)
                 raise DownloadError(
-                    url, f"gave up after {attempts} attempts; last error: {exc}"
+                    url, f"gave up after {tries} attempts; last error: {reason}"
                 ) from None
-            pause = min(backoff * 2 ** (failures - 1), MAX_PAUSE_SECONDS)
-            log.warning("attempt %d for %s failed (%s); retry in %.2fs", attempts, url, exc, pause)
-            time.sleep(pause)
-            continue
+            except HTTPError as exc:  # e.g. a URL that urllib3 cannot parse
+                raise DownloadError(url, _describe(exc)) from None
+            resumed |= resumed_now
+            try:
+                _verify(part, sha)
+                break
+            except _Corrupt as exc:
+                part.unlink(missing_ok=True)
+                if fresh_starts:
+                    raise DownloadError(
+                        url, f"{exc} (again after a fresh download; the remote file is bad)"
+                    ) from None
+                fresh_starts += 1
+                log.warning("%s: %s; deleted it and downloading again from zero", url, exc)
 
-        try:
-            _verify(part, sha)
-        except _Corrupt as exc:
-            part.unlink(missing_ok=True)
-            if restarted:
-                raise DownloadError(
-                    url, f"{exc} (again after a fresh download; the remote file is bad)"
-                ) from None
-            restarted = True
-            log.warning("%s: %s; deleted it and downloading again from zero", url, exc)
-            continue
-
-        size = part.stat().st_size
-        os.replace(part, dest)
-        log.info("fetched %s -> %s (%d bytes, %d attempts)", url, dest, size, attempts)
-        return FetchResult(bytes=size, attempts=attempts, resumed=resumed, url=url)
-
-
-def _download_once(url: str, part: Path, timeout: float, attempt: int) -> bool:
-    """Make one request, appending to or rewriting ``part``; return whether it resumed.
-
-    Raises _Transient or _Permanent; returns only when the body is complete as far as
-    the server's headers allow us to tell. Local disk errors propagate unchanged, since
-    retrying a full disk only wastes time.
-    """
-    have = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    log.info("attempt %d: GET %s%s", attempt, url, f" from byte {have}" if have else "")
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise _status_error(exc.code, exc.reason, part, have) from None
-    except _NETWORK_ERRORS as exc:
-        raise _Transient(_describe(exc)) from None
-
-    with response:
-        resumed, expected = _open_target(response, part, have, url)
-        received = _stream_body(response, part, append=resumed)
+    attempts = len(retry.history) + 1 + fresh_starts
     size = part.stat().st_size
-    log.info("attempt %d: received %d bytes, %s now holds %d bytes", attempt, received, part, size)
-    if expected is not None and size != expected:
-        if size > expected:
+    os.replace(part, dest)
+    log.info("fetched %s -> %s (%d bytes, %d attempts)", url, dest, size, attempts)
+    return FetchResult(bytes=size, attempts=attempts, resumed=resumed, url=url)
+
+
+def _pool_manager(url: str, timeout: float) -> urllib3.PoolManager:
+    """Connections for ``url``, through the proxy the environment names (as urllib did)."""
+    proxy = urllib.request.getproxies().get(urlsplit(url).scheme.lower())
+    if proxy and not urllib.request.proxy_bypass(urlsplit(url).hostname or ""):
+        return urllib3.ProxyManager(proxy, timeout=timeout)
+    return urllib3.PoolManager(timeout=timeout)
+
+
+def _download(http: urllib3.PoolManager, url: str, part: Path, retry: urllib3.Retry):
+    """Request until ``part`` holds a whole body; return (the retry state, resumed).
+
+    urllib3's Retry covers the requests but not a body cut off midway: that is retried
+    here by resuming it. Local disk errors propagate, since retrying cannot help.
+    """
+    while True:
+        have = part.stat().st_size if part.exists() else 0
+        log.info("GET %s%s", url, f" from byte {have}" if have else "")
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        # Streamed as served, not decoded: Range and Content-Length count the file's bytes.
+        response = http.request(
+            "GET", url, headers=headers, retries=retry, preload_content=False, decode_content=False
+        )
+        retry = response.retries  # now with the retries urllib3 made for this request
+        try:
+            with response:
+                return retry, _save_body(response, part, have, url)
+        except (_Transient, HTTPError) as exc:  # HTTPError: urllib3's errors reading the body
+            retry = retry.increment("GET", url, error=exc)
+            retry.sleep()
+
+
+def _save_body(response: urllib3.BaseHTTPResponse, part: Path, have: int, url: str) -> bool:
+    """Append to or rewrite ``part`` from ``response``; return whether it resumed."""
+    resumed, expected = _write_plan(response, part, have, url)
+    # A 200 answer carries the whole file, so it overwrites any earlier partial bytes.
+    done = have if resumed else 0
+    progress = _Progress(part.name.removesuffix(".part"), done, expected)
+    with open(part, "ab" if resumed else "wb") as out:
+        # read1 returns what has arrived, so progress lines keep coming on a slow link.
+        while chunk := response.read1(CHUNK_BYTES):
+            out.write(chunk)
+            done += len(chunk)
+            progress.update(done)
+    log.info("%s now holds %d bytes", part, done)
+    if expected is not None and done != expected:
+        if done > expected:
             part.unlink(missing_ok=True)
-        raise _Transient(f"body ended at {size} bytes, expected {expected} (truncated)")
+        raise _Transient(f"body ended at {done} bytes, expected {expected} (truncated)")
     return resumed
 
 
-def _open_target(response, part: Path, have: int, url: str) -> tuple[bool, int | None]:
-    """Decide between resuming and restarting; return (resumed, expected final size)."""
-    length = response.headers.get("Content-Length")
-    length = int(length) if length and length.strip().isdigit() else None
-    if response.status == 206:
-        start, total = _parse_content_range(response.headers.get("Content-Range"), url)
+def _write_plan(response, part: Path, have: int, url: str) -> tuple[bool, int | None]:
+    """Decide from the answer between resuming and restarting; return (resumed, final size)."""
+    status = response.status
+    length = response.headers.get("Content-Length", "").strip()
+    length = int(length) if length.isdigit() else None
+    if status == 206:
+        start, total = _parse_content_range(response.headers.get("Content-Range"))
         if start != have:
             # The server resumed from a different offset than asked: appending would corrupt.
             part.unlink(missing_ok=True)
@@ -250,29 +281,24 @@ def _open_target(response, part: Path, have: int, url: str) -> tuple[bool, int |
         if total is None and length is not None:
             total = have + length
         return True, total
-    if have:
-        log.info("server ignored the Range request for %s; restarting from zero", url)
-    return False, length
+    if 200 <= status < 300:
+        if have:
+            log.info("server ignored the Range request for %s; restarting from zero", url)
+        return False, length
+
+    text = f"HTTP {status} {response.reason or ''}".strip()
+    if status == 416 and have:
+        # Range not satisfiable: our partial file does not fit the remote one (it may have
+        # changed); drop it and start again rather than trusting it.
+        part.unlink(missing_ok=True)
+        raise _Transient(f"{text} for a resume at byte {have}; restarting from zero")
+    if status in RETRYABLE_STATUS:  # urllib3 hands it back once its retries are spent
+        raise _Transient(text)
+    part.unlink(missing_ok=True)
+    raise DownloadError(url, f"{text} (not retried: the request itself was refused)")
 
 
-def _stream_body(response, part: Path, *, append: bool) -> int:
-    """Copy the body into ``part`` chunk by chunk; return the number of bytes received."""
-    received = 0
-    # A 200 answer carries the whole file, so it overwrites any earlier partial bytes.
-    with open(part, "ab" if append else "wb") as out:
-        while True:
-            try:
-                chunk = response.read(CHUNK_BYTES)
-            except _NETWORK_ERRORS as exc:
-                out.flush()
-                raise _Transient(_describe(exc)) from None
-            if not chunk:
-                return received
-            out.write(chunk)
-            received += len(chunk)
-
-
-def _parse_content_range(value: str | None, url: str) -> tuple[int, int | None]:
+def _parse_content_range(value: str | None) -> tuple[int, int | None]:
     match = _CONTENT_RANGE.match(value or "")
     if not match:
         raise _Transient(f"206 answer with unusable Content-Range {value!r}")
@@ -280,25 +306,39 @@ def _parse_content_range(value: str | None, url: str) -> tuple[int, int | None]:
     return int(match.group(1)), total
 
 
-def _status_error(code: int, reason: str, part: Path, have: int) -> Exception:
-    """Classify an HTTP error answer as transient or permanent."""
-    text = f"HTTP {code} {reason}".strip()
-    if code == 416 and have:
-        # Range not satisfiable: our partial file does not fit the remote one (it may have
-        # changed); drop it and start again rather than trusting it.
-        part.unlink(missing_ok=True)
-        return _Transient(f"{text} for a resume at byte {have}; restarting from zero")
-    if code >= 500 or code in RETRYABLE_STATUS:
-        return _Transient(text)
-    return _Permanent(f"{text} (not retried: the request itself was refused)")
-
-
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, str):
-        exc = exc.reason
-    if isinstance(exc, http.client.IncompleteRead):
-        return f"connection closed early ({len(exc.partial)} bytes of the last read)"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, _Transient):
+        return str(exc)
+    # urllib3 packs some errors as (message, cause); the message alone reads better.
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Progress:
+    """Logs how far a body is, at most once per PROGRESS_SECONDS, so long downloads show life."""
+
+    def __init__(self, name: str, done: int, total: int | None):
+        self.name, self.total, self.interval = name, total, PROGRESS_SECONDS
+        self.last_time, self.last_done = time.monotonic(), done
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last_time < self.interval:
+            return
+        # The rate since the last line, so that a link slowing down shows.
+        rate = (done - self.last_done) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_done = now, done
+        of_total = f" of {_size(self.total)} ({done / self.total:.0%})" if self.total else ""
+        log.info("%s: %s%s, %s/s", self.name, _size(done), of_total, _size(rate))
+
+
+def _size(n: float) -> str:
+    """A byte count in binary units, e.g. ``312.5 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 # --- verification ----------------------------------------------------------------------
