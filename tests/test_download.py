@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attentivechrome import download
+from attentivechrome import progress
 from attentivechrome.download import DownloadError, fetch
 from attentivechrome.errors import InputError
 from http_server import FaultyServer
@@ -303,7 +303,7 @@ def _progress_lines(caplog, name: str) -> list[str]:
 def test_progress_is_logged_while_the_body_streams_in(
     server, tmp_path, caplog, monkeypatch, content_length
 ):
-    monkeypatch.setattr(download, "PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.05)
     server.files["/f.bin"] = _payload(200_000)
     server.faults.no_content_length = not content_length
     server.faults.trickle_bytes = 20_000  # ten blocks, half a second in all
@@ -323,7 +323,7 @@ def test_progress_is_logged_while_the_body_streams_in(
 
 def test_progress_lines_are_throttled(server, tmp_path, caplog, monkeypatch):
     interval = 0.2
-    monkeypatch.setattr(download, "PROGRESS_SECONDS", interval)
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", interval)
     server.files["/f.bin"] = _payload(200_000)
     server.faults.trickle_bytes = 2_000  # a hundred blocks, each read on its own
     server.faults.trickle_seconds = 0.005

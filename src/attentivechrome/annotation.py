@@ -149,9 +149,7 @@ def read_gene_info(path: str | Path) -> pd.DataFrame:
                     path, f"gene {gene_id}: strand must be 1 or -1, got {strand!r}", line=number
                 )
             symbol = fields[6].strip() if len(fields) > 6 else ""
-            rows.append(
-                (gene_id, chrom, int(start), int(end), _STRANDS[strand], symbol, number)
-            )
+            rows.append((gene_id, chrom, int(start), int(end), _STRANDS[strand], symbol, number))
     if not rows:
         raise InputError(path, "no genes found")
     return _gene_table(rows)
@@ -226,9 +224,7 @@ def _gene_record(fields: list[str], path: str | Path, number: int) -> GeneRecord
         raise InputError(path, f"{feature} record without a gene_id or ID attribute", line=number)
     symbol = next((attributes[k] for k in SYMBOL_ATTRIBUTES if k in attributes), "")
     gene_type = next((attributes[k] for k in TYPE_ATTRIBUTES if k in attributes), "")
-    return GeneRecord(
-        gene_id, chrom, int(start), int(end), strand, symbol, number, gene_type
-    )
+    return GeneRecord(gene_id, chrom, int(start), int(end), strand, symbol, number, gene_type)
 
 
 _GFF3_PAIR = re.compile(r"([^\s=]+)=(.*)$")

@@ -20,6 +20,7 @@ bounded by the chunk size.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -33,6 +34,9 @@ import pysam
 from .bamreader import AlignmentChunk, iter_alignments
 from .errors import InputError
 from .genome import match_chroms, names_example
+from .progress import Progress, read_count
+
+log = logging.getLogger(__name__)
 
 FLAG_PROPER_PAIR = 0x2
 FLAG_QC_FAIL = 0x200
@@ -161,8 +165,12 @@ def count_bam(
     spelling = bam_names(bam, header.references, bins_by_chrom)
     bins_by_ref = {ref_ids[spelling[c]]: b for c, b in bins_by_chrom.items() if c in spelling}
     counts = np.zeros(n_bins, dtype=np.int64)
+    progress = Progress(log, f"{Path(bam).name} counted", read_count)
+    records = 0
     for chunk in chunks:
         _add_chunk(counts, chunk, bins_by_ref, read_filter)
+        records += len(chunk)
+        progress.update(records)
     return counts
 
 

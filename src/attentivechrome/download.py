@@ -8,7 +8,8 @@ it stopped, and never leave behind a file that merely looks complete. ``fetch`` 
 * retries connection errors, timeouts, 408/429/5xx answers and truncated bodies with
   exponential back-off, but fails at once on other 4xx answers (retrying cannot help).
   urllib3 retries the requests; a body cut off midway is ours to retry, by resuming;
-* logs the progress of a long body every ``PROGRESS_SECONDS``;
+* logs the progress of a long body every ``progress.PROGRESS_SECONDS`` (a stalled link
+  shows none until it times out);
 * checks the size against Content-Length, the SHA-256 when one is given, and gzip
   integrity by decompressing the whole stream, before renaming the part file to ``dest``.
   Gzip is told by the content, not the name: plain text is accepted under any name (the
@@ -30,7 +31,6 @@ import logging
 import os
 import re
 import shutil
-import time
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -42,15 +42,13 @@ from urllib3.exceptions import HTTPError, MaxRetryError
 
 from attentivechrome.errors import InputError
 from attentivechrome.io import atomic_path, is_gzip
+from attentivechrome.progress import Progress, byte_size
 
 log = logging.getLogger("attentivechrome.download")
 
 CHUNK_BYTES = 1 << 20
 # Cap a single back-off pause so that many retries never stall a run for hours.
 MAX_PAUSE_SECONDS = 300.0
-# Seconds between progress lines while a body streams in (read at each download): enough
-# to show life, few lines for a 1.5 GB file. A stalled link shows none until it times out.
-PROGRESS_SECONDS = 10.0
 # A transient HTTP status is worth retrying; any other 4xx means the request itself is wrong.
 RETRYABLE_STATUS = frozenset({408, 429, *range(500, 600)})
 USER_AGENT = "attentivechrome-pipeline/0.1 (+urllib3)"
@@ -251,7 +249,8 @@ def _save_body(response: urllib3.BaseHTTPResponse, part: Path, have: int, url: s
     resumed, expected = _write_plan(response, part, have, url)
     # A 200 answer carries the whole file, so it overwrites any earlier partial bytes.
     done = have if resumed else 0
-    progress = _Progress(part.name.removesuffix(".part"), done, expected)
+    name = part.name.removesuffix(".part")
+    progress = Progress(log, name, byte_size, total=expected, done=done)
     with open(part, "ab" if resumed else "wb") as out:
         # read1 returns what has arrived, so progress lines keep coming on a slow link.
         while chunk := response.read1(CHUNK_BYTES):
@@ -312,33 +311,6 @@ def _describe(exc: BaseException) -> str:
     # urllib3 packs some errors as (message, cause); the message alone reads better.
     text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class _Progress:
-    """Logs how far a body is, at most once per PROGRESS_SECONDS, so long downloads show life."""
-
-    def __init__(self, name: str, done: int, total: int | None):
-        self.name, self.total, self.interval = name, total, PROGRESS_SECONDS
-        self.last_time, self.last_done = time.monotonic(), done
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last_time < self.interval:
-            return
-        # The rate since the last line, so that a link slowing down shows.
-        rate = (done - self.last_done) / max(now - self.last_time, 1e-9)
-        self.last_time, self.last_done = now, done
-        of_total = f" of {_size(self.total)} ({done / self.total:.0%})" if self.total else ""
-        log.info("%s: %s%s, %s/s", self.name, _size(done), of_total, _size(rate))
-
-
-def _size(n: float) -> str:
-    """A byte count in binary units, e.g. ``312.5 MiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 # --- verification ----------------------------------------------------------------------

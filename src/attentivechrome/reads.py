@@ -33,6 +33,7 @@ import csv
 import glob
 import gzip
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -51,7 +52,10 @@ from . import bamwriter
 from .errors import InputError, separator_hint
 from .genome import match_chroms, no_shared_names
 from .io import atomic_path, is_gzip, pipe_into
+from .progress import Progress, read_count
 from .samples import content_kind
+
+log = logging.getLogger(__name__)
 
 #: Bytes of decompressed text parsed at a time: bounds memory whatever the file size.
 BLOCK_BYTES = 32 * 1024 * 1024
@@ -299,6 +303,7 @@ def parsed_blocks(
     path = Path(src)
     n_cols = 0
     next_line = 1
+    progress = Progress(log, f"{path.name} read", read_count)
     for data in _text_blocks(path):
         if not n_cols:
             n_cols = _count_columns(path, data)
@@ -319,6 +324,7 @@ def parsed_blocks(
         next_line += len(table)
         block.keep = _keep_mask(table, chrom_sizes, spelling, stats)
         yield block
+        progress.update(stats.n_reads)
     if stats.n_reads == 0:
         raise InputError(path, "no reads (the file is empty)")
     if stats.n_kept == 0 and stats.n_unknown_chrom == stats.n_reads:
