@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,37 +228,50 @@ def gene_info_table(rng: np.random.Generator, genes: pd.DataFrame) -> pd.DataFra
 # --------------------------------------------------------------------------- expression
 
 
-def simulate_expression(rng: np.random.Generator, genes: pd.DataFrame) -> pd.DataFrame:
-    """RPKM per gene: a shared gene level plus a cell-specific part, log-normal, ~12% zeros."""
+def simulate_expression(
+    rng: np.random.Generator,
+    genes: pd.DataFrame,
+    cells: Sequence[str] = CELLS,
+    reference: str | None = REFERENCE_CELL,
+) -> pd.DataFrame:
+    """RPKM per gene: a shared gene level plus a cell-specific part, log-normal, ~12% zeros.
+
+    `reference` names a universal-reference column (the mean over the cells, with noise)
+    written first; None leaves it out.
+    """
     ids = genes.loc[genes["role"] != "info_only", "gene_id"].to_numpy()
     n = len(ids)
     shared = rng.normal(size=n)
     table = {"gene_id": ids}
     per_cell = []
-    for _ in CELLS:
+    for _ in cells:
         # Cell types correlate (r ~ 0.55) but differ, so their labels differ too.
         score = 0.75 * shared + 0.66 * rng.normal(size=n)
         rpkm = np.exp(0.8 + 1.9 * score)
         rpkm[score < np.quantile(score, 0.12)] = 0.0  # unexpressed genes read 0 in real data
         per_cell.append(rpkm)
-    reference = np.mean(per_cell, axis=0) * np.exp(rng.normal(0.0, 0.2, size=n))
-    table[REFERENCE_CELL] = reference
-    for cell, rpkm in zip(CELLS, per_cell, strict=True):
+    if reference is not None:
+        table[reference] = np.mean(per_cell, axis=0) * np.exp(rng.normal(0.0, 0.2, size=n))
+    for cell, rpkm in zip(cells, per_cell, strict=True):
         table[cell] = rpkm
     return pd.DataFrame(table)
 
 
-def expression_labels(expression: pd.DataFrame) -> pd.DataFrame:
+def expression_labels(expression: pd.DataFrame, cells: Sequence[str] = CELLS) -> pd.DataFrame:
     """1 where a gene's RPKM is above its cell type's median over all matrix rows."""
     labels = pd.DataFrame({"gene_id": expression["gene_id"]})
-    for cell in CELLS:
+    for cell in cells:
         values = expression[cell].to_numpy()
         labels[cell] = (values > np.median(values)).astype(np.int8)
     return labels
 
 
 def planted_states(
-    rng: np.random.Generator, genes: pd.DataFrame, expression: pd.DataFrame, noise: float
+    rng: np.random.Generator,
+    genes: pd.DataFrame,
+    expression: pd.DataFrame,
+    noise: float,
+    cells: Sequence[str] = CELLS,
 ) -> pd.DataFrame:
     """Per placed gene and cell, the program its reads follow (see PROGRAMS).
 
@@ -266,10 +280,10 @@ def planted_states(
     expression get a fair coin, so their reads look like any other gene's.
     """
     placed = genes.loc[genes["role"] != "expression_only", ["gene_id"]].reset_index(drop=True)
-    labels = placed.merge(expression_labels(expression), on="gene_id", how="left")
+    labels = placed.merge(expression_labels(expression, cells), on="gene_id", how="left")
     silent = np.array(list(SILENT_MIX), dtype=object)
     shares = np.array(list(SILENT_MIX.values()))
-    for cell in CELLS:
+    for cell in cells:
         label = labels[cell].to_numpy(dtype=float, copy=True)
         unknown = np.isnan(label)
         label[unknown] = rng.random(unknown.sum()) < 0.5
@@ -305,15 +319,19 @@ def _offsets(rng: np.random.Generator, shape: str, lengths: np.ndarray) -> np.nd
     raise ValueError(f"unknown read shape {shape!r}")
 
 
-def _gene_reads(
+def gene_reads(
     rng: np.random.Generator,
     placed: pd.DataFrame,
     programs: np.ndarray,
     depth: np.ndarray,
     mark: str,
+    program_marks: dict[str, dict[str, MarkProfile]] = PROGRAMS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Chromosome names and fragment centres of the reads planted around the genes."""
-    profiles = [PROGRAMS[program][mark] for program in programs]
+    """Chromosome names and fragment centres of the reads planted around the genes.
+
+    `programs` names each gene's program, looked up in `program_marks` for this `mark`.
+    """
+    profiles = [program_marks[program][mark] for program in programs]
     counts = rng.poisson(np.array([p.mean for p in profiles]) * depth)
     gene = np.repeat(np.arange(len(placed)), counts)
     lengths = (placed["end"] - placed["start"] + 1).to_numpy()[gene]
@@ -327,7 +345,7 @@ def _gene_reads(
     return chroms, np.round(centres).astype(np.int64)
 
 
-def _uniform_reads(
+def uniform_reads(
     rng: np.random.Generator, chrom_sizes: tuple[tuple[str, int], ...], n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """`n` read centres spread uniformly over the genome."""
@@ -359,22 +377,23 @@ def _domain_reads(
     return np.concatenate(chroms), np.concatenate(centres)
 
 
-def _to_reads(
+def to_reads(
     rng: np.random.Generator,
     chroms: np.ndarray,
     centres: np.ndarray,
     chrom_sizes: dict[str, int],
+    read_length: int = READ_LENGTH,
 ) -> pd.DataFrame:
-    """36 bp reads around the centres, random strand; reads off a chromosome are dropped."""
-    start = centres - READ_LENGTH // 2
+    """Reads of `read_length` bp around the centres, random strand; off-chromosome ones dropped."""
+    start = centres - read_length // 2
     size = np.array([chrom_sizes[c] for c in chroms], dtype=np.int64)
-    inside = (start >= 0) & (start + READ_LENGTH <= size)
+    inside = (start >= 0) & (start + read_length <= size)
     strand = np.where(rng.random(len(start)) < 0.5, "+", "-")
     return pd.DataFrame(
         {
             "chrom": chroms[inside],
             "start": start[inside],
-            "end": start[inside] + READ_LENGTH,
+            "end": start[inside] + read_length,
             "strand": strand[inside],
         }
     )
@@ -407,7 +426,7 @@ def _edge_case_reads(
     return pd.concat(rows, ignore_index=True)
 
 
-def _sorted_reads(reads: pd.DataFrame) -> pd.DataFrame:
+def sorted_reads(reads: pd.DataFrame) -> pd.DataFrame:
     """Order by chromosome name, then start (as the REMC files), ties broken by strand."""
     return reads.sort_values(["chrom", "start", "strand"], kind="stable").reset_index(drop=True)
 
@@ -433,20 +452,20 @@ def simulate_reads(
             jitter = rng.lognormal(0.0, 0.25, len(placed))
             background = int(round(config.background[mark] * CELL_DEPTH[cell]))
             parts = [
-                _gene_reads(rng, placed, programs, depth * jitter, mark),
-                _uniform_reads(rng, config.chrom_sizes, background),
+                gene_reads(rng, placed, programs, depth * jitter, mark),
+                uniform_reads(rng, config.chrom_sizes, background),
             ]
             if mark == "H3K9me3":
                 parts.append(_domain_reads(rng, domains, config.k9_domain_density))
             chroms = np.concatenate([p[0] for p in parts])
             centres = np.concatenate([p[1] for p in parts])
-            table = _to_reads(rng, chroms, centres, sizes)
+            table = to_reads(rng, chroms, centres, sizes)
             twice = rng.random(len(table)) < config.duplicate_fraction
             table = pd.concat(
                 [table, table[twice], _edge_case_reads(rng, config, cell, mark)],
                 ignore_index=True,
             )
-            reads[(cell, mark)] = _sorted_reads(table)
+            reads[(cell, mark)] = sorted_reads(table)
     return reads
 
 
@@ -466,7 +485,7 @@ def simulate(config: DemoConfig | None = None) -> DemoData:
     return DemoData(genes=info, expression=expression, reads=reads, planted=states)
 
 
-def _gzip(text: str) -> bytes:
+def gzip_bytes(text: str) -> bytes:
     """Gzip with no file name and mtime 0 in the header, so output is byte-reproducible."""
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
@@ -474,7 +493,7 @@ def _gzip(text: str) -> bytes:
     return buffer.getvalue()
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
+def write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
@@ -504,17 +523,17 @@ def write_demo(out_dir: str | Path, config: DemoConfig | None = None) -> list[Pa
     written = []
 
     sizes = "".join(f"{name}\t{size}\n" for name, size in config.chrom_sizes)
-    _write_bytes(out_dir / SIZES_NAME, sizes.encode("ascii"))
+    write_bytes(out_dir / SIZES_NAME, sizes.encode("ascii"))
     written.append(out_dir / SIZES_NAME)
 
-    _write_bytes(out_dir / GENE_INFO_NAME, _tsv(data.genes, header=False).encode("ascii"))
+    write_bytes(out_dir / GENE_INFO_NAME, _tsv(data.genes, header=False).encode("ascii"))
     written.append(out_dir / GENE_INFO_NAME)
 
-    _write_bytes(out_dir / RPKM_NAME, _gzip(_tsv(data.expression, True, "%.3f")))
+    write_bytes(out_dir / RPKM_NAME, gzip_bytes(_tsv(data.expression, True, "%.3f")))
     written.append(out_dir / RPKM_NAME)
 
     for (cell, mark), reads in data.reads.items():
         path = tagalign_path(out_dir, cell, mark)
-        _write_bytes(path, _gzip(tagalign_text(reads)))
+        write_bytes(path, gzip_bytes(tagalign_text(reads)))
         written.append(path)
     return written
