@@ -32,7 +32,7 @@ from .plots import (
     plot_training,
     write_html_table,
 )
-from .summary import read_summary
+from .summary import FLOAT_FORMAT, read_summary
 
 
 def read_cell_table(path: str | Path | None) -> pd.DataFrame:
@@ -114,6 +114,15 @@ def cell_figures(
     plot_training(histories, outputs["training"], best_epochs=best, title=f"{label}: training")
 
 
+def auroc_column(model: str) -> str:
+    """The AUROC table's column of a model's test AUROC (its sd: `sd_column`)."""
+    return f"{model_label(model)} AUROC"
+
+
+def sd_column(model: str) -> str:
+    return f"{model_label(model)} sd"
+
+
 def summary_frames(
     summary: pd.DataFrame, cell_table: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -129,14 +138,12 @@ def summary_frames(
     people["name"] = [names.get(c, "") for c in cells]
     people["group"] = [groups.get(c, "") for c in cells]
     for model in models:
-        people[f"{model_label(model)} AUROC"] = means[model].to_numpy()
+        people[auroc_column(model)] = means[model].to_numpy()
         if several_seeds:
-            people[f"{model_label(model)} sd"] = sds[model].to_numpy()
+            people[sd_column(model)] = sds[model].to_numpy()
     mean_row = {"cell": "mean", "name": f"{len(cells)} cell types", "group": ""}
-    mean_row |= {c: people[c].mean() for c in people.columns[3:] if c.endswith("AUROC")}
-    published = {
-        f"{model_label(m)} AUROC": v for m, (_, v) in PUBLISHED_MEAN_AUROC.items() if m in models
-    }
+    mean_row |= {auroc_column(m): people[auroc_column(m)].mean() for m in models}
+    published = {auroc_column(m): v for m, (_, v) in PUBLISHED_MEAN_AUROC.items() if m in models}
     published_row = {"cell": "published", "name": "mean over 56 REMC cell types", "group": ""}
     people = pd.concat(
         [people, pd.DataFrame([mean_row, published_row | published])], ignore_index=True
@@ -155,7 +162,7 @@ def summary_figures(
     table = read_cell_table(cell_table)
     people, plot_table, sds = summary_frames(read_summary(summary_tsv), table)
     with atomic_path(outputs["table"]) as tmp:
-        people.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="")
+        people.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="")
     write_html_table(
         people,
         outputs["html"],
@@ -194,7 +201,8 @@ def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFra
         "cell types, the Wilcoxon signed-rank p-value and, with several seeds, the number of "
         "cell types whose difference exceeds the sum of the two seed standard deviations.",
     )
-    reference = means.columns[0]  # AttentiveChrome: model A of each of its pairs
+    # The summary's first model (AttentiveChrome in the workflow) is model A of all its pairs.
+    reference = means.columns[0]
     against = table[table["model_a"] == reference]
     wins = dict(zip(against["model_b"], against["wins"], strict=True))
     plot_model_pairs(means, sds, wins, outputs["figure"], reference=reference)

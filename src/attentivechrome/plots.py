@@ -30,6 +30,7 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 from .io import atomic_path  # noqa: E402
+from .summary import DECIMALS  # noqa: E402
 
 #: Mean test AUROC over the 56 REMC cell types as published (AttentiveChrome paper, and
 #: TransferChrome for the later state of the art). Keys are our model names.
@@ -466,7 +467,7 @@ def plot_model_pairs(
     wins: Mapping[str, int],
     out: str | Path,
     *,
-    reference: str = "attentivechrome",
+    reference: str,
 ) -> Path:
     """Test AUROC of `reference` against every other model, one point per cell type.
 
@@ -502,7 +503,11 @@ def write_html_table(table: pd.DataFrame, out: str | Path, *, title: str, note: 
         "th{background:#f0f0f0}td{text-align:right}td:first-child,td:nth-child(2){text-align:left}"
     )
     body = table.to_html(
-        index=False, float_format=lambda v: f"{v:.4f}", na_rep="-", border=0, justify="left"
+        index=False,
+        float_format=lambda v: f"{v:.{DECIMALS}f}",
+        na_rep="-",
+        border=0,
+        justify="left",
     )
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
