@@ -202,6 +202,15 @@ def test_comparison_table_and_pairwise_figure(tmp_path):
     assert "DeepChrome" in outputs["html"].read_text()
 
 
+def test_cell_labels_name_the_cell_types_the_table_names(tmp_path):
+    path = tmp_path / "cells.tsv"
+    path.write_text("id\tname\nE003\tES-H1 cells\nE004\t\n")  # no group column: allowed
+    assert figures.cell_label("E003", path) == "E003 ES-H1 cells"
+    assert figures.cell_label("E004", path) == "E004"  # listed without a name
+    assert figures.cell_label("E005", path) == "E005"  # not listed
+    assert figures.cell_label("E003", None) == "E003"  # no table
+
+
 def test_a_cell_table_without_names_is_rejected(tmp_path):
     path = tmp_path / "cells.tsv"
     path.write_text("id\tlabel\nE003\tES\n")
@@ -286,7 +295,7 @@ def test_saliency_figure_and_table(trained, tmp_path):
         root / "test.npz",
         tmp_path / "saliency.png",
         tmp_path / "agreement.tsv",
-        name="PLANTED",
+        label="PLANTED",
     )
     assert_png(tmp_path / "saliency.png")
     written = pd.read_csv(tmp_path / "agreement.tsv", sep="\t")

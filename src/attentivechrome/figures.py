@@ -34,38 +34,46 @@ from .plots import (
 )
 from .summary import FLOAT_FORMAT, read_summary
 
+#: Columns of the optional cell table; `group` may be left out.
+CELL_TABLE_COLUMNS = ["id", "name", "group"]
+
 
 def read_cell_table(path: str | Path | None) -> pd.DataFrame:
-    """The optional id/name/group table; empty (same columns) when no path is given."""
-    columns = ["id", "name", "group"]
+    """The optional id/name/group table; empty (same columns) when no path is given.
+
+    The one reader of the table: every figure and table that names cell types goes
+    through it and `cell_labels`.
+    """
+    columns = CELL_TABLE_COLUMNS
+    expected = f"expected a header '{'<TAB>'.join(columns)}'"
     if not path:
         return pd.DataFrame(columns=columns)
     try:
         table = read_table(path, dtype=str)
     except pd.errors.EmptyDataError:
-        raise InputError(path, "empty; expected a header 'id<TAB>name<TAB>group'") from None
+        raise InputError(path, f"empty; {expected}") from None
     missing = [c for c in columns[:2] if c not in table.columns]
     if missing:
-        raise InputError(
-            path,
-            f"missing column(s) {', '.join(missing)}; expected a header 'id<TAB>name<TAB>group'",
-        )
+        raise InputError(path, f"missing column(s) {', '.join(missing)}; {expected}")
     if "group" not in table.columns:
         table["group"] = ""
     return table[columns].fillna("")
 
 
+def by_cell(cell_table: pd.DataFrame, column: str) -> dict[str, str]:
+    """Cell id -> its `column` ('name' or 'group'); a repeated id keeps its last row."""
+    return dict(zip(cell_table["id"], cell_table[column], strict=True))
+
+
 def cell_labels(cells: Sequence[str], cell_table: pd.DataFrame) -> list[str]:
     """'ID name' when the table names the cell type, else the id alone."""
-    names = dict(zip(cell_table["id"], cell_table["name"], strict=True))
+    names = by_cell(cell_table, "name")
     return [f"{c} {names[c]}".strip() if names.get(c) else c for c in cells]
 
 
-def cell_name(cell: str, table_path: str | Path | None) -> str:
-    """The cell type's name from the optional table, or '' when none is given."""
-    table = read_cell_table(table_path)
-    names = table.loc[table["id"] == cell, "name"]
-    return str(names.iloc[0]) if len(names) else ""
+def cell_label(cell: str, table_path: str | Path | None) -> str:
+    """One cell type's label for figure titles, from the optional table at `table_path`."""
+    return cell_labels([cell], read_cell_table(table_path))[0]
 
 
 def read_attention(path: str | Path) -> dict[str, np.ndarray]:
@@ -81,14 +89,15 @@ def cell_figures(
     *,
     flank: int = 5000,
     bin_size: int = 100,
-    name: str = "",
+    label: str = "",
 ) -> None:
     """All per-cell-type figures.
 
     runs: model name -> its output folder (metrics.json, history.tsv, test_predictions.tsv).
     outputs: keys profile, marks, curves, training -> PNG paths.
+    label: the cell type in the titles (see `cell_label`), `cell` when not given.
     """
-    label = f"{cell} {name}".strip()
+    label = label or cell
     data = read_attention(attention)
     marks = [str(m) for m in data["marks"]]
     plot_attention_profiles(
@@ -133,10 +142,9 @@ def summary_frames(
     plot_table.insert(0, "label", cell_labels(cells, cell_table))
     several_seeds = bool(sds.notna().to_numpy().any())
     people = pd.DataFrame({"cell": cells})
-    names = dict(zip(cell_table["id"], cell_table["name"], strict=True))
-    groups = dict(zip(cell_table["id"], cell_table["group"], strict=True))
-    people["name"] = [names.get(c, "") for c in cells]
-    people["group"] = [groups.get(c, "") for c in cells]
+    for column in ("name", "group"):
+        values = by_cell(cell_table, column)
+        people[column] = [values.get(c, "") for c in cells]
     for model in models:
         people[auroc_column(model)] = means[model].to_numpy()
         if several_seeds:
@@ -217,7 +225,7 @@ def saliency_figures(
     *,
     flank: int = 5000,
     bin_size: int = 100,
-    name: str = "",
+    label: str = "",
     threads: int = 1,
 ) -> pd.DataFrame:
     """Saliency of every test gene, its agreement with attention (TSV) and the figure."""
@@ -238,6 +246,7 @@ def saliency_figures(
     )
     with atomic_path(out_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
+    title = f"{label}: attention vs input-gradient saliency ({len(table)} test genes)"
     plot_saliency_agreement(
         result.bin_attention,
         result.saliency,
@@ -247,7 +256,7 @@ def saliency_figures(
         out_png,
         flank=flank,
         bin_size=bin_size,
-        title=f"{name}: attention vs input-gradient saliency ({len(table)} test genes)".strip(": "),
+        title=title.strip(": "),  # no label: no leading ': '
     )
     return table
 
@@ -277,7 +286,7 @@ def gene_figure(
     *,
     flank: int = 5000,
     bin_size: int = 100,
-    name: str = "",
+    label: str = "",
 ) -> Path:
     """One test gene: its counts, bin and mark attention, and saliency, in one figure."""
     from .saliency import model_saliency  # torch, as above
@@ -288,7 +297,7 @@ def gene_figure(
     result = model_saliency(model_path, data.X[index : index + 1], marks)
     probability = 1 / (1 + np.exp(-float(result.logits[0])))
     title = (
-        f"{name + ': ' if name else ''}{data.gene_ids[index]}  label {int(data.y[index])} "
+        f"{label + ': ' if label else ''}{data.gene_ids[index]}  label {int(data.y[index])} "
         f"(expression {'above' if data.y[index] else 'at or below'} median), "
         f"predicted probability {probability:.3f}"
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
-from attentivechrome.figures import cell_name, saliency_figures
+from attentivechrome.figures import cell_label, saliency_figures
 from attentivechrome.logs import step_logging
 
 with step_logging(snakemake.log[0]) as log:
@@ -17,7 +17,7 @@ with step_logging(snakemake.log[0]) as log:
         Path(snakemake.output.table),
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
-        name=f"{cell} {cell_name(cell, snakemake.input.cell_table or None)}".strip(),
+        label=cell_label(cell, snakemake.input.cell_table or None),
         threads=snakemake.threads,
     )
     log.info(
