@@ -132,7 +132,7 @@ def test_files_sharing_few_ids_are_an_error_with_an_example_of_each(gene_info):
 
 
 def test_repeated_column_names_in_any_headed_table_are_an_error(tmp_path):
-    from attentivechrome.plots import read_cell_table
+    from attentivechrome.figures import read_cell_table
 
     path = tmp_path / "cells.tsv"
     path.write_text("id\tname\tname\nE003\tH1\tH1 again\n")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attentivechrome import plots
+from attentivechrome import figures, plots
 from attentivechrome.dataset import SplitData, write_npz
 from attentivechrome.errors import InputError
 from attentivechrome.model import ModelOutput
@@ -172,7 +172,7 @@ def test_summary_figures_and_tables(attention, tmp_path):
         "html": tmp_path / "auroc.html",
         "heatmap": tmp_path / "heat.png",
     }
-    plots.summary_figures(tmp_path / "summary.tsv", attention_paths, outputs, cell_table=table)
+    figures.summary_figures(tmp_path / "summary.tsv", attention_paths, outputs, cell_table=table)
     assert_png(outputs["auroc"])
     assert_png(outputs["heatmap"])
     written = pd.read_csv(outputs["table"], sep="\t")
@@ -194,7 +194,7 @@ def test_comparison_table_and_pairwise_figure(tmp_path):
         "html": tmp_path / "comparison.html",
         "figure": tmp_path / "pairs.png",
     }
-    table = plots.compare_models(tmp_path / "summary.tsv", outputs)
+    table = figures.compare_models(tmp_path / "summary.tsv", outputs)
     assert_png(outputs["figure"])
     written = pd.read_csv(outputs["table"], sep="\t")
     assert written.loc[0, ["model_a", "model_b"]].tolist() == ["attentivechrome", "deepchrome"]
@@ -202,11 +202,20 @@ def test_comparison_table_and_pairwise_figure(tmp_path):
     assert "DeepChrome" in outputs["html"].read_text()
 
 
+def test_cell_labels_name_the_cell_types_the_table_names(tmp_path):
+    path = tmp_path / "cells.tsv"
+    path.write_text("id\tname\nE003\tES-H1 cells\nE004\t\n")  # no group column: allowed
+    assert figures.cell_label("E003", path) == "E003 ES-H1 cells"
+    assert figures.cell_label("E004", path) == "E004"  # listed without a name
+    assert figures.cell_label("E005", path) == "E005"  # not listed
+    assert figures.cell_label("E003", None) == "E003"  # no table
+
+
 def test_a_cell_table_without_names_is_rejected(tmp_path):
     path = tmp_path / "cells.tsv"
     path.write_text("id\tlabel\nE003\tES\n")
     with pytest.raises(InputError, match=r"cells.tsv: missing column\(s\) name"):
-        plots.read_cell_table(path)
+        figures.read_cell_table(path)
 
 
 # ---------------------------------------------------------------- saliency
@@ -281,12 +290,12 @@ def test_saliency_of_a_trained_model_is_highest_on_the_planted_mark(trained):
 
 def test_saliency_figure_and_table(trained, tmp_path):
     root, _ = trained
-    table = plots.saliency_figures(
+    table = figures.saliency_figures(
         root / "model" / "model.pt",
         root / "test.npz",
         tmp_path / "saliency.png",
         tmp_path / "agreement.tsv",
-        name="PLANTED",
+        label="PLANTED",
     )
     assert_png(tmp_path / "saliency.png")
     written = pd.read_csv(tmp_path / "agreement.tsv", sep="\t")
@@ -297,7 +306,7 @@ def test_saliency_figure_and_table(trained, tmp_path):
 def test_cell_figures_from_a_training_run(trained, tmp_path):
     root, _ = trained
     outputs = {key: tmp_path / f"{key}.png" for key in ("profile", "marks", "curves", "training")}
-    plots.cell_figures(
+    figures.cell_figures(
         "PLANTED", root / "model" / "attention.npz", {"attentivechrome": root / "model"}, outputs
     )
     for path in outputs.values():
@@ -310,7 +319,7 @@ def test_cell_figures_from_a_training_run(trained, tmp_path):
 def test_gene_figure_for_a_test_gene(trained, tmp_path):
     root, _ = trained
     gene = str(pd.read_csv(root / "model" / "test_predictions.tsv", sep="\t")["gene_id"][5])
-    out = plots.gene_figure(
+    out = figures.gene_figure(
         gene,
         root / "model" / "model.pt",
         root / "test.npz",
@@ -324,7 +333,7 @@ def test_gene_figure_refuses_a_gene_outside_the_test_split(trained, tmp_path):
     root, _ = trained
     train_gene = "ENSG00000000007"  # in the train split of the planted data
     with pytest.raises(InputError) as error:
-        plots.gene_figure(
+        figures.gene_figure(
             train_gene,
             root / "model" / "model.pt",
             root / "test.npz",

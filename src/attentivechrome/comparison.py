@@ -1,7 +1,8 @@
 """Paired comparison of models across cell types, as the paper's "better on 49 of 56".
 
 For every pair of models (A, B), on the per-cell-type means over seeds:
-- wins / ties / losses of A against B (a tie: equal test AUROC at the 4 decimals shown);
+- wins / ties / losses of A against B (a tie: equal test AUROC at the decimals shown,
+  `summary.DECIMALS`);
 - the mean difference A - B with a bootstrap 95% interval over cell types (resampling
   cell types with replacement, a fixed seed, so the table is reproducible);
 - the two-sided Wilcoxon signed-rank p-value over cell types (scipy; empty when fewer
@@ -17,9 +18,10 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from .summary import DECIMALS, metric_column
+
 BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 20171204
-DECIMALS = 4
 
 COLUMNS = [
     "model_a",
@@ -45,7 +47,10 @@ def auroc_by_cell(summary: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def seed_tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """cells x models tables of the test AUROC's seed mean and its sd, from summary.tsv."""
-    return auroc_by_cell(summary, "test_auroc_mean"), auroc_by_cell(summary, "test_auroc_sd")
+    return (
+        auroc_by_cell(summary, metric_column("test_auroc", "mean")),
+        auroc_by_cell(summary, metric_column("test_auroc", "sd")),
+    )
 
 
 def bootstrap_interval(differences: np.ndarray, samples: int = BOOTSTRAP_SAMPLES):

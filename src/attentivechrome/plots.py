@@ -1,8 +1,8 @@
-"""Figures of trained models: attention, curves, saliency, single genes and the summary.
+"""Drawing: attention, curves, saliency, single genes and the summary across cell types.
 
-The first half holds pure functions: arrays or DataFrames in, one PNG out (written under a
-temporary name and renamed, so a figure is complete or absent). The second half reads the
-pipeline's result files and calls them; the workflow scripts only call that half.
+Pure functions: arrays or DataFrames in, one PNG (or HTML page) out, written under a
+temporary name and renamed, so a figure is complete or absent. Reading the pipeline's
+result files and choosing what to draw is `figures`' job.
 
 Figures are drawn on `matplotlib.figure.Figure` objects with the Agg canvas, never through
 pyplot's global state, so nothing here needs a display or leaks figures between calls.
@@ -11,7 +11,6 @@ pyplot's global state, so nothing here needs a display or leaks figures between 
 from __future__ import annotations
 
 import html
-import json
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,8 +29,8 @@ from sklearn.metrics import (  # noqa: E402
     roc_curve,
 )
 
-from .errors import InputError  # noqa: E402
-from .io import atomic_path, read_table  # noqa: E402
+from .io import atomic_path  # noqa: E402
+from .summary import DECIMALS  # noqa: E402
 
 #: Mean test AUROC over the 56 REMC cell types as published (AttentiveChrome paper, and
 #: TransferChrome for the later state of the art). Keys are our model names.
@@ -462,182 +461,13 @@ def plot_attention_heatmap(
     return save_figure(fig, out)
 
 
-def write_html_table(table: pd.DataFrame, out: str | Path, *, title: str, note: str = "") -> Path:
-    """A small self-contained HTML page (the report shows HTML inline, TSV only as download)."""
-    style = (
-        "body{font-family:sans-serif;font-size:13px;margin:12px}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
-        "th{background:#f0f0f0}td{text-align:right}td:first-child,td:nth-child(2){text-align:left}"
-    )
-    body = table.to_html(
-        index=False, float_format=lambda v: f"{v:.4f}", na_rep="-", border=0, justify="left"
-    )
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body><h3>{html.escape(title)}</h3>"
-        f"<p>{html.escape(note)}</p>{body}</body></html>\n"
-    )
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(page)
-    return out
-
-
-# --------------------------------------------------------------------------- result files
-
-
-def read_cell_table(path: str | Path | None) -> pd.DataFrame:
-    """The optional id/name/group table; empty (same columns) when no path is given."""
-    columns = ["id", "name", "group"]
-    if not path:
-        return pd.DataFrame(columns=columns)
-    try:
-        table = read_table(path, dtype=str)
-    except pd.errors.EmptyDataError:
-        raise InputError(path, "empty; expected a header 'id<TAB>name<TAB>group'") from None
-    missing = [c for c in columns[:2] if c not in table.columns]
-    if missing:
-        raise InputError(
-            path,
-            f"missing column(s) {', '.join(missing)}; expected a header 'id<TAB>name<TAB>group'",
-        )
-    if "group" not in table.columns:
-        table["group"] = ""
-    return table[columns].fillna("")
-
-
-def cell_labels(cells: Sequence[str], cell_table: pd.DataFrame) -> list[str]:
-    """'ID name' when the table names the cell type, else the id alone."""
-    names = dict(zip(cell_table["id"], cell_table["name"], strict=True))
-    return [f"{c} {names[c]}".strip() if names.get(c) else c for c in cells]
-
-
-def cell_name(cell: str, table_path: str | Path | None) -> str:
-    """The cell type's name from the optional table, or '' when none is given."""
-    table = read_cell_table(table_path)
-    names = table.loc[table["id"] == cell, "name"]
-    return str(names.iloc[0]) if len(names) else ""
-
-
-def read_attention(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path) as archive:
-        return {key: archive[key] for key in archive.files}
-
-
-def cell_figures(
-    cell: str,
-    attention: Path,
-    runs: Mapping[str, Path],
-    outputs: Mapping[str, Path],
-    *,
-    flank: int = 5000,
-    bin_size: int = 100,
-    name: str = "",
-) -> None:
-    """All per-cell-type figures.
-
-    runs: model name -> its output folder (metrics.json, history.tsv, test_predictions.tsv).
-    outputs: keys profile, marks, curves, training -> PNG paths.
-    """
-    label = f"{cell} {name}".strip()
-    data = read_attention(attention)
-    marks = [str(m) for m in data["marks"]]
-    plot_attention_profiles(
-        data["bin_attention"],
-        data["probabilities"],
-        marks,
-        outputs["profile"],
-        flank=flank,
-        bin_size=bin_size,
-        title=f"{label}: bin attention around the TSS ({len(data['labels'])} test genes)",
-    )
-    plot_mark_attention(
-        data["mark_attention"],
-        data["probabilities"],
-        marks,
-        outputs["marks"],
-        title=f"{label}: mark attention per test gene",
-    )
-    predictions = {m: pd.read_csv(d / "test_predictions.tsv", sep="\t") for m, d in runs.items()}
-    histories = {m: pd.read_csv(d / "history.tsv", sep="\t") for m, d in runs.items()}
-    best = {m: json.loads((d / "metrics.json").read_text())["best_epoch"] for m, d in runs.items()}
-    plot_roc_pr(predictions, outputs["curves"], title=f"{label}: test genes, best epoch")
-    plot_training(histories, outputs["training"], best_epochs=best, title=f"{label}: training")
-
-
-def summary_frames(
-    summary: pd.DataFrame, cell_table: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """From summary.tsv: (AUROC table for people, per-model mean and sd tables to plot)."""
-    from .comparison import seed_tables
-
-    means, sds = seed_tables(summary)
-    models, cells = list(means.columns), [str(c) for c in means.index]
-    plot_table = means.reset_index(drop=True)
-    plot_table.insert(0, "label", cell_labels(cells, cell_table))
-    several_seeds = bool(sds.notna().to_numpy().any())
-    people = pd.DataFrame({"cell": cells})
-    names = dict(zip(cell_table["id"], cell_table["name"], strict=True))
-    groups = dict(zip(cell_table["id"], cell_table["group"], strict=True))
-    people["name"] = [names.get(c, "") for c in cells]
-    people["group"] = [groups.get(c, "") for c in cells]
-    for model in models:
-        people[f"{model_label(model)} AUROC"] = means[model].to_numpy()
-        if several_seeds:
-            people[f"{model_label(model)} sd"] = sds[model].to_numpy()
-    mean_row = {"cell": "mean", "name": f"{len(cells)} cell types", "group": ""}
-    mean_row |= {c: people[c].mean() for c in people.columns[3:] if c.endswith("AUROC")}
-    published = {
-        f"{model_label(m)} AUROC": v for m, (_, v) in PUBLISHED_MEAN_AUROC.items() if m in models
-    }
-    published_row = {"cell": "published", "name": "mean over 56 REMC cell types", "group": ""}
-    people = pd.concat(
-        [people, pd.DataFrame([mean_row, published_row | published])], ignore_index=True
-    )
-    return people, plot_table, sds.reset_index(drop=True)
-
-
-def summary_figures(
-    summary_tsv: Path,
-    attention: Mapping[str, Path],
-    outputs: Mapping[str, Path],
-    *,
-    cell_table: str | Path | None = None,
-) -> None:
-    """Across cell types. outputs: keys auroc (PNG), table (TSV), html, heatmap (PNG)."""
-    from .summary import read_summary
-
-    table = read_cell_table(cell_table)
-    people, plot_table, sds = summary_frames(read_summary(summary_tsv), table)
-    with atomic_path(outputs["table"]) as tmp:
-        people.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="")
-    write_html_table(
-        people,
-        outputs["html"],
-        title="Test AUROC per cell type",
-        note="Each model is evaluated at its best validation-AUROC epoch; with several seeds "
-        "the value is their mean (sd: standard deviation over seeds). The last row gives the "
-        "published means over the 56 REMC cell types for comparison.",
-    )
-    plot_auroc_summary(plot_table, outputs["auroc"], sd=sds)
-    rows = {}
-    marks: list[str] = []
-    for cell, path in attention.items():
-        data = read_attention(path)
-        marks = [str(m) for m in data["marks"]]
-        rows[cell] = data["mark_attention"].mean(axis=0)
-    heatmap = pd.DataFrame.from_dict(rows, orient="index", columns=marks)
-    heatmap.index = cell_labels(list(rows), table)
-    plot_attention_heatmap(heatmap, outputs["heatmap"], title="Mean mark attention (test genes)")
-
-
 def plot_model_pairs(
     means: pd.DataFrame,
     sds: pd.DataFrame,
     wins: Mapping[str, int],
     out: str | Path,
     *,
-    reference: str = "attentivechrome",
+    reference: str,
 ) -> Path:
     """Test AUROC of `reference` against every other model, one point per cell type.
 
@@ -665,128 +495,26 @@ def plot_model_pairs(
     return save_figure(fig, out)
 
 
-def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFrame:
-    """comparison.tsv, its HTML page and the pairwise figure. outputs: table, html, figure."""
-    from .comparison import comparison_table, seed_tables
-    from .summary import read_summary
-
-    means, sds = seed_tables(read_summary(summary_tsv))
-    table = comparison_table(means, sds)
-    with atomic_path(outputs["table"]) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4g", na_rep="")
-    shown = table.assign(
-        model_a=table["model_a"].map(model_label), model_b=table["model_b"].map(model_label)
+def write_html_table(table: pd.DataFrame, out: str | Path, *, title: str, note: str = "") -> Path:
+    """A small self-contained HTML page (the report shows HTML inline, TSV only as download)."""
+    style = (
+        "body{font-family:sans-serif;font-size:13px;margin:12px}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
+        "th{background:#f0f0f0}td{text-align:right}td:first-child,td:nth-child(2){text-align:left}"
     )
-    write_html_table(
-        shown,
-        outputs["html"],
-        title="Paired comparison of models across cell types",
-        note="Test AUROC of model A against model B on each cell type's mean over seeds: "
-        "wins/ties/losses of A, the mean difference A - B with a bootstrap 95% interval over "
-        "cell types, the Wilcoxon signed-rank p-value and, with several seeds, the number of "
-        "cell types whose difference exceeds the sum of the two seed standard deviations.",
+    body = table.to_html(
+        index=False,
+        float_format=lambda v: f"{v:.{DECIMALS}f}",
+        na_rep="-",
+        border=0,
+        justify="left",
     )
-    reference = means.columns[0]  # AttentiveChrome: model A of each of its pairs
-    against = table[table["model_a"] == reference]
-    wins = dict(zip(against["model_b"], against["wins"], strict=True))
-    plot_model_pairs(means, sds, wins, outputs["figure"], reference=reference)
-    return table
-
-
-def saliency_figures(
-    model_path: Path,
-    test_npz: Path,
-    out_png: Path,
-    out_tsv: Path,
-    *,
-    flank: int = 5000,
-    bin_size: int = 100,
-    name: str = "",
-    threads: int = 1,
-) -> pd.DataFrame:
-    """Saliency of every test gene, its agreement with attention (TSV) and the figure."""
-    from .dataset import read_npz
-    from .saliency import agreement_table, bin_agreement, mark_agreement, model_saliency
-
-    data = read_npz(test_npz)
-    marks = [str(m) for m in data.marks]
-    result = model_saliency(model_path, data.X, marks, threads=threads)
-    table = agreement_table(
-        data.gene_ids,
-        data.y,
-        result.logits,
-        marks,
-        result.bin_attention,
-        result.mark_attention,
-        result.saliency,
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h3>{html.escape(title)}</h3>"
+        f"<p>{html.escape(note)}</p>{body}</body></html>\n"
     )
-    with atomic_path(out_tsv) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
-    plot_saliency_agreement(
-        result.bin_attention,
-        result.saliency,
-        bin_agreement(result.bin_attention, result.saliency),
-        mark_agreement(result.mark_attention, result.saliency),
-        marks,
-        out_png,
-        flank=flank,
-        bin_size=bin_size,
-        title=f"{name}: attention vs input-gradient saliency ({len(table)} test genes)".strip(": "),
-    )
-    return table
-
-
-def find_test_gene(gene: str, gene_ids: np.ndarray, source: Path, listing: Path) -> int:
-    """Index of `gene` (full or short Ensembl id) among the test genes, or a clear error."""
-    from .dataset import long_id
-
-    ids = [str(g) for g in gene_ids]
-    for candidate in (gene, long_id(gene)):
-        if candidate in ids:
-            return ids.index(candidate)
-    examples = ", ".join(ids[:3])
-    raise InputError(
-        source,
-        f"gene {gene!r} is not a test gene of this cell type. Per-gene figures exist only for "
-        f"test genes (the model never trained on them and their attention is saved). Valid ids "
-        f"are the gene_id column of {listing} ({len(ids)} genes, e.g. {examples}); "
-        f"`cut -f1 {listing} | head` lists some",
-    )
-
-
-def gene_figure(
-    gene: str,
-    model_path: Path,
-    test_npz: Path,
-    predictions: Path,
-    out: Path,
-    *,
-    flank: int = 5000,
-    bin_size: int = 100,
-    name: str = "",
-) -> Path:
-    """One test gene: its counts, bin and mark attention, and saliency, in one figure."""
-    from .dataset import read_npz
-    from .saliency import model_saliency
-
-    data = read_npz(test_npz)
-    index = find_test_gene(gene, data.gene_ids, test_npz, predictions)
-    marks = [str(m) for m in data.marks]
-    result = model_saliency(model_path, data.X[index : index + 1], marks)
-    probability = 1 / (1 + np.exp(-float(result.logits[0])))
-    title = (
-        f"{name + ': ' if name else ''}{data.gene_ids[index]}  label {int(data.y[index])} "
-        f"(expression {'above' if data.y[index] else 'at or below'} median), "
-        f"predicted probability {probability:.3f}"
-    )
-    return plot_gene(
-        data.X[index],
-        result.bin_attention[0],
-        result.mark_attention[0],
-        result.saliency[0],
-        marks,
-        out,
-        flank=flank,
-        bin_size=bin_size,
-        title=title,
-    )
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(page)
+    return out

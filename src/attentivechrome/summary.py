@@ -16,8 +16,17 @@ from .io import atomic_path
 
 #: Metrics summarised over seeds.
 METRICS = ["test_auroc", "test_auprc", "valid_auroc"]
+#: Decimals the metrics are written with, here and in the AUROC tables of the report; the
+#: comparison calls two models tied when their AUROCs agree to this many.
+DECIMALS = 4
+FLOAT_FORMAT = f"%.{DECIMALS}f"
 #: Columns of one training run, as read from its metrics.json.
 RUN_COLUMNS = ["cell", "model", "seed", "best_epoch", *METRICS, "n_train", "n_valid", "n_test"]
+
+
+def metric_column(metric: str, statistic: str) -> str:
+    """The summary.tsv column of `statistic` ('mean' or 'sd') over seeds of `metric`."""
+    return f"{metric}_{statistic}"
 
 
 def read_runs(metrics: Mapping[str, Sequence[Path]]) -> pd.DataFrame:
@@ -44,8 +53,8 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     grouped = runs.groupby(keys, sort=False, observed=True)
     table = grouped.size().rename("n_seeds").to_frame()
     for metric in METRICS:
-        table[f"{metric}_mean"] = grouped[metric].mean()
-        table[f"{metric}_sd"] = grouped[metric].std(ddof=1)
+        table[metric_column(metric, "mean")] = grouped[metric].mean()
+        table[metric_column(metric, "sd")] = grouped[metric].std(ddof=1)
     table["best_epochs"] = grouped["best_epoch"].agg(lambda e: ",".join(map(str, e)))
     for name in ("n_train", "n_valid", "n_test"):
         table[name] = grouped[name].first()
@@ -60,7 +69,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
 def write_summary(metrics: Mapping[str, Sequence[Path]], out: Path) -> pd.DataFrame:
     table = summary_table(read_runs(metrics))
     with atomic_path(out) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+        table.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT)
     return table
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
+from attentivechrome.figures import compare_models
 from attentivechrome.logs import step_logging
-from attentivechrome.plots import compare_models
 
 with step_logging(snakemake.log[0]) as log:
     table = compare_models(

@@ -5,8 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
+from attentivechrome.figures import cell_figures, cell_label
 from attentivechrome.logs import step_logging
-from attentivechrome.plots import cell_figures, cell_name
 
 with step_logging(snakemake.log[0]):
     cell = snakemake.wildcards.cell
@@ -19,5 +19,5 @@ with step_logging(snakemake.log[0]):
         {key: Path(snakemake.output[key]) for key in ("profile", "marks", "curves", "training")},
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
-        name=cell_name(cell, snakemake.input.cell_table or None),
+        label=cell_label(cell, snakemake.input.cell_table or None),
     )

@@ -5,8 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
+from attentivechrome.figures import cell_label, gene_figure
 from attentivechrome.logs import step_logging
-from attentivechrome.plots import cell_name, gene_figure
 
 with step_logging(snakemake.log[0]):
     cell = snakemake.wildcards.cell
@@ -18,5 +18,5 @@ with step_logging(snakemake.log[0]):
         Path(snakemake.output[0]),
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
-        name=f"{cell} {cell_name(cell, snakemake.input.cell_table or None)}".strip(),
+        label=cell_label(cell, snakemake.input.cell_table or None),
     )

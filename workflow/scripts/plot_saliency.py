@@ -5,8 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
+from attentivechrome.figures import cell_label, saliency_figures
 from attentivechrome.logs import step_logging
-from attentivechrome.plots import cell_name, saliency_figures
 
 with step_logging(snakemake.log[0]) as log:
     cell = snakemake.wildcards.cell
@@ -17,7 +17,7 @@ with step_logging(snakemake.log[0]) as log:
         Path(snakemake.output.table),
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
-        name=f"{cell} {cell_name(cell, snakemake.input.cell_table or None)}".strip(),
+        label=cell_label(cell, snakemake.input.cell_table or None),
         threads=snakemake.threads,
     )
     log.info(

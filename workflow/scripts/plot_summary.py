@@ -5,8 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
+from attentivechrome.figures import summary_figures
 from attentivechrome.logs import step_logging
-from attentivechrome.plots import summary_figures
 
 with step_logging(snakemake.log[0]):
     summary_figures(
