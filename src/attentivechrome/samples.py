@@ -96,9 +96,11 @@ class ReadSources:
 
 
 def bam_index(bam: Path) -> Path | None:
-    """The .bai of a coordinate-sorted BAM, when it exists and is not older than the BAM."""
+    """The .bai of a coordinate-sorted BAM, when it exists and is not older than the BAM
+    (a stale index would give multicov wrong counts)."""
     for index in (Path(f"{bam}.bai"), bam.with_suffix(".bai")):
-        if index.is_file() and index.stat().st_mtime >= bam.stat().st_mtime:
+        # Whole seconds, as htslib compares them: a copy made in one go keeps its index.
+        if index.is_file() and int(index.stat().st_mtime) >= int(bam.stat().st_mtime):
             try:
                 with pysam.AlignmentFile(str(bam), "rb", check_sq=False) as handle:
                     header = handle.header.to_dict()
