@@ -7,6 +7,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # training) for the pipeline; Slurm and munge for the cluster test.
 PIPELINE_PACKAGES := bedtools tabix libtcmalloc-minimal4
 TEST_PACKAGES := slurm-wlm munge
+# PyTorch comes from wherever pip finds it; on Linux x86-64 from PyPI that is the CUDA build
+# and its nvidia-* wheels (about 3 GB). `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu`
+# installs the pinned version from that index (the CPU build) before the rest.
+TORCH_INDEX ?=
+TORCH_VERSION := $(shell sed -n 's/.*"torch==\([^"]*\)".*/\1/p' pyproject.toml)
 
 .PHONY: setup demo test lint format clean
 
@@ -15,6 +20,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@command -v bedtools >/dev/null && command -v bgzip >/dev/null && /sbin/ldconfig -p | grep -q libtcmalloc_minimal || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(PIPELINE_PACKAGES); }
 	$(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(BIN)/pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
@@ -29,12 +35,12 @@ test: lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 format: setup
 	$(BIN)/ruff format .
-	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/snakefmt workflow/Snakefile workflow/rules
 
 clean:
 	rm -rf results .snakemake

@@ -153,7 +153,7 @@ def assert_ran_through_slurm(cluster, output: str) -> dict[str, Path]:
     """Every planned job but the local ones was a Slurm job that completed."""
     jobs = submitted_jobs(output)
     planned = Counter(job_counts(output))
-    for rule in LOCAL_RULES:  # the Snakefile's `localrules:` run beside Snakemake
+    for rule in LOCAL_RULES:  # rules with `localrule: True` run beside Snakemake
         planned.pop(rule, None)
     assert Counter(rule_of(log) for log in jobs.values()) == planned
     states = cluster.job_states()

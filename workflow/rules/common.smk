@@ -2,11 +2,30 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import min_version, validate
 
-# The pipeline's package, from this checkout (also when Snakemake runs outside the venv).
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from attentivechrome.config import write_resolved_config
+min_version("9.0")
+
+# The pipeline's package, from this workflow's own src/ (also when Snakemake runs outside
+# the venv). workflow.current_basedir is the folder of this file (workflow/rules/) wherever
+# the run starts; workflow.basedir would be the folder of the main Snakefile, which is the
+# user's own when this workflow is used as a module. A module read from a git host
+# (github(...), git(...)) has no src/ on disk: its package must be installed.
+if isinstance(workflow.current_basedir, LocalSourceFile):
+    sys.path.insert(0, str(Path(str(workflow.current_basedir)).parents[1] / "src"))
+try:
+    from attentivechrome.config import write_resolved_config
+except ModuleNotFoundError as error:
+    if error.name != "attentivechrome":
+        raise
+    raise WorkflowError(
+        f"the pipeline's Python package (attentivechrome) is not importable: the workflow "
+        f"at {workflow.current_basedir} has no src/ folder on disk. Install the package of "
+        "the same version where Snakemake runs: pip install "
+        "'attentivechrome-pipeline @ git+https://github.com/<owner>/<repo>@<tag>'"
+    ) from error
 from attentivechrome.errors import InputError
 from attentivechrome.genome import BUILTIN_GENOMES
 from attentivechrome.samples import (
@@ -15,9 +34,6 @@ from attentivechrome.samples import (
     reads_from_pattern,
 )
 from attentivechrome.windows import bins_per_gene
-
-min_version("9.0")
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 # Checks a JSON schema cannot express, made before any job starts.
@@ -107,14 +123,23 @@ wildcard_constraints:
     name="|".join(re.escape(n) for n in DOWNLOAD_SOURCES),
 
 
-# What this run resolved (files layered, defaults filled), for users to read back.
-onstart:
+def write_run_config():
+    """Write what this run resolved (files layered, defaults filled) for users to read back.
+
+    Snakemake runs only the main Snakefile's `onstart:`, so a Snakefile that uses this
+    workflow as a module calls this from its own (`module attentivechrome: ...`, then
+    `onstart: attentivechrome.write_run_config()`).
+    """
     write_resolved_config(
         config,
         f"{RESULTS}/config.resolved.yaml",
         workflow.configfiles,
         workflow.config_settings.config,
     )
+
+
+onstart:
+    write_run_config()
 
 
 def downloaded(name):

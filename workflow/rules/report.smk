@@ -138,6 +138,7 @@ rule plot_summary:
         ),
     log:
         f"{LOGS}/plots/summary.log",
+    localrule: True
     conda:
         "../../envs/attentivechrome.yaml"
     params:

@@ -6,6 +6,7 @@ rule summary:
         f"{RESULTS}/summary.tsv",
     log:
         f"{LOGS}/summary.log",
+    localrule: True
     conda:
         "../../envs/attentivechrome.yaml"
     script:
@@ -34,6 +35,7 @@ rule compare_models:
         ),
     log:
         f"{LOGS}/compare_models.log",
+    localrule: True
     conda:
         "../../envs/attentivechrome.yaml"
     script:
