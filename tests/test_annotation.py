@@ -87,7 +87,7 @@ def test_expression_reads_gzip_and_selects_cells(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "cells", "message"),
     [
-        ([("G1", 1, 2)], ["E999"], r"line 1: cell types E999 are not columns"),
+        ([("G1", 1, 2)], ["E999"], r"line 1: cell type E999 is not a column of the expression table"),
         ([("G1", 1, 2), ("G2", 1, "nan")], None, r"line 3: gene G2, cell type E003: RPKM must be"),
         ([("G1", 1, -2)], None, r"line 2: gene G1, cell type E003: RPKM must be a non-negative"),
         ([("G1", 1, 2), ("G1", 1, 2)], None, r"line 3: gene G1 is listed twice"),
@@ -375,7 +375,7 @@ def test_tab_separated_table_with_the_id_column_not_first(tmp_path):
             r"tpm, line 1: no gene id column 'gene' \(sources.expression_id_column\); "
             r"the columns are gene_id, E003",
         ),
-        (TPM_CSV, ["E003", "E999"], None, r"tpm, line 1: cell types E999 are not columns"),
+        (TPM_CSV, ["E003", "E999"], None, r"tpm, line 1: cell type E999 is not a column"),
         (
             TPM_CSV.replace("7,1e-3", "7,n.d."),
             ["E004"],

@@ -70,7 +70,7 @@ def test_no_config_file_means_the_demo(tmp_path):
     ("settings", "message"),
     [
         ({"colour": "red"}, "Additional properties are not allowed ('colour' was unexpected)"),
-        ({"marks": ["H3K4me3", "H3K4m3"]}, "'H3K4m3' is not one of"),
+        ({"marks": ["H3K4me3", "H3K4m3"]}, "mark H3K4m3 is not a Roadmap mark"),
         ({"cell_types": []}, "[] should be non-empty"),
         ({"window": {"bin_size": 300}}, "bin_size 300 must be positive and divide the window"),
         ({"counter": "fastest"}, "'fastest' is not one of ['fast', 'multicov']"),
@@ -102,6 +102,8 @@ def test_cell_type_missing_from_the_expression_matrix(tmp_path):
     target = str(tmp_path / "results/DEMO2/data/test.npz")
     result = run_with(tmp_path, settings, target, dry=False)
     assert result.returncode != 0
-    log = (tmp_path / "results/logs/datasets/DEMO2.log").read_text()
-    assert "rpkm.tsv, line 1: cell type DEMO2 is not a column of the expression matrix" in log
-    assert not list((tmp_path / "results/DEMO2").glob("data/*"))
+    # Stopped where the table is first read, before any reads are counted.
+    log = (tmp_path / "results/logs/reference/genes.log").read_text()
+    assert "rpkm.tsv, line 1: cell type DEMO2 is not a column" in log
+    assert not (tmp_path / "results/reference/genes.tsv").exists()
+    assert not list((tmp_path / "results").glob("*/counts.npz"))

@@ -125,10 +125,14 @@ def test_sheet_level_errors(tmp_path, files):
 
 
 def test_pattern_is_a_sheet_of_tagalign_files():
-    sources = reads_from_pattern("reads/{cell}-{mark}.tagAlign.gz", ["E1", "E2"], ["K4", "K9"])
-    assert [r.name for r in sources.reads] == ["E1-K4", "E1-K9", "E2-K4", "E2-K9"]
+    marks = ["H3K4me3", "H3K9me3"]
+    sources = reads_from_pattern("reads/{cell}-{mark}.tagAlign.gz", ["E1", "E2"], marks)
+    names = ["E1-H3K4me3", "E1-H3K9me3", "E2-H3K4me3", "E2-H3K9me3"]
+    assert [r.name for r in sources.reads] == names
     assert {r.kind for r in sources.reads} == {"text"}
-    assert sources.reads[1].path == "reads/E1-K9.tagAlign.gz"
+    assert sources.reads[1].path == "reads/E1-H3K9me3.tagAlign.gz"
+    with pytest.raises(InputError, match="mark H3K4m3 is not a Roadmap mark"):
+        reads_from_pattern("{cell}-{mark}", ["E1"], ["H3K4m3"])
 
 
 def test_schema_states_the_same_formats_and_names():

@@ -388,7 +388,12 @@ def _cell_columns(table: pd.DataFrame, cells: list[str], path: str | Path) -> pd
     if missing:
         raise InputError(
             path,
-            f"cell types {', '.join(missing)} are not columns of the matrix "
+            (
+                f"cell type {missing[0]} is not a column"
+                if len(missing) == 1
+                else f"cell types {', '.join(missing)} are not columns"
+            )
+            + " of the expression table "
             f"(columns: {', '.join(map(str, table.columns))})",
             line=1,
         )

@@ -37,6 +37,9 @@ FORMATS = ("tagalign", "bed", "bam")
 COLUMNS = ("cell", "mark", "path")
 #: The marks of the paper, used when the tagAlign pattern is given without `marks`.
 CORE_MARKS = ("H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3")
+#: Roadmap's names of the marks its tagAlign files hold (the pattern's {mark}): a name
+#: outside these is a typo that would only show as a failed download.
+ROADMAP_MARKS = (*CORE_MARKS, "H3K27ac", "H3K9ac", "H2A.Z", "H3K79me2", "H4K20me1", "DNase")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _BAM_MAGIC = b"BAM\x01"
 
@@ -176,6 +179,13 @@ def read_sample_sheet(
 
 def reads_from_pattern(pattern: str, cells: Sequence[str], marks: Sequence[str]) -> ReadSources:
     """The tagAlign shorthand: one text file per (cell, mark), named by the pattern."""
+    for mark in marks:
+        if mark not in ROADMAP_MARKS:
+            raise InputError(
+                None,
+                f"mark {mark} is not a Roadmap mark ({', '.join(ROADMAP_MARKS)}); reads of "
+                "other marks are named in a sample sheet (samples)",
+            )
     reads = tuple(
         Reads(cell, mark, pattern.format(cell=cell, mark=mark), "text")
         for cell in cells
