@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,14 +34,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .dataset import SplitData, read_splits
 from .errors import InputError
 from .io import atomic_path, atomic_write_text
-from .metrics import OneClassError, auprc, auroc, check_two_classes
+from .metrics import auprc, auroc
 from .model import MODELS, ModelSpec, build_model
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_auroc", "valid_auprc", "seconds"]
 # Scoring only, so it changes no result. 128 scored fastest on one CPU thread (0.39 ms
@@ -50,22 +49,6 @@ HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_auroc", "valid_au
 EVAL_BATCH_SIZE = 128
 TRANSFORMS = ("none", "log1p")
 LOGISTIC_C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-
-
-@dataclass
-class Split:
-    """One split of one cell type, as read from its .npz file."""
-
-    name: str
-    path: Path
-    X: np.ndarray  # (genes, marks, bins) int32
-    y: np.ndarray  # (genes,) int8
-    gene_ids: np.ndarray
-    marks: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return len(self.y)
 
 
 @dataclass
@@ -105,69 +88,6 @@ class Progress:
 
 
 # ---------------------------------------------------------------- inputs
-
-
-def load_split(path: str | Path, name: str) -> Split:
-    """Read and check one split file; every problem is an InputError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, f"{name} split file not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = sorted({"X", "y", "gene_ids", "marks"} - set(archive.files))
-            if missing:
-                raise InputError(
-                    path, f"missing array(s) {missing}; expected X, y, gene_ids and marks"
-                )
-            arrays = {key: archive[key] for key in ("X", "y", "gene_ids", "marks")}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(path, f"not a readable .npz archive ({error})") from None
-    split = Split(name, path, arrays["X"], arrays["y"], arrays["gene_ids"], arrays["marks"])
-    _check_split(split)
-    return split
-
-
-def _check_split(split: Split) -> None:
-    X, y, path = split.X, split.y, split.path
-    if X.ndim != 3 or not np.issubdtype(X.dtype, np.integer):
-        raise InputError(
-            path, f"X must be integer counts of shape (genes, marks, bins), got {X.dtype} {X.shape}"
-        )
-    if X.shape[0] == 0:
-        raise InputError(path, "the split holds no genes")
-    if y.shape != (X.shape[0],) or split.gene_ids.shape != (X.shape[0],):
-        raise InputError(
-            path, f"y {y.shape} and gene_ids {split.gene_ids.shape} must have {X.shape[0]} rows"
-        )
-    if split.marks.shape != (X.shape[1],):
-        raise InputError(path, f"marks {split.marks.shape} must list the {X.shape[1]} marks of X")
-    if list(split.marks) != sorted(split.marks):
-        raise InputError(path, f"marks must be in sorted order, got {list(split.marks)}")
-    if (X < 0).any():
-        gene = split.gene_ids[np.flatnonzero((X < 0).any(axis=(1, 2)))[0]]
-        raise InputError(path, f"gene {gene}: counts must be non-negative")
-    bad = np.flatnonzero((y != 0) & (y != 1))
-    if bad.size:
-        raise InputError(path, f"gene {split.gene_ids[bad[0]]}: label {y[bad[0]]}, expected 0 or 1")
-    try:
-        check_two_classes(y, f"{split.name} split")
-    except OneClassError as error:
-        raise InputError(path, str(error)) from None
-
-
-def load_splits(paths: dict[str, str | Path]) -> dict[str, Split]:
-    splits = {name: load_split(paths[name], name) for name in SPLITS}
-    train = splits["train"]
-    for split in splits.values():
-        if list(split.marks) != list(train.marks) or split.X.shape[2] != train.X.shape[2]:
-            raise InputError(
-                split.path,
-                f"marks {list(split.marks)} x {split.X.shape[2]} bins differ from the train "
-                f"split's {list(train.marks)} x {train.X.shape[2]} bins ({train.path})",
-            )
-    return splits
 
 
 def transform_counts(X: np.ndarray, transform: str) -> np.ndarray:
@@ -364,7 +284,7 @@ def _write_history(rows: list[dict], path: Path) -> None:
         table[columns].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 
 
-def _write_predictions(split: Split, probabilities: np.ndarray, path: Path) -> None:
+def _write_predictions(split: SplitData, probabilities: np.ndarray, path: Path) -> None:
     table = pd.DataFrame(
         {"gene_id": split.gene_ids, "label": split.y.astype(int), "probability": probabilities}
     )
@@ -372,7 +292,7 @@ def _write_predictions(split: Split, probabilities: np.ndarray, path: Path) -> N
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 
 
-def _write_attention(split: Split, predictions: Predictions, path: Path) -> None:
+def _write_attention(split: SplitData, predictions: Predictions, path: Path) -> None:
     with atomic_path(path) as tmp:
         np.savez(
             tmp,
@@ -389,7 +309,7 @@ def _finish(
     out_dir: Path,
     metrics: dict,
     history: list[dict],
-    test: Split,
+    test: SplitData,
     test_predictions: Predictions,
     model_payload: dict,
 ) -> dict:
@@ -461,7 +381,7 @@ def train_and_evaluate(
         early_stopping_patience=early_stopping_patience,
     )
     paths = {"train": train_npz, "valid": valid_npz, "test": test_npz}
-    splits = load_splits(paths)
+    splits = read_splits(paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if spec.builder is None:
@@ -471,7 +391,7 @@ def train_and_evaluate(
 
 def _train_torch(
     settings: Settings,
-    splits: dict[str, Split],
+    splits: dict[str, SplitData],
     out_dir: Path,
     checkpoint: bool,
     on_epoch_end: Callable[[int], None] | None,
@@ -585,7 +505,7 @@ def _train_torch(
 
 def _metrics(
     settings: Settings,
-    splits: dict[str, Split],
+    splits: dict[str, SplitData],
     best_epoch: int,
     best_row: dict,
     test: Predictions,
@@ -610,7 +530,7 @@ def _metrics(
     }
 
 
-def _train_logistic(settings: Settings, splits: dict[str, Split], out_dir: Path) -> dict:
+def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: Path) -> dict:
     """Logistic regression floor: one fit per C in the grid, C chosen on validation AUROC."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -691,10 +611,7 @@ def run(params: dict) -> dict:
 __all__ = [
     "Predictions",
     "Settings",
-    "Split",
     "load_model",
-    "load_split",
-    "load_splits",
     "predict",
     "run",
     "train_and_evaluate",
