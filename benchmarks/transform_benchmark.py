@@ -25,7 +25,8 @@ from pathlib import Path
 
 from attentivechrome.io import atomic_write_text
 from attentivechrome.labels import SPLITS
-from attentivechrome.training import TRANSFORMS, train_and_evaluate
+from attentivechrome.model import TRANSFORMS
+from attentivechrome.training import train_and_evaluate
 
 
 def find_cells(results: Path) -> list[str]:

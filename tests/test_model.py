@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -18,6 +19,7 @@ from attentivechrome.model import (
     block_diagonal_weights,
     build_model,
     final_states,
+    transform_counts,
 )
 
 torch.set_num_threads(1)
@@ -216,3 +218,17 @@ def test_block_diagonal_layout_matches_separate_lstms():
     grads_b = torch.autograd.grad((joined * weight).sum(), per_mark)
     for a, b in zip(grads_a, grads_b, strict=True):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_count_transform_is_the_same_for_arrays_and_tensors():
+    raw = counts(batch=2)
+    for transform in ("none", "log1p"):
+        from_array = transform_counts(raw.numpy().astype(np.int32), transform)
+        assert from_array.dtype == np.float32
+        x = raw.clone().requires_grad_(True)
+        from_tensor = transform_counts(x, transform)
+        np.testing.assert_allclose(from_array, from_tensor.detach().numpy(), rtol=1e-6)
+        (grad,) = torch.autograd.grad(from_tensor.sum(), x)  # differentiable to the counts
+        assert torch.allclose(grad, 1 / (1 + raw) if transform == "log1p" else torch.ones_like(raw))
+    with pytest.raises(ValueError, match="unknown count transform 'sqrt'"):
+        transform_counts(raw, "sqrt")

@@ -25,10 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 INIT_BOUND = 0.1  # the authors' port draws every parameter from uniform(-0.1, 0.1)
+TRANSFORMS = ("none", "log1p")  # read counts -> model input: see transform_counts
 
 
 class ModelOutput(NamedTuple):
@@ -43,6 +45,20 @@ class ProbabilityMixin:
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self(x).logits)
+
+
+def transform_counts(counts, transform: str):
+    """Model input from read counts: raw counts as the authors used, or log1p(counts).
+
+    A numpy array gives a float32 copy (training, logistic regression); a float torch
+    tensor gives a tensor autograd can differentiate back to the counts (saliency).
+    """
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown count transform {transform!r}; expected one of {TRANSFORMS}")
+    if isinstance(counts, np.ndarray):
+        values = counts.astype(np.float32)
+        return np.log1p(values) if transform == "log1p" else values
+    return counts.log1p() if transform == "log1p" else counts
 
 
 def uniform_init_(module: nn.Module, bound: float = INIT_BOUND) -> None:
