@@ -10,15 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
+from attentivechrome.checkpoint import CHECKPOINT_NAME
 from attentivechrome.dataset import SplitData, write_npz
 from attentivechrome.errors import InputError
-from attentivechrome.training import (
-    CHECKPOINT_NAME,
-    HISTORY_COLUMNS,
-    load_model,
-    run,
-    train_and_evaluate,
-)
+from attentivechrome.outputs import HISTORY_COLUMNS, load_model
+from attentivechrome.training import run, train_and_evaluate
 
 MARKS = np.array(sorted(["H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3"]))
 SIGNAL_MARK = int(np.flatnonzero(MARKS == "H3K4me3")[0])

@@ -133,7 +133,7 @@ def model_saliency(
     The saved model must have attention (it is compared with saliency) and have been
     trained on the same marks in the same order as X.
     """
-    from .training import load_model
+    from .outputs import load_model
 
     torch.set_num_threads(threads)
     model, payload = load_model(model_path)
