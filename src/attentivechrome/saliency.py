@@ -23,7 +23,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from .errors import InputError
-from .model import transform_counts
+from .model import probabilities, transform_counts
 
 #: Genes per forward/backward pass: bounds memory, the result does not depend on it.
 BATCH_SIZE = 256
@@ -114,7 +114,7 @@ def agreement_table(
         {
             "gene_id": gene_ids,
             "label": labels.astype(int),
-            "probability": 1 / (1 + np.exp(-logits.astype(float))),
+            "probability": probabilities(logits),
             "mark_spearman": mark_agreement(mark_attention, saliency),
             "top_mark_attention": np.asarray(marks)[mark_attention.argmax(axis=1)],
             "top_mark_saliency": np.asarray(marks)[mark_saliency(saliency).argmax(axis=1)],

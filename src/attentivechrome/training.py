@@ -26,7 +26,7 @@ from .checkpoint import CHECKPOINT_NAME, Progress, fingerprint, resume, save_che
 from .dataset import SplitData, read_splits
 from .logistic import fit_logistic
 from .metrics import auprc, auroc
-from .model import MODELS, TRANSFORMS, ModelSpec, build_model, transform_counts
+from .model import MODELS, TRANSFORMS, ModelSpec, build_model, probabilities, transform_counts
 from .outputs import Predictions, write_outputs
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def predict(
     model.train(was_training)
     logits = torch.cat(logits)
     loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
-    result = Predictions(torch.sigmoid(logits).float().cpu().numpy(), loss)
+    result = Predictions(probabilities(logits).float().cpu().numpy(), loss)
     if with_attention:
         result.bin_attention = torch.cat(bins).float().cpu().numpy()
         result.mark_attention = torch.cat(marks).float().cpu().numpy()
@@ -370,24 +370,10 @@ def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: P
     return metrics
 
 
-def run(params: dict) -> dict:
-    """`train_and_evaluate` from a dict (e.g. a Snakemake rule's params and inputs)."""
-    params = dict(params)
-    try:
-        positional = [
-            params.pop(key) for key in ("model_name", "train_npz", "valid_npz", "test_npz")
-        ]
-        out_dir = params.pop("out_dir")
-    except KeyError as missing:
-        raise ValueError(f"training parameters lack {missing}") from None
-    return train_and_evaluate(*positional, out_dir, **params)
-
-
 __all__ = [
     "Settings",
     "make_optimizer",
     "predict",
-    "run",
     "train_and_evaluate",
     "train_one_epoch",
 ]
