@@ -25,8 +25,9 @@ estimate of what a quiet core would take.
                                           [--device cuda] [--allocator system]
     python benchmarks/train_benchmark.py --compare-allocators [--rounds 3]
 
-Jobs run under tcmalloc where it is installed, as the pipeline's training jobs do
-(`--allocator system` for glibc's malloc); `--compare-allocators` times both.
+Jobs run under tcmalloc where it is installed, as the pipeline's training jobs do with
+`train.allocator: tcmalloc` (`--allocator system` for glibc's malloc, the pipeline's
+default); `--compare-allocators` times both.
 """
 
 from __future__ import annotations
@@ -441,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "--allocator",
         choices=["tcmalloc", "system"],
         default="tcmalloc",
-        help="memory allocator (default tcmalloc when installed, as the pipeline's jobs)",
+        help="memory allocator (default tcmalloc when installed; the pipeline's is system)",
     )
     parser.add_argument(
         "--compare-allocators",
