@@ -1,6 +1,6 @@
 """AttentiveChrome and its baselines: DeepChrome, the paper's LSTM and LSTM-Attn, an ablation.
 
-Logistic regression, the fifth, lives in training (scikit-learn).
+Logistic regression, the fifth, lives in logistic.py (scikit-learn).
 
 Every torch model takes float input of shape (batch, marks, bins) (`transform_counts`
 makes it from read counts) and returns a `ModelOutput` with one logit per gene. The
