@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: bedtools, tabix (bgzip, for the fast BAM writer) and tcmalloc (faster CPU
-# training) for the pipeline; Slurm and munge for the cluster test.
+# training with train.allocator: tcmalloc) for the pipeline; Slurm and munge for the cluster test.
 PIPELINE_PACKAGES := bedtools tabix libtcmalloc-minimal4
 TEST_PACKAGES := slurm-wlm munge
 # PyTorch comes from wherever pip finds it; on Linux x86-64 from PyPI that is the CUDA build

@@ -25,8 +25,9 @@ estimate of what a quiet core would take.
                                           [--device cuda] [--allocator system]
     python benchmarks/train_benchmark.py --compare-allocators [--rounds 3]
 
-Jobs run under tcmalloc where it is installed, as the pipeline's training jobs do
-(`--allocator system` for glibc's malloc); `--compare-allocators` times both.
+Jobs run under tcmalloc where it is installed, as the pipeline's training jobs do with
+`train.allocator: tcmalloc` (`--allocator system` for glibc's malloc, the pipeline's
+default); `--compare-allocators` times both.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from torch.func import functional_call
 
 from attentivechrome.allocator import find_tcmalloc, loaded_tcmalloc, restart_with_tcmalloc
 from attentivechrome.io import atomic_write_text
-from attentivechrome.model import AttentiveChrome, DeepChrome, block_diagonal_weights
+from attentivechrome.model import AttentiveChrome, DeepChrome
 from attentivechrome.training import make_optimizer, predict, train_one_epoch
 
 N_TRAIN, N_VALID, N_TEST = 6601, 6601, 6600
@@ -60,6 +61,39 @@ N_MARKS, N_BINS, BATCH = 5, 100, 16
 EVAL_WARMUP = 256
 N_CELLS, N_EPOCHS, PARALLEL_JOBS = 56, 30, 2
 TARGET_HOURS = 1.5
+
+
+def block_diagonal_weights(lstms: list[nn.LSTM], suffix: str = "") -> dict[str, torch.Tensor]:
+    """Weights of one LSTM that runs several 1-input LSTMs side by side, exactly.
+
+    Unit j of mark m becomes unit m*H + j of a wide LSTM with hidden size M*H and one
+    input per mark; the recurrent matrix is block-diagonal per gate, so marks do not
+    see each other and gradients reach only the per-mark weights. `suffix` selects the
+    direction ("" or "_reverse").
+    """
+    n_marks, hidden = len(lstms), lstms[0].hidden_size
+    eye = torch.eye(n_marks, dtype=lstms[0].weight_hh_l0.dtype)
+
+    def stacked(name: str) -> torch.Tensor:
+        return torch.stack([getattr(lstm, f"{name}_l0{suffix}") for lstm in lstms])
+
+    # PyTorch stores the gates (i, f, g, o) stacked along rows: view them as (gate, mark, unit).
+    w_ih = stacked("weight_ih").view(n_marks, 4, hidden).transpose(0, 1)
+    w_hh = stacked("weight_hh").view(n_marks, 4, hidden, hidden).transpose(0, 1)
+    wide_ih = torch.einsum("gmj,mn->gmjn", w_ih, eye).reshape(4 * n_marks * hidden, n_marks)
+    wide_hh = torch.einsum("gmjk,mn->gmjnk", w_hh, eye).reshape(
+        4 * n_marks * hidden, n_marks * hidden
+    )
+
+    def bias(name: str) -> torch.Tensor:
+        return stacked(name).view(n_marks, 4, hidden).transpose(0, 1).reshape(-1)
+
+    return {
+        f"weight_ih_l0{suffix}": wide_ih,
+        f"weight_hh_l0{suffix}": wide_hh,
+        f"bias_ih_l0{suffix}": bias("bias_ih"),
+        f"bias_hh_l0{suffix}": bias("bias_hh"),
+    }
 
 
 class BlockDiagonalChrome(AttentiveChrome):
@@ -408,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "--allocator",
         choices=["tcmalloc", "system"],
         default="tcmalloc",
-        help="memory allocator (default tcmalloc when installed, as the pipeline's jobs)",
+        help="memory allocator (default tcmalloc when installed; the pipeline's is system)",
     )
     parser.add_argument(
         "--compare-allocators",

@@ -24,7 +24,9 @@ import tempfile
 from pathlib import Path
 
 from attentivechrome.io import atomic_write_text
-from attentivechrome.training import SPLITS, TRANSFORMS, train_and_evaluate
+from attentivechrome.labels import SPLITS
+from attentivechrome.model import TRANSFORMS
+from attentivechrome.training import train_and_evaluate
 
 
 def find_cells(results: Path) -> list[str]:

@@ -87,7 +87,7 @@ def test_expression_reads_gzip_and_selects_cells(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "cells", "message"),
     [
-        ([("G1", 1, 2)], ["E999"], r"line 1: cell type E999 is not a column of the expression table"),
+        ([("G1", 1, 2)], ["E999"], r"line 1: cell type E999 is not a column of the expression"),
         ([("G1", 1, 2), ("G2", 1, "nan")], None, r"line 3: gene G2, cell type E003: RPKM must be"),
         ([("G1", 1, -2)], None, r"line 2: gene G1, cell type E003: RPKM must be a non-negative"),
         ([("G1", 1, 2), ("G1", 1, 2)], None, r"line 3: gene G1 is listed twice"),

@@ -62,3 +62,12 @@ def test_reading_a_wrong_column_count_names_the_line(data, tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"line 8: expected 8 comma-separated columns, found 9"):
         read_authors_csv(path, MARKS)
+
+
+def test_npz_reader_checks_the_file_and_names_it(data, tmp_path):
+    path = tmp_path / "valid.npz"
+    np.savez(path, X=data.X, y=np.zeros(3, np.int8), gene_ids=data.gene_ids, marks=MARKS)
+    with pytest.raises(InputError, match=r"valid.npz: valid split: 0 positive and 3 negative"):
+        read_npz(path)
+    with pytest.raises(InputError, match="absent.npz: test split file not found"):
+        read_npz(tmp_path / "absent.npz", "test")

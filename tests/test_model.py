@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from attentivechrome.model import (
     MODELS,
@@ -15,9 +15,10 @@ from attentivechrome.model import (
     FlatLSTMAttention,
     HierarchicalPlainLSTM,
     ModelOutput,
-    block_diagonal_weights,
     build_model,
     final_states,
+    probabilities,
+    transform_counts,
 )
 
 torch.set_num_threads(1)
@@ -118,14 +119,19 @@ def test_deepchrome_layout_and_two_class_logit():
     assert torch.allclose(torch.softmax(scores, -1)[:, 1], torch.sigmoid(logits), atol=1e-6)
 
 
-def test_predict_proba_applies_the_sigmoid_once():
+def test_probabilities_apply_the_sigmoid_once():
     torch.manual_seed(0)
     for model in (AttentiveChrome(), HierarchicalPlainLSTM(), FlatLSTM(), DeepChrome()):
         model.eval()
-        x = counts(batch=4)
-        probabilities = model.predict_proba(x)
-        assert torch.allclose(probabilities, torch.sigmoid(model(x).logits))
-        assert ((probabilities > 0) & (probabilities < 1)).all()
+        with torch.no_grad():
+            logits = model(counts(batch=4)).logits
+        p = probabilities(logits)
+        assert p.dtype == logits.dtype and torch.equal(p, torch.sigmoid(logits))
+        assert ((p > 0) & (p < 1)).all()
+        # numpy logits (saliency tables, gene figures): the same values, in float64
+        from_numpy = probabilities(logits.numpy())
+        assert from_numpy.dtype == np.float64
+        np.testing.assert_allclose(from_numpy, p.numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("bins", [20, 100])
@@ -197,22 +203,15 @@ def test_loss_falls_on_a_small_batch(name):
     assert losses[-1] < 0.6 * losses[0]
 
 
-def test_block_diagonal_layout_matches_separate_lstms():
-    """The one-call layout the benchmark times gives the same outputs and gradients."""
-    torch.manual_seed(0)
-    encoders = AttentiveChrome().bin_encoders
-    x = counts(batch=4)
-    separate = torch.cat([enc(x[:, m].t().unsqueeze(-1))[0] for m, enc in enumerate(encoders)], 0)
-    wide = nn.LSTM(5, 5 * 32, bidirectional=True)
-    encoders = list(encoders)
-    params = {**block_diagonal_weights(encoders), **block_diagonal_weights(encoders, "_reverse")}
-    out, _ = functional_call(wide, params, (x.permute(2, 0, 1),))
-    # (bins, batch, direction, mark, unit) -> per mark, concatenated like `separate`
-    joined = out.view(100, 4, 2, 5, 32).permute(3, 0, 1, 2, 4).reshape(5 * 100, 4, 64)
-    assert torch.allclose(separate, joined, atol=1e-6)
-    weight = torch.randn_like(joined)
-    per_mark = [p for enc in encoders for p in enc.parameters()]
-    grads_a = torch.autograd.grad((separate * weight).sum(), per_mark)
-    grads_b = torch.autograd.grad((joined * weight).sum(), per_mark)
-    for a, b in zip(grads_a, grads_b, strict=True):
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+def test_count_transform_is_the_same_for_arrays_and_tensors():
+    raw = counts(batch=2)
+    for transform in ("none", "log1p"):
+        from_array = transform_counts(raw.numpy().astype(np.int32), transform)
+        assert from_array.dtype == np.float32
+        x = raw.clone().requires_grad_(True)
+        from_tensor = transform_counts(x, transform)
+        np.testing.assert_allclose(from_array, from_tensor.detach().numpy(), rtol=1e-6)
+        (grad,) = torch.autograd.grad(from_tensor.sum(), x)  # differentiable to the counts
+        assert torch.allclose(grad, 1 / (1 + raw) if transform == "log1p" else torch.ones_like(raw))
+    with pytest.raises(ValueError, match="unknown count transform 'sqrt'"):
+        transform_counts(raw, "sqrt")

@@ -10,15 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
+from attentivechrome.checkpoint import CHECKPOINT_NAME
 from attentivechrome.dataset import SplitData, write_npz
 from attentivechrome.errors import InputError
-from attentivechrome.training import (
-    CHECKPOINT_NAME,
-    HISTORY_COLUMNS,
-    load_model,
-    run,
-    train_and_evaluate,
-)
+from attentivechrome.model import probabilities
+from attentivechrome.outputs import HISTORY_COLUMNS, load_model
+from attentivechrome.training import train_and_evaluate
 
 MARKS = np.array(sorted(["H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3"]))
 SIGNAL_MARK = int(np.flatnonzero(MARKS == "H3K4me3")[0])
@@ -119,8 +116,9 @@ def test_saved_model_reproduces_the_test_predictions(splits, tmp_path):
     with np.load(splits["test"]) as test:
         x = torch.from_numpy(test["X"].astype(np.float32))
     predictions = pd.read_csv(out / "test_predictions.tsv", sep="\t")
-    probabilities = model.predict_proba(x).numpy()
-    assert np.allclose(probabilities, predictions["probability"], atol=1e-5)
+    with torch.no_grad():
+        scored = probabilities(model(x).logits).numpy()
+    assert np.allclose(scored, predictions["probability"], atol=1e-5)
 
 
 def test_same_seed_gives_identical_results(splits, tmp_path):
@@ -235,21 +233,11 @@ def test_deepchrome_uses_its_published_optimizer(splits, tmp_path):
     assert metrics["settings"]["clip"] is None
 
 
-def test_run_takes_a_parameter_dict_and_log1p(splits, tmp_path):
-    metrics = run(
-        {
-            "model_name": "attentivechrome",
-            "train_npz": splits["train"],
-            "valid_npz": splits["valid"],
-            "test_npz": splits["test"],
-            "out_dir": tmp_path / "run",
-            "cell": "E003",
-            "epochs": 1,
-            "transform": "log1p",
-            "batch_size": 32,
-        }
+def test_log1p_and_a_batch_size_are_recorded(splits, tmp_path):
+    metrics = train(
+        "attentivechrome", splits, tmp_path / "run", epochs=1, transform="log1p", batch_size=32
     )
-    assert metrics["cell"] == "E003" and metrics["settings"]["transform"] == "log1p"
+    assert metrics["settings"]["transform"] == "log1p"
     assert metrics["settings"]["batch_size"] == 32
 
 

@@ -1,11 +1,13 @@
-"""tcmalloc for training jobs: the same command started again with the library preloaded.
+"""Optional tcmalloc for training jobs: the script started again with the library preloaded.
 
-A CPU training step allocates and frees many small tensors. With tcmalloc instead of
-glibc's malloc an AttentiveChrome epoch ran about 1.14x faster on our 2-core machine
-(`benchmarks/train_benchmark.py --compare-allocators`), with identical results
-(tests/test_allocator.py). An allocator can only be swapped when a process starts, so
-`restart_with_tcmalloc` replaces the running script by itself with LD_PRELOAD set, once;
-where tcmalloc is not installed, nothing happens and glibc's malloc is used.
+Off unless asked for: config `train.allocator: tcmalloc` (default `system`, glibc's malloc).
+A CPU training step allocates and frees many small tensors; with tcmalloc an
+AttentiveChrome epoch ran about 1.14x faster on our 2-core machine (median of 7
+alternating runs, `benchmarks/train_benchmark.py --compare-allocators`), with identical
+results (metrics, predictions and history: tests/test_allocator.py). A process's
+allocator can only be chosen when it starts, so `restart_with_allocator`, the first call
+of workflow/scripts/train.py, replaces the running script by itself with LD_PRELOAD set,
+once; where tcmalloc is not installed, nothing happens and glibc's malloc is used.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 # Set in the restarted process: it names the library and stops a second restart.
 RESTARTED = "ATTENTIVECHROME_TCMALLOC"
 LIBRARY_NAMES = ("libtcmalloc_minimal.so.4", "libtcmalloc_minimal.so", "libtcmalloc.so.4")
+ALLOCATORS = ("system", "tcmalloc")  # the values of config train.allocator
 LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
 
 
@@ -63,3 +66,12 @@ def restart_with_tcmalloc() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def restart_with_allocator(allocator: str) -> None:
+    """Apply config `train.allocator`: "system" returns at once; "tcmalloc" runs this
+    script again with tcmalloc preloaded (`restart_with_tcmalloc`), before anything else."""
+    if allocator not in ALLOCATORS:
+        raise ValueError(f"allocator must be one of {ALLOCATORS}, got {allocator!r}")
+    if allocator == "tcmalloc":
+        restart_with_tcmalloc()

@@ -117,14 +117,6 @@ def _read_header(stream: _Stream) -> BamHeader:
     return BamHeader(references, lengths)
 
 
-def read_header(path: str | Path) -> BamHeader:
-    stream = _Stream(Path(path))
-    try:
-        return _read_header(stream)
-    finally:
-        stream.close()
-
-
 def _strided_view(buffer: bytes, dtype: str) -> np.ndarray:
     """A `dtype` value starting at every byte offset of buffer (unaligned reads are fine)."""
     itemsize = np.dtype(dtype).itemsize

@@ -3,10 +3,14 @@
 Authors' CSV (`{cell}/classification/{split}.csv` in their Zenodo record): no header,
 `n_bins` rows per gene in bin order; columns: gene id without `ENSG00000`, bin (1-based),
 one count per mark in alphabetical mark order, then the gene's label on every row.
+
+Binary copy (`{split}.npz`): arrays X int32 (genes, marks, bins), y int8, gene_ids and
+marks (sorted). `read_npz` is its one reader and checks every rule of it.
 """
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,21 +19,30 @@ import pandas as pd
 
 from .errors import InputError
 from .io import atomic_path
+from .labels import SPLITS
 
 ENSEMBL_PREFIX = "ENSG00000"
+NPZ_ARRAYS = ("X", "y", "gene_ids", "marks")
 
 
 @dataclass
 class SplitData:
+    """One split of one cell type."""
+
     gene_ids: np.ndarray  # (n,) str
     marks: np.ndarray  # (m,) str, sorted
     X: np.ndarray  # (n, m, bins) int32
     y: np.ndarray  # (n,) int8
+    path: Path | None = None  # the .npz it was read from, if any
 
     def __post_init__(self):
         n, m, _ = self.X.shape
         if len(self.gene_ids) != n or len(self.y) != n or len(self.marks) != m:
             raise ValueError("gene_ids, marks, X and y disagree in size")
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
 
 
 def short_id(gene_id: str) -> str:
@@ -51,9 +64,77 @@ def write_npz(data: SplitData, path: str | Path) -> None:
         )
 
 
-def read_npz(path: str | Path) -> SplitData:
-    with np.load(path) as archive:
-        return SplitData(archive["gene_ids"], archive["marks"], archive["X"], archive["y"])
+def read_npz(path: str | Path, name: str | None = None) -> SplitData:
+    """Read and check one split file; every problem is an InputError naming the file.
+
+    `name` (train, valid or test) words the messages; the file's stem by default.
+    """
+    path = Path(path)
+    name = name or path.stem
+    if not path.is_file():
+        raise InputError(path, f"{name} split file not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = sorted(set(NPZ_ARRAYS) - set(archive.files))
+            if missing:
+                raise InputError(
+                    path, f"missing array(s) {missing}; expected X, y, gene_ids and marks"
+                )
+            arrays = {key: archive[key] for key in NPZ_ARRAYS}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(path, f"not a readable .npz archive ({error})") from None
+    _check_arrays(path, name, **arrays)
+    return SplitData(arrays["gene_ids"], arrays["marks"], arrays["X"], arrays["y"], path)
+
+
+def _check_arrays(
+    path: Path, name: str, X: np.ndarray, y: np.ndarray, gene_ids: np.ndarray, marks: np.ndarray
+) -> None:
+    # Imported here: metrics loads scikit-learn, which the steps that only write splits
+    # (prepare) need not pay for.
+    from .metrics import OneClassError, check_two_classes
+
+    if X.ndim != 3 or not np.issubdtype(X.dtype, np.integer):
+        raise InputError(
+            path, f"X must be integer counts of shape (genes, marks, bins), got {X.dtype} {X.shape}"
+        )
+    if X.shape[0] == 0:
+        raise InputError(path, "the split holds no genes")
+    if y.shape != (X.shape[0],) or gene_ids.shape != (X.shape[0],):
+        raise InputError(
+            path, f"y {y.shape} and gene_ids {gene_ids.shape} must have {X.shape[0]} rows"
+        )
+    if marks.shape != (X.shape[1],):
+        raise InputError(path, f"marks {marks.shape} must list the {X.shape[1]} marks of X")
+    if list(marks) != sorted(marks):
+        raise InputError(path, f"marks must be in sorted order, got {list(marks)}")
+    if (X < 0).any():
+        gene = gene_ids[np.flatnonzero((X < 0).any(axis=(1, 2)))[0]]
+        raise InputError(path, f"gene {gene}: counts must be non-negative")
+    bad = np.flatnonzero((y != 0) & (y != 1))
+    if bad.size:
+        raise InputError(path, f"gene {gene_ids[bad[0]]}: label {y[bad[0]]}, expected 0 or 1")
+    try:
+        check_two_classes(y, f"{name} split")
+    except OneClassError as error:
+        raise InputError(path, str(error)) from None
+
+
+def read_splits(paths: dict[str, str | Path]) -> dict[str, SplitData]:
+    """The train, valid and test files of one cell type, each checked, and all alike in
+    marks and bins (the train split's)."""
+    splits = {name: read_npz(paths[name], name) for name in SPLITS}
+    train = splits["train"]
+    for split in splits.values():
+        if list(split.marks) != list(train.marks) or split.X.shape[2] != train.X.shape[2]:
+            raise InputError(
+                split.path,
+                f"marks {list(split.marks)} x {split.X.shape[2]} bins differ from the train "
+                f"split's {list(train.marks)} x {train.X.shape[2]} bins ({train.path})",
+            )
+    return splits
 
 
 def write_authors_csv(data: SplitData, path: str | Path) -> None:

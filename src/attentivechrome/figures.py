@@ -289,13 +289,14 @@ def gene_figure(
     label: str = "",
 ) -> Path:
     """One test gene: its counts, bin and mark attention, and saliency, in one figure."""
-    from .saliency import model_saliency  # torch, as above
+    from .model import probabilities  # torch, as above
+    from .saliency import model_saliency
 
     data = read_npz(test_npz)
     index = find_test_gene(gene, data.gene_ids, test_npz, predictions)
     marks = [str(m) for m in data.marks]
     result = model_saliency(model_path, data.X[index : index + 1], marks)
-    probability = 1 / (1 + np.exp(-float(result.logits[0])))
+    probability = float(probabilities(result.logits[0]))
     title = (
         f"{label + ': ' if label else ''}{data.gene_ids[index]}  label {int(data.y[index])} "
         f"(expression {'above' if data.y[index] else 'at or below'} median), "

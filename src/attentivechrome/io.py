@@ -1,5 +1,5 @@
 """File access shared by every step: plain or gzipped text, headed tables, atomic writes,
-and a thread that feeds a child process's pipe.
+file checksums, and a thread that feeds a child process's pipe.
 
 Outputs appear complete under their final name or not at all.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import os
 import queue
@@ -31,6 +32,12 @@ def is_gzip(path: str | Path) -> bool:
     """Whether a file is gzipped, by its magic bytes: names like `.gz` are not trusted."""
     with open(path, "rb") as handle:
         return handle.read(2) == GZIP_MAGIC
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks (files may be larger than memory)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def open_text(path: str | Path):

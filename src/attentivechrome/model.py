@@ -1,11 +1,12 @@
 """AttentiveChrome and its baselines: DeepChrome, the paper's LSTM and LSTM-Attn, an ablation.
 
-Logistic regression, the fifth, lives in training (scikit-learn).
+Logistic regression, the fifth, lives in logistic.py (scikit-learn).
 
-Every torch model takes float input of shape (batch, marks, bins) and returns a
-`ModelOutput` with one logit per gene. The sigmoid is applied in exactly one place:
-`BCEWithLogits` during training, or `predict_proba` when scoring (the published port
-once applied it twice, and its Kipoi copy still returns probabilities from forward).
+Every torch model takes float input of shape (batch, marks, bins) (`transform_counts`
+makes it from read counts) and returns a `ModelOutput` with one logit per gene. The
+training loss takes the logits (BCE with logits); everywhere else they become
+probabilities through `probabilities`, the one sigmoid (the published port once applied
+it twice, and its Kipoi copy still returns probabilities from forward).
 
 Layout of the per-mark LSTMs: the original gives every mark its own BiLSTM, and so do
 we: five `nn.LSTM` modules, called one after the other. Three layouts that step all five
@@ -14,8 +15,7 @@ outputs and gradients: one wide LSTM with block-diagonal weights (one call, five
 the arithmetic), a hand-written LSTM advancing all 10 (mark, direction) LSTMs with one
 batched matmul per bin, and the same with a hand-written backward pass. On one CPU
 thread all were slower than five calls into PyTorch's fused oneDNN LSTM kernel (about
-1.5x, 5x and 2x per training step), so the separate layout stays;
-`block_diagonal_weights` remains for the benchmark and its test.
+1.5x, 5x and 2x per training step), so the separate layout stays.
 Hidden states are kept sequence-first, (marks, bins, batch, 2H) as nn.LSTM returns
 them, so the attention needs no transposed copies.
 """
@@ -25,10 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 INIT_BOUND = 0.1  # the authors' port draws every parameter from uniform(-0.1, 0.1)
+TRANSFORMS = ("none", "log1p")  # read counts -> model input: see transform_counts
 
 
 class ModelOutput(NamedTuple):
@@ -37,12 +39,29 @@ class ModelOutput(NamedTuple):
     mark_attention: torch.Tensor | None = None  # (batch, marks), rows sum to 1
 
 
-class ProbabilityMixin:
-    """Adds `predict_proba`, the only place outside the loss where the sigmoid is applied."""
+def probabilities(logits):
+    """Probability of expression above the median, from logits: the one sigmoid.
 
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self(x).logits)
+    A torch tensor stays a tensor of its dtype (training's scoring); a numpy array or
+    number gives a float64 numpy result (saliency tables, gene figures).
+    """
+    if isinstance(logits, torch.Tensor):
+        return torch.sigmoid(logits)
+    return torch.sigmoid(torch.as_tensor(logits, dtype=torch.float64)).numpy()
+
+
+def transform_counts(counts, transform: str):
+    """Model input from read counts: raw counts as the authors used, or log1p(counts).
+
+    A numpy array gives a float32 copy (training, logistic regression); a float torch
+    tensor gives a tensor autograd can differentiate back to the counts (saliency).
+    """
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown count transform {transform!r}; expected one of {TRANSFORMS}")
+    if isinstance(counts, np.ndarray):
+        values = counts.astype(np.float32)
+        return np.log1p(values) if transform == "log1p" else values
+    return counts.log1p() if transform == "log1p" else counts
 
 
 def uniform_init_(module: nn.Module, bound: float = INIT_BOUND) -> None:
@@ -82,7 +101,7 @@ def final_states(outputs: torch.Tensor) -> torch.Tensor:
     return torch.cat([outputs[..., -1, :, :half], outputs[..., 0, :, half:]], dim=-1)
 
 
-class HierarchicalLSTM(ProbabilityMixin, nn.Module):
+class HierarchicalLSTM(nn.Module):
     """Two-level BiLSTM: one BiLSTM per mark over bins, then one BiLSTM over marks.
 
     With `attention=True` this is AttentiveChrome: each level pools its sequence with a
@@ -164,7 +183,7 @@ class HierarchicalPlainLSTM(HierarchicalLSTM):
         super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, attention=False)
 
 
-class FlatLSTM(ProbabilityMixin, nn.Module):
+class FlatLSTM(nn.Module):
     """The paper's LSTM baselines: one BiLSTM over the bins, the marks its inputs per step.
 
     From the `rnn` and `rnn-attention` branches of the authors' Lua model
@@ -207,7 +226,7 @@ class FlatLSTMAttention(FlatLSTM):
         super().__init__(n_marks, n_bins, hidden, attention=True)
 
 
-class DeepChrome(ProbabilityMixin, nn.Module):
+class DeepChrome(nn.Module):
     """DeepChrome CNN (Singh et al. 2016): conv 10 -> ReLU -> max-pool 5 -> dropout -> MLP.
 
     The original ends in Linear(125 -> 2) + LogSoftMax + NLL. We keep the two outputs
@@ -341,36 +360,3 @@ def build_model(name: str, n_marks: int, n_bins: int) -> nn.Module:
     if spec.builder is None:
         raise ValueError(f"model {name!r} is not a torch model")
     return spec.builder(n_marks=n_marks, n_bins=n_bins)
-
-
-def block_diagonal_weights(lstms: list[nn.LSTM], suffix: str = "") -> dict[str, torch.Tensor]:
-    """Weights of one LSTM that runs several 1-input LSTMs side by side, exactly.
-
-    Unit j of mark m becomes unit m*H + j of a wide LSTM with hidden size M*H and one
-    input per mark; the recurrent matrix is block-diagonal per gate, so marks do not
-    see each other and gradients reach only the per-mark weights. `suffix` selects the
-    direction ("" or "_reverse"). Used by the layout benchmark and its equality check.
-    """
-    n_marks, hidden = len(lstms), lstms[0].hidden_size
-    eye = torch.eye(n_marks, dtype=lstms[0].weight_hh_l0.dtype)
-
-    def stacked(name: str) -> torch.Tensor:
-        return torch.stack([getattr(lstm, f"{name}_l0{suffix}") for lstm in lstms])
-
-    # PyTorch stores the gates (i, f, g, o) stacked along rows: view them as (gate, mark, unit).
-    w_ih = stacked("weight_ih").view(n_marks, 4, hidden).transpose(0, 1)
-    w_hh = stacked("weight_hh").view(n_marks, 4, hidden, hidden).transpose(0, 1)
-    wide_ih = torch.einsum("gmj,mn->gmjn", w_ih, eye).reshape(4 * n_marks * hidden, n_marks)
-    wide_hh = torch.einsum("gmjk,mn->gmjnk", w_hh, eye).reshape(
-        4 * n_marks * hidden, n_marks * hidden
-    )
-
-    def bias(name: str) -> torch.Tensor:
-        return stacked(name).view(n_marks, 4, hidden).transpose(0, 1).reshape(-1)
-
-    return {
-        f"weight_ih_l0{suffix}": wide_ih,
-        f"weight_hh_l0{suffix}": wide_hh,
-        f"bias_ih_l0{suffix}": bias("bias_ih"),
-        f"bias_hh_l0{suffix}": bias("bias_hh"),
-    }

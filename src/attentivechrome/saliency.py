@@ -13,7 +13,6 @@ the mark attention and the saliency summed over each mark's bins. A constant vec
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from .errors import InputError
+from .model import probabilities, transform_counts
 
 #: Genes per forward/backward pass: bounds memory, the result does not depend on it.
 BATCH_SIZE = 256
@@ -41,14 +41,14 @@ def input_saliency(
     model: nn.Module,
     inputs: np.ndarray,
     *,
-    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    transform: str = "none",
     batch_size: int = BATCH_SIZE,
 ) -> SaliencyResult:
     """|d logit / d x| for every gene of `inputs` (genes, marks, bins), in eval mode.
 
-    `prepare` maps raw counts to the model's input (the training transform); the
-    gradient is taken with respect to the raw counts, through that transform, so the
-    saliency always refers to bins of reads as a user sees them.
+    `transform` is the model's count transform (model.transform_counts); the gradient is
+    taken with respect to the raw counts, through that transform, so the saliency always
+    refers to bins of reads as a user sees them.
     Genes are independent in eval mode (no batch statistics, dropout off), so the
     gradient of the summed logits gives each gene's own gradient.
     """
@@ -57,7 +57,7 @@ def input_saliency(
     for start in range(0, len(inputs), batch_size):
         x = torch.as_tensor(np.asarray(inputs[start : start + batch_size]), dtype=torch.float32)
         x.requires_grad_(True)
-        out = model(prepare(x) if prepare else x)
+        out = model(transform_counts(x, transform))
         (grad,) = torch.autograd.grad(out.logits.sum(), x)
         parts["sal"].append(grad.abs().numpy())
         parts["logit"].append(out.logits.detach().numpy())
@@ -114,7 +114,7 @@ def agreement_table(
         {
             "gene_id": gene_ids,
             "label": labels.astype(int),
-            "probability": 1 / (1 + np.exp(-logits.astype(float))),
+            "probability": probabilities(logits),
             "mark_spearman": mark_agreement(mark_attention, saliency),
             "top_mark_attention": np.asarray(marks)[mark_attention.argmax(axis=1)],
             "top_mark_saliency": np.asarray(marks)[mark_saliency(saliency).argmax(axis=1)],
@@ -125,15 +125,6 @@ def agreement_table(
     return table
 
 
-def count_transform(name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The training input transform (see training.transform_counts), as a torch function."""
-    if name in (None, "none"):
-        return None
-    if name == "log1p":
-        return torch.log1p
-    raise ValueError(f"unknown input transform {name!r}; expected 'none' or 'log1p'")
-
-
 def model_saliency(
     model_path: str | Path, X: np.ndarray, marks: list[str], *, threads: int = 1
 ) -> SaliencyResult:
@@ -142,7 +133,7 @@ def model_saliency(
     The saved model must have attention (it is compared with saliency) and have been
     trained on the same marks in the same order as X.
     """
-    from .training import load_model
+    from .outputs import load_model
 
     torch.set_num_threads(threads)
     model, payload = load_model(model_path)
@@ -157,4 +148,4 @@ def model_saliency(
             f"model {payload['model_name']!r} has no attention; saliency is compared with "
             "AttentiveChrome's attention, so give its model.pt",
         )
-    return input_saliency(model, X, prepare=count_transform(payload.get("transform")))
+    return input_saliency(model, X, transform=payload.get("transform") or "none")

@@ -1,71 +1,39 @@
 """Train one model on one cell type, keep its best validation epoch, and score the test set.
 
-Inputs are the per-split binary datasets (`{split}.npz`: X int32 (genes, marks, bins)
-in sorted mark order, y int8, gene_ids, marks). Outputs, each written atomically into
-`out_dir`: model.pt, metrics.json, history.tsv, test_predictions.tsv and, for
-AttentiveChrome, attention.npz. metrics.json is written last, so its presence means
-the run finished.
+Inputs are the three split files of a cell type (dataset.read_splits); the outputs are
+the run folder's files (outputs.py). Torch models are trained here, epoch by epoch, and
+can resume after a kill (checkpoint.py); logistic regression is fitted by logistic.py.
 
 Model selection follows the authors: after every epoch the validation AUROC is
 computed; the epoch with the highest value is kept (ties: the earliest) and only that
 epoch's weights are scored on the test set.
-
-Resuming: after every epoch a checkpoint (model, optimizer and RNG states, history,
-best epoch so far) is written to `out_dir/checkpoint.pt`. A run started again with the
-same data and settings continues after the last finished epoch and ends with exactly
-the metrics of an uninterrupted run. A checkpoint made with other data or settings is
-ignored (logged). The checkpoint is deleted once all outputs are written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import math
 import time
-import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from .errors import InputError
-from .io import atomic_path, atomic_write_text
-from .metrics import OneClassError, auprc, auroc, check_two_classes
-from .model import MODELS, ModelSpec, build_model
+from .checkpoint import CHECKPOINT_NAME, Progress, fingerprint, resume, save_checkpoint, snapshot
+from .dataset import SplitData, read_splits
+from .logistic import fit_logistic
+from .metrics import auprc, auroc
+from .model import MODELS, TRANSFORMS, ModelSpec, build_model, probabilities, transform_counts
+from .outputs import Predictions, write_outputs
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
-CHECKPOINT_NAME = "checkpoint.pt"
-HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_auroc", "valid_auprc", "seconds"]
 # Scoring only, so it changes no result. 128 scored fastest on one CPU thread (0.39 ms
 # per gene against 0.56 at 256, whose larger temporaries no longer stay in cache).
 EVAL_BATCH_SIZE = 128
-TRANSFORMS = ("none", "log1p")
-LOGISTIC_C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-
-
-@dataclass
-class Split:
-    """One split of one cell type, as read from its .npz file."""
-
-    name: str
-    path: Path
-    X: np.ndarray  # (genes, marks, bins) int32
-    y: np.ndarray  # (genes,) int8
-    gene_ids: np.ndarray
-    marks: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return len(self.y)
 
 
 @dataclass
@@ -90,101 +58,6 @@ class Settings:
         values = asdict(self)
         values.pop("epochs")
         return values
-
-
-@dataclass
-class Progress:
-    """Everything the epoch loop carries from one epoch to the next (checkpointed)."""
-
-    epoch: int = 0
-    best_epoch: int = 0
-    best_auroc: float = -math.inf
-    best_state: dict | None = None
-    epochs_without_gain: int = 0
-    history: list[dict] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- inputs
-
-
-def load_split(path: str | Path, name: str) -> Split:
-    """Read and check one split file; every problem is an InputError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, f"{name} split file not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = sorted({"X", "y", "gene_ids", "marks"} - set(archive.files))
-            if missing:
-                raise InputError(
-                    path, f"missing array(s) {missing}; expected X, y, gene_ids and marks"
-                )
-            arrays = {key: archive[key] for key in ("X", "y", "gene_ids", "marks")}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(path, f"not a readable .npz archive ({error})") from None
-    split = Split(name, path, arrays["X"], arrays["y"], arrays["gene_ids"], arrays["marks"])
-    _check_split(split)
-    return split
-
-
-def _check_split(split: Split) -> None:
-    X, y, path = split.X, split.y, split.path
-    if X.ndim != 3 or not np.issubdtype(X.dtype, np.integer):
-        raise InputError(
-            path, f"X must be integer counts of shape (genes, marks, bins), got {X.dtype} {X.shape}"
-        )
-    if X.shape[0] == 0:
-        raise InputError(path, "the split holds no genes")
-    if y.shape != (X.shape[0],) or split.gene_ids.shape != (X.shape[0],):
-        raise InputError(
-            path, f"y {y.shape} and gene_ids {split.gene_ids.shape} must have {X.shape[0]} rows"
-        )
-    if split.marks.shape != (X.shape[1],):
-        raise InputError(path, f"marks {split.marks.shape} must list the {X.shape[1]} marks of X")
-    if list(split.marks) != sorted(split.marks):
-        raise InputError(path, f"marks must be in sorted order, got {list(split.marks)}")
-    if (X < 0).any():
-        gene = split.gene_ids[np.flatnonzero((X < 0).any(axis=(1, 2)))[0]]
-        raise InputError(path, f"gene {gene}: counts must be non-negative")
-    bad = np.flatnonzero((y != 0) & (y != 1))
-    if bad.size:
-        raise InputError(path, f"gene {split.gene_ids[bad[0]]}: label {y[bad[0]]}, expected 0 or 1")
-    try:
-        check_two_classes(y, f"{split.name} split")
-    except OneClassError as error:
-        raise InputError(path, str(error)) from None
-
-
-def load_splits(paths: dict[str, str | Path]) -> dict[str, Split]:
-    splits = {name: load_split(paths[name], name) for name in SPLITS}
-    train = splits["train"]
-    for split in splits.values():
-        if list(split.marks) != list(train.marks) or split.X.shape[2] != train.X.shape[2]:
-            raise InputError(
-                split.path,
-                f"marks {list(split.marks)} x {split.X.shape[2]} bins differ from the train "
-                f"split's {list(train.marks)} x {train.X.shape[2]} bins ({train.path})",
-            )
-    return splits
-
-
-def transform_counts(X: np.ndarray, transform: str) -> np.ndarray:
-    """float32 model input: raw counts as the authors used, or log1p(counts)."""
-    values = X.astype(np.float32)
-    return np.log1p(values) if transform == "log1p" else values
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------- settings
 
 
 def limit_threads(threads: int) -> None:
@@ -231,17 +104,6 @@ def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-# ---------------------------------------------------------------- training and scoring
-
-
-@dataclass
-class Predictions:
-    probabilities: np.ndarray  # (genes,) float32
-    loss: float  # mean binary cross-entropy
-    bin_attention: np.ndarray | None = None  # (genes, marks, bins) float32
-    mark_attention: np.ndarray | None = None  # (genes, marks) float32
-
-
 @torch.no_grad()
 def predict(
     model: nn.Module,
@@ -264,7 +126,7 @@ def predict(
     model.train(was_training)
     logits = torch.cat(logits)
     loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
-    result = Predictions(torch.sigmoid(logits).float().cpu().numpy(), loss)
+    result = Predictions(probabilities(logits).float().cpu().numpy(), loss)
     if with_attention:
         result.bin_attention = torch.cat(bins).float().cpu().numpy()
         result.mark_attention = torch.cat(marks).float().cpu().numpy()
@@ -295,125 +157,6 @@ def train_one_epoch(
         optimizer.step()
         total += loss.item() * len(idx)
     return total / len(X)
-
-
-def _snapshot(model: nn.Module) -> dict:
-    return {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
-
-
-def _torch_save(payload: dict, path: Path) -> None:
-    """torch.save under a temporary name, renamed when complete (model.pt, checkpoints)."""
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def _rng_states(shuffler: torch.Generator, device: torch.device) -> dict:
-    states = {"shuffler": shuffler.get_state(), "torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def _restore_rng_states(states: dict, shuffler: torch.Generator, device: torch.device) -> None:
-    shuffler.set_state(states["shuffler"])
-    torch.set_rng_state(states["torch"])
-    if device.type == "cuda" and "cuda" in states:
-        torch.cuda.set_rng_state(states["cuda"], device)
-
-
-def _try_resume(
-    path: Path,
-    fingerprint: dict,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    shuffler: torch.Generator,
-    device: torch.device,
-    epochs: int,
-) -> Progress:
-    """Load the checkpoint if it belongs to this very run; otherwise start from scratch."""
-    if not path.exists():
-        return Progress()
-    try:
-        # Loaded to the CPU: RNG states must stay CPU tensors, and load_state_dict moves
-        # model and optimizer tensors to the parameters' device (a GPU run resumes too).
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a truncated or foreign file: never fatal, just retrain
-        log.warning("ignoring unreadable checkpoint %s (%s)", path, error)
-        return Progress()
-    if saved.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoint %s: it was made with other data or settings", path)
-        return Progress()
-    progress = Progress(**saved["progress"])
-    if progress.epoch > epochs:
-        log.warning("ignoring checkpoint %s: at epoch %d, beyond %d", path, progress.epoch, epochs)
-        return Progress()
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    _restore_rng_states(saved["rng"], shuffler, device)
-    log.info("resuming %s after epoch %d", path.parent, progress.epoch)
-    return progress
-
-
-# ---------------------------------------------------------------- outputs
-
-
-def _write_history(rows: list[dict], path: Path) -> None:
-    table = pd.DataFrame(rows)
-    columns = HISTORY_COLUMNS + [c for c in table.columns if c not in HISTORY_COLUMNS]
-    with atomic_path(path) as tmp:
-        table[columns].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-
-
-def _write_predictions(split: Split, probabilities: np.ndarray, path: Path) -> None:
-    table = pd.DataFrame(
-        {"gene_id": split.gene_ids, "label": split.y.astype(int), "probability": probabilities}
-    )
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-
-
-def _write_attention(split: Split, predictions: Predictions, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        np.savez(
-            tmp,
-            gene_ids=split.gene_ids.astype(str),
-            marks=split.marks.astype(str),
-            bin_attention=predictions.bin_attention.astype(np.float32),
-            mark_attention=predictions.mark_attention.astype(np.float32),
-            labels=split.y.astype(np.int8),
-            probabilities=predictions.probabilities.astype(np.float32),
-        )
-
-
-def _finish(
-    out_dir: Path,
-    metrics: dict,
-    history: list[dict],
-    test: Split,
-    test_predictions: Predictions,
-    model_payload: dict,
-) -> dict:
-    _torch_save(model_payload, out_dir / "model.pt")
-    _write_history(history, out_dir / "history.tsv")
-    _write_predictions(test, test_predictions.probabilities, out_dir / "test_predictions.tsv")
-    if test_predictions.bin_attention is not None:
-        _write_attention(test, test_predictions, out_dir / "attention.npz")
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
-    return metrics
-
-
-def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild a trained torch model from model.pt; returns (model in eval mode, payload)."""
-    payload = torch.load(path, map_location=device, weights_only=True)
-    if payload.get("model_name") not in MODELS or MODELS[payload["model_name"]].builder is None:
-        raise InputError(path, f"not a saved torch model (model_name={payload.get('model_name')})")
-    model = MODELS[payload["model_name"]].builder(**payload["hyperparameters"])
-    model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval(), payload
-
-
-# ---------------------------------------------------------------- entry points
 
 
 def train_and_evaluate(
@@ -461,7 +204,7 @@ def train_and_evaluate(
         early_stopping_patience=early_stopping_patience,
     )
     paths = {"train": train_npz, "valid": valid_npz, "test": test_npz}
-    splits = load_splits(paths)
+    splits = read_splits(paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if spec.builder is None:
@@ -471,7 +214,7 @@ def train_and_evaluate(
 
 def _train_torch(
     settings: Settings,
-    splits: dict[str, Split],
+    splits: dict[str, SplitData],
     out_dir: Path,
     checkpoint: bool,
     on_epoch_end: Callable[[int], None] | None,
@@ -494,15 +237,14 @@ def _train_torch(
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
     shuffler = torch.Generator().manual_seed(settings.seed)
 
-    fingerprint = {
-        "settings": settings.fingerprint(),
-        "data": {name: _file_digest(split.path) for name, split in splits.items()},
-    }
     checkpoint_path = out_dir / CHECKPOINT_NAME
     progress = Progress()
     if checkpoint:
-        progress = _try_resume(
-            checkpoint_path, fingerprint, model, optimizer, shuffler, device, settings.epochs
+        run_fingerprint = fingerprint(
+            settings.fingerprint(), {name: split.path for name, split in splits.items()}
+        )
+        progress = resume(
+            checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs
         )
 
     (X_train, y_train), (X_valid, y_valid) = tensors["train"], tensors["valid"]
@@ -534,7 +276,7 @@ def _train_torch(
         progress.history.append(row)
         if valid_auroc > progress.best_auroc:  # strict: ties keep the earliest epoch
             progress.best_auroc, progress.best_epoch = valid_auroc, epoch
-            progress.best_state = _snapshot(model)
+            progress.best_state = snapshot(model)
             progress.epochs_without_gain = 0
         else:
             progress.epochs_without_gain += 1
@@ -549,15 +291,8 @@ def _train_torch(
             row["seconds"],
         )
         if checkpoint:
-            _torch_save(
-                {
-                    "fingerprint": fingerprint,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": _rng_states(shuffler, device),
-                    "progress": asdict(progress),
-                },
-                checkpoint_path,
+            save_checkpoint(
+                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, progress
             )
         if on_epoch_end is not None:
             on_epoch_end(epoch)
@@ -580,12 +315,14 @@ def _train_torch(
         "best_epoch": progress.best_epoch,
         "cell": settings.cell,
     }
-    return _finish(out_dir, metrics, progress.history, splits["test"], test, payload)
+    write_outputs(out_dir, metrics, progress.history, splits["test"], test, payload)
+    checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
+    return metrics
 
 
 def _metrics(
     settings: Settings,
-    splits: dict[str, Split],
+    splits: dict[str, SplitData],
     best_epoch: int,
     best_row: dict,
     test: Predictions,
@@ -610,93 +347,33 @@ def _metrics(
     }
 
 
-def _train_logistic(settings: Settings, splits: dict[str, Split], out_dir: Path) -> dict:
-    """Logistic regression floor: one fit per C in the grid, C chosen on validation AUROC."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
-
+def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: Path) -> dict:
+    """Logistic regression, recorded like a torch model: one history row per C."""
     started = time.perf_counter()
-    features = {
-        name: transform_counts(split.X, settings.transform).reshape(split.n, -1)
-        for name, split in splits.items()
-    }
-    scaler = StandardScaler().fit(features["train"])
-    features = {name: scaler.transform(values) for name, values in features.items()}
-    labels = {name: split.y.astype(int) for name, split in splits.items()}
-
-    history, fits, best = [], [], 0
-    with threadpool_limits(settings.threads):
-        for index, c_value in enumerate(LOGISTIC_C_GRID):
-            fit_start = time.perf_counter()
-            fit = LogisticRegression(C=c_value, max_iter=2000, random_state=settings.seed)
-            fit.fit(features["train"], labels["train"])
-            valid_p = fit.predict_proba(features["valid"])[:, 1]
-            history.append(
-                {
-                    "epoch": index + 1,
-                    "train_loss": _log_loss(labels["train"], fit, features["train"]),
-                    "valid_loss": _log_loss(labels["valid"], fit, features["valid"]),
-                    "valid_auroc": auroc(labels["valid"], valid_p, "valid split"),
-                    "valid_auprc": auprc(labels["valid"], valid_p, "valid split"),
-                    "seconds": time.perf_counter() - fit_start,
-                    "C": c_value,
-                }
-            )
-            fits.append(fit)
-            if history[-1]["valid_auroc"] > history[best]["valid_auroc"]:
-                best = index
-        fit = fits[best]
-        test_p = fit.predict_proba(features["test"])[:, 1].astype(np.float32)
-    test = Predictions(test_p, _log_loss(labels["test"], fit, features["test"]))
-    metrics = _metrics(settings, splits, best + 1, history[best], test)
-    metrics["C"] = LOGISTIC_C_GRID[best]
-    metrics["epochs_run"] = len(history)
+    fit = fit_logistic(
+        splits, transform=settings.transform, seed=settings.seed, threads=settings.threads
+    )
+    metrics = _metrics(settings, splits, fit.best + 1, fit.history[fit.best], fit.test)
+    metrics["C"] = fit.c_value
+    metrics["epochs_run"] = len(fit.history)
     metrics["seconds_total"] = time.perf_counter() - started
     payload = {
         "model_name": "logistic",
-        "coef": torch.from_numpy(fit.coef_[0].astype(np.float64)),
-        "intercept": float(fit.intercept_[0]),
-        "C": LOGISTIC_C_GRID[best],
-        "scaler_mean": torch.from_numpy(scaler.mean_),
-        "scaler_scale": torch.from_numpy(scaler.scale_),
+        **fit.parameters,
         "marks": [str(m) for m in splits["train"].marks],
         "n_bins": int(splits["train"].X.shape[2]),
         "transform": settings.transform,
-        "best_epoch": best + 1,
+        "best_epoch": fit.best + 1,
         "cell": settings.cell,
     }
-    return _finish(out_dir, metrics, history, splits["test"], test, payload)
-
-
-def _log_loss(labels: np.ndarray, fit, features: np.ndarray) -> float:
-    from sklearn.metrics import log_loss
-
-    return float(log_loss(labels, fit.predict_proba(features)[:, 1], labels=[0, 1]))
-
-
-def run(params: dict) -> dict:
-    """`train_and_evaluate` from a dict (e.g. a Snakemake rule's params and inputs)."""
-    params = dict(params)
-    try:
-        positional = [
-            params.pop(key) for key in ("model_name", "train_npz", "valid_npz", "test_npz")
-        ]
-        out_dir = params.pop("out_dir")
-    except KeyError as missing:
-        raise ValueError(f"training parameters lack {missing}") from None
-    return train_and_evaluate(*positional, out_dir, **params)
+    write_outputs(out_dir, metrics, fit.history, splits["test"], fit.test, payload)
+    return metrics
 
 
 __all__ = [
-    "Predictions",
     "Settings",
-    "Split",
-    "load_model",
-    "load_split",
-    "load_splits",
+    "make_optimizer",
     "predict",
-    "run",
     "train_and_evaluate",
     "train_one_epoch",
 ]

@@ -4,17 +4,17 @@ from pathlib import Path
 # The package is imported from this checkout, so conda environments need not install it.
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
+from attentivechrome.allocator import loaded_tcmalloc, restart_with_allocator
 
-from attentivechrome.allocator import loaded_tcmalloc, restart_with_tcmalloc
-
-settings = dict(snakemake.params.train)
-if settings.pop("allocator") == "tcmalloc":
-    # Before the imports below (torch, pandas: about 2 s), which the restart would repeat.
-    restart_with_tcmalloc()  # returns once tcmalloc is loaded, or if it is not installed
+# Optional speed-up, off unless config train.allocator is "tcmalloc": then this script
+# starts again at once with tcmalloc preloaded (about 1.14x faster CPU epochs, identical
+# results; see allocator.py). It comes first so that the restart repeats no heavy import.
+restart_with_allocator(snakemake.params.train["allocator"])
 
 from attentivechrome.logs import step_logging  # noqa: E402
 from attentivechrome.training import train_and_evaluate  # noqa: E402
 
+settings = {key: value for key, value in snakemake.params.train.items() if key != "allocator"}
 with step_logging(snakemake.log[0]) as log:
     log.info("memory allocator: %s", loaded_tcmalloc() or "the system's malloc")
     train_and_evaluate(
