@@ -26,7 +26,6 @@ run resumes it. A ``.part`` that failed verification is always removed.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import os
 import re
@@ -41,7 +40,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
 
 from attentivechrome.errors import InputError
-from attentivechrome.io import atomic_path, is_gzip
+from attentivechrome.io import atomic_path, is_gzip, sha256_of
 from attentivechrome.progress import Progress, byte_size
 
 log = logging.getLogger("attentivechrome.download")
@@ -318,7 +317,7 @@ def _describe(exc: BaseException) -> str:
 
 def _verify(path: Path, sha: str | None) -> None:
     if sha is not None:
-        actual = _sha256_of(path)
+        actual = sha256_of(path)
         if actual != sha:
             raise _Corrupt(f"SHA-256 mismatch: expected {sha}, got {actual}")
     if path.stat().st_size == 0:
@@ -335,14 +334,6 @@ def _looks_like_html(path: Path) -> bool:
     with open(path, "rb") as handle:
         start = handle.read(512).lstrip().lower()
     return start.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _gzip_problem(path: Path) -> str | None:

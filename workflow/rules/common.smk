@@ -27,6 +27,7 @@ except ModuleNotFoundError as error:
         "'attentivechrome-pipeline @ git+https://github.com/<owner>/<repo>@<tag>'"
     ) from error
 from attentivechrome.errors import InputError
+from attentivechrome import labels
 from attentivechrome.genome import BUILTIN_GENOMES
 from attentivechrome.samples import (
     CORE_MARKS,
@@ -49,7 +50,7 @@ SEEDS = config["train"]["seeds"]
 # Figures of single runs (attention, ROC curves, saliency, genes) show the first seed.
 FIGURE_SEED = SEEDS[0]
 SOURCES = config["sources"]
-SPLITS = ["train", "valid", "test"]
+SPLITS = list(labels.SPLITS)
 # The authors' processed matrices, when given, replace download, BAM and counting.
 AUTHORS_DATA = config.get("authors_data", "").rstrip("/")
 DATASET_FILES = expand(
