@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import shutil
 
+import pytest
 import yaml
 
 from workflow import REPO, snakemake
@@ -145,3 +146,69 @@ def test_chromosome_sizes_errors_name_the_users_file(tmp_path):
     log = (tmp_path / "results/logs/reference/chrom_sizes.log").read_text()
     assert f"{sizes}, line 2: size 'five' is not a positive integer" in log
     assert not (tmp_path / "results/reference/chrom.sizes").exists()
+
+
+# --- your own data: the sample sheet, BAM inputs and a GTF (resources/own_demo) ---
+
+OWN = REPO / "resources/own_demo"
+
+
+def run_own(tmp_path, target: str, sheet_rows=None, **settings):
+    """A target of config/own-data.yaml with `settings` layered over it; it must fail."""
+    layer = {"results": str(tmp_path / "results"), **settings}
+    if sheet_rows is not None:
+        sheet = tmp_path / "samples.tsv"
+        sheet.write_text("cell\tmark\tpath\tformat\n" + "".join(f"{row}\n" for row in sheet_rows))
+        layer["samples"] = str(sheet)
+    (tmp_path / "layer.yaml").write_text(yaml.safe_dump(layer))
+    configs = ["config/own-data.yaml", str(tmp_path / "layer.yaml")]
+    result = snakemake(
+        str(tmp_path / "results" / target), "--cores", "1", "--configfile", *configs, check=False
+    )
+    assert result.returncode != 0, "a damaged input must stop the run"
+    return result.stdout + result.stderr
+
+
+def own_rows() -> list[str]:
+    """The shipped sheet's rows with absolute paths."""
+    lines = (OWN / "samples.tsv").read_text().splitlines()[1:]
+    return [line.replace("resources/own_demo", str(OWN)) for line in lines]
+
+
+@pytest.mark.slow
+def test_sheet_without_a_mark_for_a_cell_type_stops_before_any_job(tmp_path):
+    rows = [row for row in own_rows() if not row.startswith("OWN2\tH3K27ac")]
+    output = run_own(tmp_path, "summary.tsv", rows)
+    assert f"{tmp_path}/samples.tsv: no reads for OWN2 H3K27ac" in output
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_sheet_and_pattern_together_are_refused(tmp_path):
+    output = run_own(tmp_path, "summary.tsv", sources={"tagalign": "{cell}-{mark}.gz"})
+    assert "names both a sample sheet (samples) and a tagAlign pattern" in output
+
+
+@pytest.mark.slow
+def test_truncated_unindexed_bam_is_refused_with_no_output(tmp_path):
+    truncated = tmp_path / "cut.bam"
+    truncated.write_bytes((OWN / "reads/OWN1-H3K27ac-rep2.bam").read_bytes()[:-5000])
+    rows = [f"OWN1\tH3K27ac\t{truncated}\t" if "H3K27ac-rep2" in row else row for row in own_rows()]
+    run_own(tmp_path, "bam/OWN1-H3K27ac.rep2.bam", rows)
+    log = (tmp_path / "results/logs/bam/OWN1-H3K27ac.rep2.log").read_text()
+    assert f"{truncated}: truncated BAM file" in log and "Traceback" not in log
+    assert not list((tmp_path / "results/bam").glob("OWN1-H3K27ac*"))
+
+
+@pytest.mark.slow
+def test_gtf_without_gene_records_names_the_file(tmp_path):
+    text = gzip.decompress((OWN / "annotation.gtf.gz").read_bytes()).decode()
+    no_genes = "".join(line + "\n" for line in text.splitlines() if "\tgene\t" not in line)
+    gtf = tmp_path / "transcripts.gtf"
+    gtf.write_text(no_genes)
+    config = yaml.safe_load((REPO / "config/own-data.yaml").read_text())
+    sources = {**config["sources"], "genes": str(gtf)}
+    run_own(tmp_path, "reference/genes.tsv", own_rows(), sources=sources)
+    log = (tmp_path / "results/logs/reference/genes.log").read_text()
+    assert f"{gtf}: no `gene` records" in log
+    assert not (tmp_path / "results/reference/genes.tsv").exists()
