@@ -11,7 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from attentivechrome import demo
+from simulate import demo
 
 SHIPPED = Path(__file__).resolve().parents[1] / "resources" / "demo"
 TAGALIGN_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]

@@ -17,8 +17,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from attentivechrome import own_demo
 from attentivechrome.counting import count_fast
+from simulate import own_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "resources" / "own_demo"

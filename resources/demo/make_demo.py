@@ -3,15 +3,18 @@
     python resources/demo/make_demo.py --out resources/demo
 
 The output is byte-identical for a given seed, so the shipped files can be checked by
-regenerating them (tests/test_demo.py does). All logic lives in attentivechrome.demo.
+regenerating them (tests/test_demo.py does). All logic lives in resources/simulate/demo.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from attentivechrome.demo import DemoConfig, write_demo
+# The generators live beside the shipped data, not in the pipeline's package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from simulate.demo import DemoConfig, write_demo  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,15 +4,18 @@
 
 The output is byte-identical for a given seed, so the shipped files can be checked by
 regenerating them (tests/test_own_demo.py does). All logic lives in
-attentivechrome.own_demo, which builds on attentivechrome.demo.
+resources/simulate/own_demo.py, which builds on resources/simulate/demo.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from attentivechrome.own_demo import OwnDemoConfig, write_own_demo
+# The generators live beside the shipped data, not in the pipeline's package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from simulate.own_demo import OwnDemoConfig, write_own_demo  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import pysam
 
+from attentivechrome.io import atomic_path
+
 from . import demo
-from .io import atomic_path
 
 CELLS = ("OWN1", "OWN2")
 MARKS = ("H3K4me3", "H3K27ac", "H3K36me3", "H3K27me3")

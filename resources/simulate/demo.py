@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path
+from attentivechrome.io import atomic_path
 
 CELLS = ("DEMO1", "DEMO2", "DEMO3")
 REFERENCE_CELL = "E000"  # the universal reference column that leads the real RPKM matrix

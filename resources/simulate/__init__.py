@@ -1,0 +1,5 @@
+"""Generators of the two embedded demos' shipped files (not part of the pipeline).
+
+`demo` writes resources/demo/ (Roadmap's formats), `own_demo` resources/own_demo/ (a
+sample sheet, BAMs, a GTF, a TPM table); each folder's make_*.py script runs one of them.
+"""
