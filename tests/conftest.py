@@ -2,11 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from workflow import snakemake
-
-# The demo with short training that the end-to-end tests share: named config files are
-# layered in order, and only they (plus the schema's defaults) make the configuration.
-FAST = ("--configfile", "config/config.yaml", "tests/configs/fast.yaml")
+from helpers import FAST, snakemake
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_training import history, write_splits
 
 from attentivechrome.allocator import RESTARTED, find_tcmalloc, restart_with_allocator
+from helpers import history, write_splits
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -8,7 +8,10 @@ import shutil
 import pytest
 import yaml
 
-from workflow import REPO, snakemake
+from helpers import REPO, snakemake
+
+# Every test here runs the real Snakemake on the demo (seconds to a minute each).
+pytestmark = pytest.mark.slow
 
 DEMO_READS = REPO / "resources/demo/tagalign"
 
@@ -175,7 +178,6 @@ def own_rows() -> list[str]:
     return [line.replace("resources/own_demo", str(OWN)) for line in lines]
 
 
-@pytest.mark.slow
 def test_sheet_without_a_mark_for_a_cell_type_stops_before_any_job(tmp_path):
     rows = [row for row in own_rows() if not row.startswith("OWN2\tH3K27ac")]
     output = run_own(tmp_path, "summary.tsv", rows)
@@ -183,13 +185,11 @@ def test_sheet_without_a_mark_for_a_cell_type_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.slow
 def test_sheet_and_pattern_together_are_refused(tmp_path):
     output = run_own(tmp_path, "summary.tsv", sources={"tagalign": "{cell}-{mark}.gz"})
     assert "names both a sample sheet (samples) and a tagAlign pattern" in output
 
 
-@pytest.mark.slow
 def test_truncated_unindexed_bam_is_refused_with_no_output(tmp_path):
     truncated = tmp_path / "cut.bam"
     truncated.write_bytes((OWN / "reads/OWN1-H3K27ac-rep2.bam").read_bytes()[:-5000])
@@ -200,7 +200,6 @@ def test_truncated_unindexed_bam_is_refused_with_no_output(tmp_path):
     assert not list((tmp_path / "results/bam").glob("OWN1-H3K27ac*"))
 
 
-@pytest.mark.slow
 def test_gtf_without_gene_records_names_the_file(tmp_path):
     text = gzip.decompress((OWN / "annotation.gtf.gz").read_bytes()).decode()
     no_genes = "".join(line + "\n" for line in text.splitlines() if "\tgene\t" not in line)

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from workflow import REPO
+from helpers import REPO
 
 CONFIG_README = (REPO / "config/README.md").read_text()
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

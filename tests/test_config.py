@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow import REPO, snakemake
+from helpers import REPO, snakemake
+
+# Every test here runs the real Snakemake on the demo (seconds to a minute each).
+pytestmark = pytest.mark.slow
 
 
 def run_with(tmp_path, settings: dict, *targets: str, dry: bool = True):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import gzip
 
+import pytest
 import yaml
 
+from helpers import REPO, snakemake
 from http_server import FaultyServer
-from workflow import REPO, snakemake
+
+# Every test here runs the real Snakemake on the demo (seconds to a minute each).
+pytestmark = pytest.mark.slow
 
 READS = "tagalign/DEMO1-H3K4me3.tagAlign.gz"
 

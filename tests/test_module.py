@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow import REPO, SNAKEMAKE, job_counts
+from helpers import REPO, SNAKEMAKE, job_counts
 
 # Folders that change under the repository whatever the workflow does.
 VOLATILE = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".venv"}

@@ -12,7 +12,7 @@ import pysam
 import pytest
 import yaml
 
-from workflow import REPO, snakemake
+from helpers import REPO, snakemake
 
 OWN_DATA = REPO / "resources/own_demo"
 MIN_MAPQ = yaml.safe_load((REPO / "config/own-data.yaml").read_text())["counting"]["min_mapq"]

@@ -13,7 +13,7 @@ import yaml
 from attentivechrome.annotation import read_expression, read_gene_info, select_genes
 from attentivechrome.genome import load_chrom_sizes, match_chroms
 from attentivechrome.reads import write_filtered
-from workflow import REPO, planned_jobs
+from helpers import REPO, planned_jobs
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import rehearsal  # noqa: E402

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST
 
-from workflow import REPO, SNAKEMAKE, snakemake
+from helpers import FAST, REPO, SNAKEMAKE, snakemake
 
 RUN = "DEMO1/attentivechrome/seed1"  # one training run: cell type, model, seed
 

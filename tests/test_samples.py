@@ -13,7 +13,7 @@ import yaml
 from attentivechrome.errors import InputError
 from attentivechrome.reads import reads_to_bam, sort_bam
 from attentivechrome.samples import FORMATS, read_sample_sheet, reads_from_pattern
-from workflow import REPO
+from helpers import REPO
 
 HEADER = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 50_000}]}
 

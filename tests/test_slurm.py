@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import job_counts
 from slurm_cluster import DEFAULT_CONF, SlurmCluster, missing_binaries
-from workflow import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 # The demo, reduced: config files named on the command line are layered in order.

@@ -11,36 +11,13 @@ import pytest
 import torch
 
 from attentivechrome.checkpoint import CHECKPOINT_NAME
-from attentivechrome.dataset import SplitData, write_npz
 from attentivechrome.errors import InputError
 from attentivechrome.model import probabilities
 from attentivechrome.outputs import HISTORY_COLUMNS, load_model
 from attentivechrome.training import train_and_evaluate
+from helpers import MARKS, SIGNAL_MARK, history, planted_split, write_splits
 
-MARKS = np.array(sorted(["H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3"]))
-SIGNAL_MARK = int(np.flatnonzero(MARKS == "H3K4me3")[0])
 TIMING_KEYS = {"seconds_total"}
-
-
-def planted_split(rng: np.random.Generator, n: int, first_id: int, n_bins: int = 100) -> SplitData:
-    """Poisson background; expressed genes get extra H3K4me3 reads in the bins around the TSS."""
-    y = np.tile([0, 1], n // 2 + 1)[:n].astype(np.int8)
-    rng.shuffle(y)
-    X = rng.poisson(1.0, (n, len(MARKS), n_bins)).astype(np.int32)
-    tss = slice(n_bins // 2 - 5, n_bins // 2 + 5)
-    X[y == 1, SIGNAL_MARK, tss] += rng.poisson(3.0, (int(y.sum()), 10)).astype(np.int32)
-    gene_ids = np.array([f"ENSG{first_id + i:011d}" for i in range(n)])
-    return SplitData(gene_ids, MARKS, X, y)
-
-
-def write_splits(folder: Path, sizes=(96, 64, 64), seed: int = 0) -> dict[str, Path]:
-    rng = np.random.default_rng(seed)
-    paths, first = {}, 0
-    for name, n in zip(("train", "valid", "test"), sizes, strict=True):
-        paths[name] = folder / f"{name}.npz"
-        write_npz(planted_split(rng, n, first), paths[name])
-        first += n
-    return paths
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +34,6 @@ def train(model: str, splits: dict[str, Path], out: Path, **options) -> dict:
 
 def stable(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
-
-
-def history(out: Path) -> pd.DataFrame:
-    return pd.read_csv(out / "history.tsv", sep="\t").drop(columns="seconds")
 
 
 def test_attentivechrome_writes_every_output(splits, tmp_path):

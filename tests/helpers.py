@@ -1,0 +1,78 @@
+"""What several test modules share: the real Snakemake command line, the demo's short
+training configuration, and small planted training splits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attentivechrome.dataset import SplitData, write_npz
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# The demo with short training that the end-to-end tests share: named config files are
+# layered in order, and only they (plus the schema's defaults) make the configuration.
+FAST = ("--configfile", "config/config.yaml", "tests/configs/fast.yaml")
+
+
+def snakemake(*args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
+    """`snakemake ARGS` from the repository root; output captured, failures shown in full."""
+    result = subprocess.run(
+        [*SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from the first 'Job stats' table in Snakemake's output."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts: dict[str, int] = {}
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit() and fields[0] != "total":
+            counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def planned_jobs(*args: str) -> dict[str, int]:
+    """Job counts per rule from a dry run (`snakemake -n`)."""
+    result = snakemake(*args, "--dry-run", "--quiet", "rules")
+    return job_counts(result.stdout + result.stderr)
+
+
+# Small training splits with a planted signal, for training and allocator tests.
+MARKS = np.array(sorted(["H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3"]))
+SIGNAL_MARK = int(np.flatnonzero(MARKS == "H3K4me3")[0])
+
+
+def planted_split(rng: np.random.Generator, n: int, first_id: int, n_bins: int = 100) -> SplitData:
+    """Poisson background; expressed genes get extra H3K4me3 reads in the bins around the TSS."""
+    y = np.tile([0, 1], n // 2 + 1)[:n].astype(np.int8)
+    rng.shuffle(y)
+    X = rng.poisson(1.0, (n, len(MARKS), n_bins)).astype(np.int32)
+    tss = slice(n_bins // 2 - 5, n_bins // 2 + 5)
+    X[y == 1, SIGNAL_MARK, tss] += rng.poisson(3.0, (int(y.sum()), 10)).astype(np.int32)
+    gene_ids = np.array([f"ENSG{first_id + i:011d}" for i in range(n)])
+    return SplitData(gene_ids, MARKS, X, y)
+
+
+def write_splits(folder: Path, sizes=(96, 64, 64), seed: int = 0) -> dict[str, Path]:
+    rng = np.random.default_rng(seed)
+    paths, first = {}, 0
+    for name, n in zip(("train", "valid", "test"), sizes, strict=True):
+        paths[name] = folder / f"{name}.npz"
+        write_npz(planted_split(rng, n, first), paths[name])
+        first += n
+    return paths
+
+
+def history(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "history.tsv", sep="\t").drop(columns="seconds")
