@@ -14,7 +14,7 @@ from attentivechrome.annotation import (
 )
 from attentivechrome.errors import InputError
 from attentivechrome.genome import match_chroms
-from attentivechrome.prepare import prepare_genes
+from attentivechrome.prepare import reference_genes
 
 DEMO = Path(__file__).resolve().parents[1] / "resources/demo"
 
@@ -437,7 +437,7 @@ def demo_as_gencode(tmp_path) -> tuple[Path, Path]:
 def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
     def prepare(genes, expression, out):
         out.mkdir()
-        prepare_genes(
+        reference_genes(
             genes,
             expression,
             DEMO / "genome.chrom.sizes",
@@ -454,7 +454,7 @@ def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
     gencode = prepare(*demo_as_gencode(tmp_path), tmp_path / "gencode")
     for name in ("genes.tsv", "expression.tsv", "bins.bed"):
         assert (gencode / name).read_text() == (roadmap / name).read_text(), name
-    # build_datasets reads the stored table back: gene_id first, the cell types, as floats.
+    # datasets_build reads the stored table back: gene_id first, the cell types, as floats.
     stored = read_expression(gencode / "expression.tsv")
     assert list(stored.columns) == ["E000", "DEMO1", "DEMO2", "DEMO3"]
     assert stored.index.equals(pd.Index(pd.read_csv(gencode / "genes.tsv", sep="\t")["gene_id"]))
@@ -463,7 +463,7 @@ def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
 def test_configured_cell_types_are_checked_before_counting(tmp_path):
     _, csv = demo_as_gencode(tmp_path)
     with pytest.raises(InputError, match=r"tpm.csv, line 1: cell types? DEMO9"):
-        prepare_genes(
+        reference_genes(
             DEMO / "gene_info.tsv",
             csv,
             DEMO / "genome.chrom.sizes",

@@ -88,3 +88,22 @@ def test_repository_has_the_layout_of_standardized_usage():
     assert list((REPO / "workflow/rules").glob("*.smk"))
     readme = (REPO / "README.md").read_text().lower()
     assert "snakemake" in readme and "workflow" in readme
+
+
+def config_keys(text: str) -> set[str]:
+    """Every key the demo's config shows, set or commented out, nested ones as `a.b`."""
+    keys, parents = set(), {}
+    for line in text.splitlines():
+        match = re.match(r"^(\s*)#?\s?(\w+):(\s|$)", line)
+        if not match or (line.lstrip().startswith("#") and " " in line.split(":")[0].strip("# ")):
+            continue
+        depth = len(match.group(1)) // 2
+        parents[depth] = match.group(2)
+        keys.add(".".join(parents[d] for d in range(depth + 1)))
+    return keys
+
+
+@pytest.mark.parametrize("key", schema_keys(SCHEMA["properties"]))
+def test_demo_config_shows_every_schema_key(key):
+    shown = config_keys((REPO / "config/config.yaml").read_text())
+    assert key in shown, f"config/config.yaml does not show `{key}` (set or commented out)"

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from . import annotation, counting, labels, windows
-from .dataset import SplitData, write_authors_csv, write_npz
+from .dataset import SplitData, import_authors_csv, write_authors_csv, write_npz
 from .errors import InputError, reported_as
-from .genome import load_chrom_sizes
+from .genome import load_chrom_sizes, write_chrom_sizes
 from .io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,17 @@ log = logging.getLogger(__name__)
 COUNTERS = {"fast": counting.count_fast, "multicov": counting.count_multicov}
 
 
-def prepare_genes(
+def reference_chrom_sizes(spec: str, local: Path | None, out: Path) -> dict[str, int]:
+    """The genome's chromosome sizes: a built-in genome, or the user's file (`local`, the
+    copy of `spec`), checked and written as a two-column file."""
+    with reported_as(spec, local or spec):
+        sizes = load_chrom_sizes(local or spec)
+    write_chrom_sizes(sizes, out)
+    log.info("%d chromosomes from %s", len(sizes), spec)
+    return sizes
+
+
+def reference_genes(
     gene_info: Path,
     expression: Path,
     chrom_sizes: Path,
@@ -76,7 +86,7 @@ def read_genes(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"gene_id": str, "chrom": str})
 
 
-def count_gene_bins(
+def bins_count(
     bams: list[Path],
     marks: list[str],
     genes: Path,
@@ -117,7 +127,7 @@ def count_gene_bins(
         )
 
 
-def build_datasets(
+def datasets_build(
     counts: Path,
     genes: Path,
     expression: Path,
@@ -127,7 +137,7 @@ def build_datasets(
 ) -> None:
     """Label genes by the cell type's median RPKM and write each split (CSV + binary).
 
-    `expression` is the table prepare_genes stored (`gene_id` first, cell types only).
+    `expression` is the table reference_genes stored (`gene_id` first, cell types only).
     """
     gene_table = read_genes(genes)
     matrix = annotation.read_expression(expression)
@@ -154,3 +164,10 @@ def build_datasets(
         write_authors_csv(data, out_dir / f"{split}.csv")
         write_npz(data, out_dir / f"{split}.npz")
         log.info("%s: %d genes, %d labelled 1", split, keep.sum(), data.y.sum())
+
+
+def datasets_import(sources: list[Path], marks: list[str], n_bins: int, out_dir: Path) -> None:
+    """The authors' train/valid/test CSVs, checked and written as the pipeline's splits."""
+    for source in sources:
+        data = import_authors_csv(source, marks, n_bins, out_dir / source.stem)
+        log.info("%s: %d genes, %d labelled 1", source, len(data.y), data.y.sum())

@@ -54,7 +54,10 @@ SPLITS = list(labels.SPLITS)
 # The authors' processed matrices, when given, replace download, BAM and counting.
 AUTHORS_DATA = config.get("authors_data", "").rstrip("/")
 DATASET_FILES = expand(
-    f"{RESULTS}/{{{{cell}}}}/data/{{split}}.{{ext}}", split=SPLITS, ext=["csv", "npz"]
+    f"{RESULTS}/{{cell}}/data/{{split}}.{{ext}}",
+    split=SPLITS,
+    ext=["csv", "npz"],
+    allow_missing=True,
 )
 
 

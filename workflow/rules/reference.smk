@@ -11,7 +11,7 @@ rule reference_chrom_sizes:
     params:
         spec=SOURCES["chrom_sizes"],
     script:
-        "../scripts/chrom_sizes.py"
+        "../scripts/reference_chrom_sizes.py"
 
 
 rule reference_genes:
@@ -35,4 +35,4 @@ rule reference_genes:
         sources=SOURCES,
         cells=CELLS,
     script:
-        "../scripts/prepare_genes.py"
+        "../scripts/reference_genes.py"

@@ -10,7 +10,7 @@ rule summary:
     conda:
         "../../envs/attentivechrome.yaml"
     script:
-        "../scripts/summarize.py"
+        "../scripts/summary.py"
 
 
 rule compare_models:

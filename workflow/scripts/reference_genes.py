@@ -6,10 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
 from attentivechrome.logs import step_logging
-from attentivechrome.prepare import prepare_genes
+from attentivechrome.prepare import reference_genes
 
 with step_logging(snakemake.log[0]):
-    prepare_genes(
+    reference_genes(
         gene_info=Path(snakemake.input.gene_info),
         expression=Path(snakemake.input.expression),
         chrom_sizes=Path(snakemake.input.chrom_sizes),

@@ -6,10 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
 from attentivechrome.logs import step_logging
-from attentivechrome.prepare import count_gene_bins
+from attentivechrome.prepare import bins_count
 
 with step_logging(snakemake.log[0]):
-    count_gene_bins(
+    bins_count(
         bams=[Path(p) for p in snakemake.input.bams],
         marks=list(snakemake.params.marks),
         genes=Path(snakemake.input.genes),

@@ -6,10 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 
 from attentivechrome.logs import step_logging
-from attentivechrome.prepare import build_datasets
+from attentivechrome.prepare import datasets_build
 
 with step_logging(snakemake.log[0]):
-    build_datasets(
+    datasets_build(
         counts=Path(snakemake.input.counts),
         genes=Path(snakemake.input.genes),
         expression=Path(snakemake.input.expression),

@@ -1,0 +1,17 @@
+import sys
+from pathlib import Path
+
+# The package is imported from this checkout, so conda environments need not install it.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+
+from attentivechrome.logs import step_logging
+from attentivechrome.prepare import datasets_import
+
+with step_logging(snakemake.log[0]):
+    datasets_import(
+        [Path(p) for p in snakemake.input],
+        list(snakemake.params.marks),
+        snakemake.params.n_bins,
+        Path(snakemake.output[0]).parent,
+    )
