@@ -85,6 +85,7 @@ def test_restart_loads_tcmalloc_once(tmp_path):
     assert len(lines) == 3 and lines[2].startswith("after /") and "libtcmalloc" in lines[2]
 
 
+@pytest.mark.slow
 @needs_tcmalloc
 def test_training_results_are_the_same_with_tcmalloc(tmp_path):
     paths = write_splits(tmp_path / "data", sizes=(64, 48, 48), seed=3)

@@ -95,6 +95,7 @@ def stranded_counts(table: pd.DataFrame, genes: pd.DataFrame, near: int, far: in
 # --------------------------------------------------------------------------- reproducibility
 
 
+@pytest.mark.slow
 def test_regeneration_is_byte_identical(regenerated):
     out, written = regenerated
     assert len(written) == 3 + len(demo.CELLS) * len(demo.MARKS)
@@ -130,6 +131,7 @@ def test_total_size_is_small(regenerated):
     assert sum(path.stat().st_size for path in written) <= 3_000_000
 
 
+@pytest.mark.slow
 def test_another_seed_gives_another_dataset():
     first = demo.simulate(demo.DemoConfig(seed=1))
     second = demo.simulate(demo.DemoConfig(seed=2))

@@ -90,6 +90,7 @@ def is_primary(record: pysam.AlignedSegment) -> bool:
 # --------------------------------------------------------------------------- reproducibility
 
 
+@pytest.mark.slow
 def test_regeneration_is_byte_identical(regenerated):
     out, written = regenerated
     assert len(written) == 4 + len(own_demo.READ_FILES) + len(SINGLE_END)  # + one .bai each
@@ -123,6 +124,7 @@ def test_total_size_is_small(regenerated):
     assert sum(path.stat().st_size for path in written) <= 3_000_000
 
 
+@pytest.mark.slow
 def test_another_seed_gives_another_dataset():
     first = own_demo.simulate(own_demo.OwnDemoConfig(seed=1))
     second = own_demo.simulate(own_demo.OwnDemoConfig(seed=2))
@@ -186,6 +188,7 @@ def test_gtf_header_and_records(gtf, fai):
     assert order.index.equals(genes.index), "genes are not sorted by chromosome and start"
 
 
+@pytest.mark.slow
 def test_every_gene_has_one_transcript_with_one_to_three_exons(gtf):
     gene_rows = np.flatnonzero(gtf["feature"] == "gene")
     for first, last in zip(gene_rows, [*gene_rows[1:], len(gtf)], strict=True):

@@ -12,6 +12,8 @@ from attentivechrome import bamreader, progress, reads
 from attentivechrome.counting import count_fast
 from attentivechrome.progress import Progress, byte_size
 from attentivechrome.reads import tagalign_to_bam
+from attentivechrome.training import time_left, train_and_evaluate
+from helpers import write_splits
 
 
 def test_lines_are_throttled(caplog, monkeypatch):
@@ -53,3 +55,20 @@ def test_no_line_without_work(caplog, monkeypatch, done):
     meter = Progress(logging.getLogger("t"), "x", done=done)
     meter.update(done)
     assert not caplog.records
+
+
+def test_training_logs_genes_done_and_time_left(tmp_path, caplog, monkeypatch):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.0)
+    paths = write_splits(tmp_path / "data", sizes=(64, 32, 32))
+    train_and_evaluate("attentivechrome", *paths.values(), tmp_path / "run", cell="E000", epochs=2)
+    messages = [r.message for r in caplog.records]
+    within = [m for m in messages if m.startswith("E000 attentivechrome epoch 1: ")]
+    assert within[0].startswith("E000 attentivechrome epoch 1: 16 genes of 64 genes (25%), ")
+    assert len(within) == 4  # batch 16: a line after every step
+    ends = [m for m in messages if " of 2: train loss " in m]
+    assert len(ends) == 2 and ends[0].endswith(" left)") and ends[1].endswith("about 0s left)")
+
+
+def test_time_left_reads_like_a_clock():
+    assert [time_left(s) for s in (7.4, 65, 3725)] == ["7s", "1m05s", "1h02m"]

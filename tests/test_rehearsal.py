@@ -32,6 +32,7 @@ def small(tmp_path_factory):
     return work, result.stdout
 
 
+@pytest.mark.slow
 def test_files_parse_with_the_pipelines_readers(small):
     work, output = small
     genes = read_gene_info(work / rehearsal.GENE_INFO_NAME)
@@ -86,6 +87,7 @@ def near_tss_counts(lines, tss, flank=2000):
     return counts
 
 
+@pytest.mark.slow
 def test_reads_sorted_within_chunks(small):
     work, _ = small
     lines = io.BytesIO()
@@ -96,6 +98,7 @@ def test_reads_sorted_within_chunks(small):
     assert chroms[:3] == ["chr1", "chr2", "chr3"]
 
 
+@pytest.mark.slow
 def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
     work, _ = small
     config = yaml.safe_load((work / rehearsal.CONFIG_NAME).read_text())

@@ -214,6 +214,7 @@ def test_log1p_and_a_batch_size_are_recorded(splits, tmp_path):
     assert metrics["settings"]["batch_size"] == 32
 
 
+@pytest.mark.slow
 def test_planted_signal_is_learned_and_attended(tmp_path):
     """Only H3K4me3 near the TSS carries the label: high AUROC, and that mark attended first.
 

@@ -18,6 +18,7 @@ DEMO_CELLS = ["DEMO1", "DEMO2", "DEMO3"]
 MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
 
 
+@pytest.mark.slow
 def test_remc_dry_run_plans_the_whole_paper(tmp_path):
     jobs = planned_jobs("--configfile", "config/remc.yaml", "--config", f"results={tmp_path}")
     assert jobs == {
@@ -38,6 +39,7 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_remc_one_cell_type_by_target_name(tmp_path):
     target = f"{tmp_path}/E003/attentivechrome/seed1/metrics.json"
     jobs = planned_jobs(
@@ -54,11 +56,13 @@ def test_remc_one_cell_type_by_target_name(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_demo_config_is_valid_and_plans_every_cell(tmp_path):
     jobs = planned_jobs("--config", f"results={tmp_path}")
     assert jobs["train_attentivechrome"] == 3 and jobs["reads_to_bam"] == 15
 
 
+@pytest.mark.slow
 def test_demo_one_cell_type_plans_nothing_else(tmp_path):
     target = f"{tmp_path}/DEMO2/attentivechrome/seed1/metrics.json"
     jobs = planned_jobs(target, "--config", f"results={tmp_path}")

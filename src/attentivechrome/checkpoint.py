@@ -1,7 +1,7 @@
 """Resuming a killed training run from the checkpoint written after every epoch.
 
 `out_dir/checkpoint.pt` holds the model and optimizer states, every RNG state the loop
-draws from, and the `Progress` (history, best epoch so far and its weights). It belongs
+draws from, and the `RunState` (history, best epoch so far and its weights). It belongs
 to one run, named by its fingerprint: the settings and the SHA-256 of each split file.
 A run started again with the same fingerprint continues after the last finished epoch
 and ends with exactly the metrics of an uninterrupted run; a checkpoint with another
@@ -27,7 +27,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass
-class Progress:
+class RunState:
     """Everything the epoch loop carries from one epoch to the next (checkpointed)."""
 
     epoch: int = 0
@@ -55,7 +55,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     shuffler: torch.Generator,
     device: torch.device,
-    progress: Progress,
+    progress: RunState,
 ) -> None:
     payload = {
         "fingerprint": run_fingerprint,
@@ -76,24 +76,24 @@ def resume(
     shuffler: torch.Generator,
     device: torch.device,
     epochs: int,
-) -> Progress:
+) -> RunState:
     """Load the checkpoint if it belongs to this very run; otherwise start from scratch."""
     if not path.exists():
-        return Progress()
+        return RunState()
     try:
         # Loaded to the CPU: RNG states must stay CPU tensors, and load_state_dict moves
         # model and optimizer tensors to the parameters' device (a GPU run resumes too).
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: never fatal, just retrain
         log.warning("ignoring unreadable checkpoint %s (%s)", path, error)
-        return Progress()
+        return RunState()
     if saved.get("fingerprint") != run_fingerprint:
         log.warning("ignoring checkpoint %s: it was made with other data or settings", path)
-        return Progress()
-    progress = Progress(**saved["progress"])
+        return RunState()
+    progress = RunState(**saved["progress"])
     if progress.epoch > epochs:
         log.warning("ignoring checkpoint %s: at epoch %d, beyond %d", path, progress.epoch, epochs)
-        return Progress()
+        return RunState()
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     _restore_rng_states(saved["rng"], shuffler, device)

@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CHECKPOINT_NAME, Progress, fingerprint, resume, save_checkpoint, snapshot
+from .checkpoint import CHECKPOINT_NAME, RunState, fingerprint, resume, save_checkpoint, snapshot
 from .dataset import SplitData, read_splits
 from .logistic import fit_logistic
 from .metrics import auprc, auroc
 from .model import MODELS, TRANSFORMS, ModelSpec, build_model, probabilities, transform_counts
 from .outputs import Predictions, write_outputs
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,12 @@ def train_one_epoch(
     batch_size: int,
     clip: float | None,
     shuffler: torch.Generator,
+    progress: Progress | None = None,
 ) -> float:
-    """One pass over the shuffled training genes; returns the mean per-gene loss."""
+    """One pass over the shuffled training genes; returns the mean per-gene loss.
+
+    `progress`, when given, is told the genes done after each step (a long epoch, e.g.
+    DeepChrome's one gene per step on a full-size cell type, then shows in the log)."""
     model.train()
     order = torch.randperm(len(X), generator=shuffler).to(X.device)
     total = 0.0
@@ -156,7 +161,21 @@ def train_one_epoch(
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         total += loss.item() * len(idx)
+        if progress is not None:
+            progress.update(start + len(idx))
     return total / len(X)
+
+
+def gene_count(n: float) -> str:
+    return f"{n:,.0f} genes"
+
+
+def time_left(seconds: float) -> str:
+    """`1h02m`, `5m07s` or `12s`: the estimate of the epochs still to run."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def train_and_evaluate(
@@ -238,19 +257,20 @@ def _train_torch(
     shuffler = torch.Generator().manual_seed(settings.seed)
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
-    progress = Progress()
+    state = RunState()
     if checkpoint:
         run_fingerprint = fingerprint(
             settings.fingerprint(), {name: split.path for name, split in splits.items()}
         )
-        progress = resume(
+        state = resume(
             checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs
         )
 
     (X_train, y_train), (X_valid, y_valid) = tensors["train"], tensors["valid"]
     patience = settings.early_stopping_patience
-    for epoch in range(progress.epoch + 1, settings.epochs + 1):
-        if patience is not None and progress.epochs_without_gain >= patience:
+    first_epoch, run_start = state.epoch + 1, time.perf_counter()
+    for epoch in range(first_epoch, settings.epochs + 1):
+        if patience is not None and state.epochs_without_gain >= patience:
             log.info("early stop: no validation gain for %d epochs", patience)
             break
         epoch_start = time.perf_counter()
@@ -262,6 +282,9 @@ def _train_torch(
             batch_size=settings.batch_size,
             clip=settings.clip,
             shuffler=shuffler,
+            progress=Progress(
+                log, f"{settings.cell} {settings.model} epoch {epoch}", gene_count, len(X_train)
+            ),
         )
         valid = predict(model, X_valid, y_valid)
         valid_auroc = auroc(splits["valid"].y, valid.probabilities, "valid split")
@@ -273,49 +296,52 @@ def _train_torch(
             "valid_auprc": auprc(splits["valid"].y, valid.probabilities, "valid split"),
             "seconds": time.perf_counter() - epoch_start,
         }
-        progress.history.append(row)
-        if valid_auroc > progress.best_auroc:  # strict: ties keep the earliest epoch
-            progress.best_auroc, progress.best_epoch = valid_auroc, epoch
-            progress.best_state = snapshot(model)
-            progress.epochs_without_gain = 0
+        state.history.append(row)
+        if valid_auroc > state.best_auroc:  # strict: ties keep the earliest epoch
+            state.best_auroc, state.best_epoch = valid_auroc, epoch
+            state.best_state = snapshot(model)
+            state.epochs_without_gain = 0
         else:
-            progress.epochs_without_gain += 1
-        progress.epoch = epoch
+            state.epochs_without_gain += 1
+        state.epoch = epoch
+        per_epoch = (time.perf_counter() - run_start) / (epoch - first_epoch + 1)
         log.info(
-            "%s %s epoch %d: train loss %.4f, valid AUROC %.4f (%.1fs)",
+            "%s %s epoch %d of %d: train loss %.4f, valid AUROC %.4f (%.1fs; about %s left)",
             settings.cell,
             settings.model,
             epoch,
+            settings.epochs,
             train_loss,
             valid_auroc,
             row["seconds"],
+            time_left(per_epoch * (settings.epochs - epoch)),
         )
         if checkpoint:
             save_checkpoint(
-                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, progress
+                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, state
             )
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
-    model.load_state_dict(progress.best_state)
+    model.load_state_dict(state.best_state)
     spec = MODELS[settings.model]
     X_test, y_test = tensors["test"]
     test = predict(model, X_test, y_test, with_attention=spec.has_attention)
-    best_row = progress.history[progress.best_epoch - 1]
-    metrics = _metrics(settings, splits, progress.best_epoch, best_row, test)
-    metrics["epochs_run"] = progress.epoch
+    best_row = state.history[state.best_epoch - 1]
+    metrics = _metrics(settings, splits, state.best_epoch, best_row, test)
+    metrics["epochs_run"] = state.epoch
     metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
     metrics["seconds_total"] = time.perf_counter() - started
     payload = {
         "model_name": settings.model,
         "hyperparameters": model.hyperparameters(),
-        "state_dict": progress.best_state,
+        "state_dict": state.best_state,
         "marks": [str(m) for m in splits["train"].marks],
         "transform": settings.transform,
-        "best_epoch": progress.best_epoch,
+        "best_epoch": state.best_epoch,
         "cell": settings.cell,
     }
-    write_outputs(out_dir, metrics, progress.history, splits["test"], test, payload)
+    write_outputs(out_dir, metrics, state.history, splits["test"], test, payload)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     return metrics
 
