@@ -76,3 +76,12 @@ def write_splits(folder: Path, sizes=(96, 64, 64), seed: int = 0) -> dict[str, P
 
 def history(out: Path) -> pd.DataFrame:
     return pd.read_csv(out / "history.tsv", sep="\t").drop(columns="seconds")
+
+
+def assert_reproducible_gzip(paths) -> None:
+    """Shipped gzip files store no file name and no time, so regenerating gives the same bytes."""
+    for path in paths:
+        head = Path(path).read_bytes()[:10]
+        assert head[:2] == b"\x1f\x8b"
+        assert head[3] & 0x08 == 0, f"{path} stores a file name"
+        assert head[4:8] == b"\x00\x00\x00\x00", f"{path} stores a modification time"

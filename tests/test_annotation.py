@@ -434,24 +434,30 @@ def demo_as_gencode(tmp_path) -> tuple[Path, Path]:
     return gtf, csv
 
 
-def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
-    def prepare(genes, expression, out):
-        out.mkdir()
-        reference_genes(
-            genes,
-            expression,
-            DEMO / "genome.chrom.sizes",
-            {"flank": 5000, "bin_size": 100},
-            {"train": 0.3334, "valid": 0.3333},
-            out / "genes.tsv",
-            out / "expression.tsv",
-            out / "bins.bed",
-            sources={"gene_types": ["protein_coding"]},
-        )
-        return out
+def prepare(genes, expression, out: Path, **options) -> Path:
+    """reference_genes on the demo's genome and window, its three outputs in `out`."""
+    out.mkdir(exist_ok=True)
+    reference_genes(
+        genes,
+        expression,
+        DEMO / "genome.chrom.sizes",
+        {"flank": 5000, "bin_size": 100},
+        {"train": 0.3334, "valid": 0.3333},
+        out / "genes.tsv",
+        out / "expression.tsv",
+        out / "bins.bed",
+        **options,
+    )
+    return out
 
-    roadmap = prepare(DEMO / "gene_info.tsv", DEMO / "demo.RPKM.pc.gz", tmp_path / "roadmap")
-    gencode = prepare(*demo_as_gencode(tmp_path), tmp_path / "gencode")
+
+def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
+    def prepare_protein_coding(genes, expression, out):
+        return prepare(genes, expression, out, sources={"gene_types": ["protein_coding"]})
+
+    demo_files = (DEMO / "gene_info.tsv", DEMO / "demo.RPKM.pc.gz")
+    roadmap = prepare_protein_coding(*demo_files, tmp_path / "roadmap")
+    gencode = prepare_protein_coding(*demo_as_gencode(tmp_path), tmp_path / "gencode")
     for name in ("genes.tsv", "expression.tsv", "bins.bed"):
         assert (gencode / name).read_text() == (roadmap / name).read_text(), name
     # datasets_build reads the stored table back: gene_id first, the cell types, as floats.
@@ -463,15 +469,5 @@ def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
 def test_configured_cell_types_are_checked_before_counting(tmp_path):
     _, csv = demo_as_gencode(tmp_path)
     with pytest.raises(InputError, match=r"tpm.csv, line 1: cell types? DEMO9"):
-        reference_genes(
-            DEMO / "gene_info.tsv",
-            csv,
-            DEMO / "genome.chrom.sizes",
-            {"flank": 5000, "bin_size": 100},
-            {"train": 0.3334, "valid": 0.3333},
-            tmp_path / "genes.tsv",
-            tmp_path / "expression.tsv",
-            tmp_path / "bins.bed",
-            cells=["DEMO1", "DEMO9"],
-        )
+        prepare(DEMO / "gene_info.tsv", csv, tmp_path, cells=["DEMO1", "DEMO9"])
     assert not list(tmp_path.glob("*.tsv")) and not (tmp_path / "bins.bed").exists()

@@ -8,34 +8,18 @@ regenerating them (tests/test_demo.py does). All logic lives in resources/simula
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 # The generators live beside the shipped data, not in the pipeline's package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from simulate.cli import regenerate  # noqa: E402
 from simulate.demo import DemoConfig, write_demo  # noqa: E402
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent,
-        help="folder to write into (default: this script's folder)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DemoConfig().seed,
-        help="random seed; other seeds give other (equally valid) datasets",
-    )
-    args = parser.parse_args(argv)
-    written = write_demo(args.out, DemoConfig(seed=args.seed))
-    total = sum(path.stat().st_size for path in written)
-    print(f"wrote {len(written)} files ({total / 1e6:.2f} MB) under {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    regenerate(
+        __doc__.splitlines()[0],
+        Path(__file__).resolve().parent,
+        DemoConfig().seed,
+        lambda out, seed: write_demo(out, DemoConfig(seed=seed)),
+    )
