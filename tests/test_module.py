@@ -55,8 +55,10 @@ def merged(base: dict, over: dict) -> dict:
     return out
 
 
-def absolute(value: str) -> str:
+def absolute(value):
     """A demo path (relative to the repository) made absolute; other values unchanged."""
+    if not isinstance(value, str):
+        return value
     stem = value.split("{", 1)[0]
     return str(REPO / value) if stem and (REPO / stem).exists() else value
 
