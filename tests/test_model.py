@@ -1,13 +1,21 @@
-"""AttentiveChrome and baseline networks: shapes, attention, separate per-mark LSTMs, learning."""
+"""AttentiveChrome and baseline networks: shapes, attention, separate per-mark LSTMs, learning.
+
+The tests of the hierarchical models run with both LSTM kernels (`lstm_kernel`): the
+reference nn.LSTM calls, and the numba kernel where numba is installed.
+"""
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from attentivechrome import model as model_module
 from attentivechrome.model import (
+    LSTM_KERNELS,
     MODELS,
     AttentiveChrome,
     DeepChrome,
@@ -23,6 +31,11 @@ from attentivechrome.model import (
 
 torch.set_num_threads(1)
 TORCH_MODELS = ["attentivechrome", "lstm", "lstm-attention", "hierarchical-lstm", "deepchrome"]
+NO_NUMBA = importlib.util.find_spec("numba") is None
+KERNELS = [
+    "torch",
+    pytest.param("numba", marks=pytest.mark.skipif(NO_NUMBA, reason="numba is not installed")),
+]
 
 
 def counts(batch: int = 6, marks: int = 5, bins: int = 100, seed: int = 0) -> torch.Tensor:
@@ -30,9 +43,10 @@ def counts(batch: int = 6, marks: int = 5, bins: int = 100, seed: int = 0) -> to
     return torch.poisson(torch.full((batch, marks, bins), 1.5), generator=generator)
 
 
-def test_attentivechrome_shapes_and_attention_rows_sum_to_one():
+@pytest.mark.parametrize("lstm_kernel", KERNELS)
+def test_attentivechrome_shapes_and_attention_rows_sum_to_one(lstm_kernel):
     torch.manual_seed(0)
-    model = AttentiveChrome()
+    model = AttentiveChrome(lstm_kernel=lstm_kernel)
     out = model(counts(batch=7))
     assert isinstance(out, ModelOutput)
     assert out.logits.shape == (7,)
@@ -62,9 +76,10 @@ def test_parameters_start_uniform_within_a_tenth():
         assert values.abs().max() > 0.09  # really spread over the whole interval
 
 
-def test_each_mark_has_its_own_lstm_weights():
+@pytest.mark.parametrize("lstm_kernel", KERNELS)
+def test_each_mark_has_its_own_lstm_weights(lstm_kernel):
     torch.manual_seed(0)
-    model = AttentiveChrome()
+    model = AttentiveChrome(lstm_kernel=lstm_kernel)
     weights = [encoder.weight_hh_l0 for encoder in model.bin_encoders]
     assert len({w.data_ptr() for w in weights}) == 5
     assert not torch.equal(weights[0], weights[1])
@@ -77,22 +92,24 @@ def test_each_mark_has_its_own_lstm_weights():
     assert not torch.allclose(before[:, 1], after[:, 1])
 
 
-def test_same_seed_same_model_and_output():
+@pytest.mark.parametrize("lstm_kernel", KERNELS)
+def test_same_seed_same_model_and_output(lstm_kernel):
     x = counts()
     torch.manual_seed(11)
-    first = AttentiveChrome()(x)
+    first = AttentiveChrome(lstm_kernel=lstm_kernel)(x)
     torch.manual_seed(11)
-    second = AttentiveChrome()(x)
+    second = AttentiveChrome(lstm_kernel=lstm_kernel)(x)
     torch.manual_seed(12)
-    third = AttentiveChrome()(x)
+    third = AttentiveChrome(lstm_kernel=lstm_kernel)(x)
     assert torch.equal(first.logits, second.logits)
     assert torch.equal(first.mark_attention, second.mark_attention)
     assert not torch.equal(first.logits, third.logits)
 
 
-def test_plain_lstm_has_no_attention_and_pools_final_states():
+@pytest.mark.parametrize("lstm_kernel", KERNELS)
+def test_plain_lstm_has_no_attention_and_pools_final_states(lstm_kernel):
     torch.manual_seed(0)
-    model = HierarchicalPlainLSTM()
+    model = HierarchicalPlainLSTM(lstm_kernel=lstm_kernel)
     out = model(counts(batch=4))
     assert out.logits.shape == (4,)
     assert out.bin_attention is None and out.mark_attention is None
@@ -134,10 +151,11 @@ def test_probabilities_apply_the_sigmoid_once():
         np.testing.assert_allclose(from_numpy, p.numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("lstm_kernel", KERNELS)
 @pytest.mark.parametrize("bins", [20, 100])
-def test_models_accept_other_bin_counts(bins):
+def test_models_accept_other_bin_counts(bins, lstm_kernel):
     for name in TORCH_MODELS:
-        model = build_model(name, n_marks=3, n_bins=bins)
+        model = build_model(name, n_marks=3, n_bins=bins, lstm_kernel=lstm_kernel)
         assert model(counts(batch=2, marks=3, bins=bins)).logits.shape == (2,)
 
 
@@ -185,10 +203,17 @@ def test_lstm_attention_weighs_bins_once_for_all_marks():
     assert model.bin_attention.context.shape == (1, 64) and out.mark_attention is None
 
 
-@pytest.mark.parametrize("name", TORCH_MODELS)
-def test_loss_falls_on_a_small_batch(name):
+@pytest.mark.parametrize(
+    ("name", "lstm_kernel"),
+    [(name, "torch") for name in TORCH_MODELS]
+    + [
+        pytest.param(name, "numba", marks=KERNELS[1].marks)
+        for name in ("attentivechrome", "hierarchical-lstm")
+    ],
+)
+def test_loss_falls_on_a_small_batch(name, lstm_kernel):
     torch.manual_seed(0)
-    model = build_model(name, 5, 100)
+    model = build_model(name, 5, 100, lstm_kernel=lstm_kernel)
     x = counts(batch=16, seed=1)
     y = torch.tensor([0.0, 1.0] * 8)
     x[y == 1, 3, 45:55] += 3  # a learnable signal: extra H3K4me3 near the TSS
@@ -215,3 +240,29 @@ def test_count_transform_is_the_same_for_arrays_and_tensors():
         assert torch.allclose(grad, 1 / (1 + raw) if transform == "log1p" else torch.ones_like(raw))
     with pytest.raises(ValueError, match="unknown count transform 'sqrt'"):
         transform_counts(raw, "sqrt")
+
+
+def test_lstm_kernel_is_checked_and_kept_out_of_the_saved_hyperparameters(monkeypatch):
+    assert LSTM_KERNELS == ("torch", "numba")
+    with pytest.raises(ValueError, match="unknown LSTM kernel"):
+        AttentiveChrome(lstm_kernel="cudnn")
+    with pytest.raises(ValueError, match="unknown LSTM kernel"):
+        build_model("deepchrome", 5, 100, lstm_kernel="fast")  # checked for every model
+    assert "lstm_kernel" not in AttentiveChrome().hyperparameters()  # saved models: either
+    monkeypatch.setattr(model_module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(
+        ModuleNotFoundError, match=r"pip install 'attentivechrome-pipeline\[numba\]'"
+    ):
+        AttentiveChrome(lstm_kernel="numba")
+    assert AttentiveChrome(lstm_kernel="torch").lstm_kernel == "torch"  # needs no numba
+
+
+@pytest.mark.skipif(NO_NUMBA, reason="numba is not installed")
+def test_numba_kernel_gives_the_torch_kernels_model():
+    """Same parameters, outputs equal to float32 rounding (details: test_numba_lstm.py)."""
+    torch.manual_seed(0)
+    reference = AttentiveChrome()
+    kernel = build_model("attentivechrome", 5, 100, lstm_kernel="numba")
+    kernel.load_state_dict(reference.state_dict())
+    x = counts(batch=5)
+    assert torch.allclose(reference(x).logits, kernel(x).logits, rtol=1e-5, atol=1e-6)

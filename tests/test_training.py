@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -143,6 +144,51 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(splits, tmp_path
     b = torch.load(tmp_path / "whole/model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[key], b[key]) for key in a)
     assert not (out / CHECKPOINT_NAME).exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path):
+    """train.lstm_kernel: numba gives the torch kernel's training to float32 rounding,
+    records the choice, and resumes to the same bytes as an uninterrupted run."""
+    reference = train("attentivechrome", splits, tmp_path / "torch", epochs=3)
+    whole = train("attentivechrome", splits, tmp_path / "whole", epochs=3, lstm_kernel="numba")
+    assert whole["settings"]["lstm_kernel"] == "numba"
+    assert reference["settings"]["lstm_kernel"] == "torch"
+    for key in ("valid_auroc", "test_auroc", "test_auprc", "test_loss"):
+        assert whole[key] == pytest.approx(reference[key], abs=1e-4)
+    pd.testing.assert_frame_equal(
+        history(tmp_path / "whole"), history(tmp_path / "torch"), check_exact=False, atol=1e-5
+    )
+    out = tmp_path / "resumed"
+    with pytest.raises(Interrupted):
+        train(
+            "attentivechrome",
+            splits,
+            out,
+            epochs=3,
+            lstm_kernel="numba",
+            on_epoch_end=stop_after(2, []),
+        )
+    seen: list[int] = []
+    resumed = train(
+        "attentivechrome", splits, out, epochs=3, lstm_kernel="numba", on_epoch_end=seen.append
+    )
+    assert seen == [3] and stable(resumed) == stable(whole)
+    assert (out / "test_predictions.tsv").read_text() == (
+        tmp_path / "whole/test_predictions.tsv"
+    ).read_text()
+
+
+def test_checkpoint_of_the_other_lstm_kernel_is_ignored(splits, tmp_path):
+    """A run never switches kernels half-way: their numbers differ in the last digits."""
+    if importlib.util.find_spec("numba") is None:
+        pytest.skip("numba is not installed")
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train("attentivechrome", splits, out, epochs=2, on_epoch_end=stop_after(1, []))
+    seen: list[int] = []
+    train("attentivechrome", splits, out, epochs=2, lstm_kernel="numba", on_epoch_end=seen.append)
+    assert seen == [1, 2]
 
 
 def test_checkpoint_from_other_settings_is_ignored(splits, tmp_path):
@@ -289,3 +335,5 @@ def test_bad_settings_are_refused(splits, tmp_path):
         train("attentivechrome", splits, tmp_path / "b", transform="sqrt")
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         train("attentivechrome", splits, tmp_path / "c", epochs=0)
+    with pytest.raises(ValueError, match="unknown LSTM kernel"):
+        train("attentivechrome", splits, tmp_path / "d", lstm_kernel="fast")

@@ -26,7 +26,15 @@ from .checkpoint import CHECKPOINT_NAME, RunState, fingerprint, resume, save_che
 from .dataset import SplitData, read_splits
 from .logistic import fit_logistic
 from .metrics import auprc, auroc
-from .model import MODELS, TRANSFORMS, ModelSpec, build_model, probabilities, transform_counts
+from .model import (
+    MODELS,
+    TRANSFORMS,
+    ModelSpec,
+    build_model,
+    check_lstm_kernel,
+    probabilities,
+    transform_counts,
+)
 from .outputs import Predictions, write_outputs
 from .progress import Progress
 
@@ -53,11 +61,16 @@ class Settings:
     device: str
     transform: str
     early_stopping_patience: int | None
+    lstm_kernel: str = "torch"  # see model.LSTM_KERNELS
 
     def fingerprint(self) -> dict:
         # The epoch count may grow between a killed run and its resumption.
         values = asdict(self)
         values.pop("epochs")
+        # The reference kernel is what every run used before the setting existed, so
+        # their checkpoints still resume; a run never changes kernel half-way.
+        if values["lstm_kernel"] == "torch":
+            values.pop("lstm_kernel")
         return values
 
 
@@ -92,6 +105,10 @@ def _resolve_settings(spec: ModelSpec, **given) -> Settings:
     patience = given["early_stopping_patience"]
     if patience is not None and patience < 1:
         raise ValueError(f"early_stopping_patience must be >= 1 or None, got {patience}")
+    if given["lstm_kernel"] == "numba" and given["device"].startswith("cuda"):
+        log.info("lstm_kernel numba is for the CPU; on %s the nn.LSTM calls run", given["device"])
+        given["lstm_kernel"] = "torch"
+    check_lstm_kernel(given["lstm_kernel"])
     return Settings(model=spec.name, optimizer=spec.optimizer, **given)
 
 
@@ -195,6 +212,7 @@ def train_and_evaluate(
     device: str = "auto",
     transform: str = "none",
     early_stopping_patience: int | None = None,
+    lstm_kernel: str = "torch",
     checkpoint: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict:
@@ -202,8 +220,10 @@ def train_and_evaluate(
 
     epochs, batch_size, lr and clip left as None take the model's published setting (see
     `model.MODELS`): AttentiveChrome and the LSTMs Adam 2e-4, batch 16, clip 1, 30
-    epochs; DeepChrome SGD 1e-3, batch 1, no clipping, 100 epochs. `on_epoch_end(epoch)`
-    runs after each epoch's checkpoint is written (used by tests to interrupt a run).
+    epochs; DeepChrome SGD 1e-3, batch 1, no clipping, 100 epochs. `lstm_kernel` picks
+    what runs the per-mark LSTMs on the CPU ("torch" or "numba", see model.py).
+    `on_epoch_end(epoch)` runs after each epoch's checkpoint is written (used by tests to
+    interrupt a run).
     """
     if model_name not in MODELS:
         raise ValueError(f"unknown model {model_name!r}; expected one of {sorted(MODELS)}")
@@ -221,6 +241,7 @@ def train_and_evaluate(
         device=str(resolve_device(device)),
         transform=transform,
         early_stopping_patience=early_stopping_patience,
+        lstm_kernel=lstm_kernel,
     )
     paths = {"train": train_npz, "valid": valid_npz, "test": test_npz}
     splits = read_splits(paths)
@@ -252,7 +273,7 @@ def _train_torch(
     }
     _, n_marks, n_bins = splits["train"].X.shape
     torch.manual_seed(settings.seed)
-    model = build_model(settings.model, n_marks, n_bins).to(device)
+    model = build_model(settings.model, n_marks, n_bins, settings.lstm_kernel).to(device)
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
     shuffler = torch.Generator().manual_seed(settings.seed)
 
