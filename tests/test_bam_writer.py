@@ -209,6 +209,7 @@ reads.tagalign_to_bam(sys.argv[1], sys.argv[2], sys.argv[3], threads=2)
 """
 
 
+@pytest.mark.slow
 def test_killed_conversion_leaves_no_bam_and_rerun_is_identical(tmp_path):
     src, sizes_file = many_reads(tmp_path), write_sizes(tmp_path)
     clean = tmp_path / "clean" / "reads.bam"

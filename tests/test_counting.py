@@ -201,6 +201,7 @@ def random_records(rng: np.random.Generator, n: int) -> list:
     return records
 
 
+@pytest.mark.slow
 def test_random_aligner_like_bam(tmp_path):
     rng = np.random.default_rng(7)
     bam = write_pysam_bam(tmp_path / "random.bam", random_records(rng, 4000), unplaced=5)
@@ -223,6 +224,7 @@ FILTERS = [
 ]
 
 
+@pytest.mark.slow
 def test_multicov_switches_match(tmp_path):
     rng = np.random.default_rng(13)
     flags = [0, 0, 0x10, 0x400, 0x200, 0x600, 0x100, 0x800, 0x4, 0x1 | 0x2 | 0x40, 0x1 | 0x80]

@@ -203,6 +203,7 @@ def test_lstm_attention_weighs_bins_once_for_all_marks():
     assert model.bin_attention.context.shape == (1, 64) and out.mark_attention is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "lstm_kernel"),
     [(name, "torch") for name in TORCH_MODELS]

@@ -100,6 +100,7 @@ def test_regeneration_is_byte_identical(regenerated):
         assert (SHIPPED / relative).read_bytes() == path.read_bytes(), relative
 
 
+@pytest.mark.slow
 def test_shipped_folder_holds_only_generated_files_and_docs(regenerated):
     out, written = regenerated
     expected = {path.relative_to(out) for path in written}
@@ -116,6 +117,7 @@ def test_gzip_headers_carry_no_name_or_time():
     assert_reproducible_gzip([SHIPPED / own_demo.GTF_NAME, own_demo.read_path(SHIPPED, BED)])
 
 
+@pytest.mark.slow
 def test_total_size_is_small(regenerated):
     _, written = regenerated
     assert sum(path.stat().st_size for path in written) <= 3_000_000

@@ -93,6 +93,7 @@ def trained(tmp_path_factory):
 # ---------------------------------------------------------------- pure figures
 
 
+@pytest.mark.slow
 def test_attention_and_mark_figures_are_drawn(attention, tmp_path):
     out = plots.plot_attention_profiles(
         attention["bin_attention"], attention["probabilities"], MARKS, tmp_path / "p.png"
@@ -288,6 +289,7 @@ def test_saliency_of_a_trained_model_is_highest_on_the_planted_mark(trained):
     assert mark_agreement(result.mark_attention, result.saliency).shape == (n,)
 
 
+@pytest.mark.slow
 def test_saliency_figure_and_table(trained, tmp_path):
     root, _ = trained
     table = figures.saliency_figures(
@@ -303,6 +305,7 @@ def test_saliency_figure_and_table(trained, tmp_path):
     assert {f"bin_spearman_{m}" for m in MARKS} <= set(written.columns)
 
 
+@pytest.mark.slow
 def test_cell_figures_from_a_training_run(trained, tmp_path):
     root, _ = trained
     outputs = {key: tmp_path / f"{key}.png" for key in ("profile", "marks", "curves", "training")}
@@ -316,6 +319,7 @@ def test_cell_figures_from_a_training_run(trained, tmp_path):
 # ---------------------------------------------------------------- one gene
 
 
+@pytest.mark.slow
 def test_gene_figure_for_a_test_gene(trained, tmp_path):
     root, _ = trained
     gene = str(pd.read_csv(root / "model" / "test_predictions.tsv", sep="\t")["gene_id"][5])

@@ -74,6 +74,7 @@ def test_attentivechrome_writes_every_output(splits, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
+@pytest.mark.slow
 def test_best_epoch_is_the_earliest_highest_validation_auroc(splits, tmp_path):
     metrics = train("attentivechrome", splits, tmp_path / "run", epochs=4)
     table = history(tmp_path / "run")
@@ -95,6 +96,7 @@ def test_saved_model_reproduces_the_test_predictions(splits, tmp_path):
     assert np.allclose(scored, predictions["probability"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_results(splits, tmp_path):
     first = train("attentivechrome", splits, tmp_path / "a", epochs=2, seed=5)
     second = train("attentivechrome", splits, tmp_path / "b", epochs=2, seed=5)
@@ -123,6 +125,7 @@ def stop_after(epoch_to_stop: int, seen: list[int]):
     return hook
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["attentivechrome", "deepchrome"])
 def test_resume_after_interruption_matches_an_uninterrupted_run(splits, tmp_path, model):
     whole = train(model, splits, tmp_path / "whole", epochs=3)
@@ -146,6 +149,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(splits, tmp_path
     assert not (out / CHECKPOINT_NAME).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
 def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path):
     """train.lstm_kernel: numba gives the torch kernel's training to float32 rounding,
@@ -191,6 +195,7 @@ def test_checkpoint_of_the_other_lstm_kernel_is_ignored(splits, tmp_path):
     assert seen == [1, 2]
 
 
+@pytest.mark.slow
 def test_checkpoint_from_other_settings_is_ignored(splits, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(Interrupted):
@@ -202,6 +207,7 @@ def test_checkpoint_from_other_settings_is_ignored(splits, tmp_path):
     assert stable(resumed) == stable(fresh)
 
 
+@pytest.mark.slow
 def test_checkpoint_beyond_the_requested_epochs_is_ignored(splits, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(Interrupted):
@@ -213,6 +219,7 @@ def test_checkpoint_beyond_the_requested_epochs_is_ignored(splits, tmp_path):
     assert stable(shorter) == stable(fresh)
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_after_patience_epochs_without_gain(splits, tmp_path):
     out = tmp_path / "run"
     metrics = train("attentivechrome", splits, out, epochs=12, early_stopping_patience=2)
