@@ -33,7 +33,9 @@ import pysam
 from .errors import InputError
 from .io import is_gzip, read_table
 
-FORMATS = ("tagalign", "bed", "bam")
+#: The sheet's formats, and what each is read as: a BAM, or text (tagAlign and BED alike).
+FORMAT_KINDS = {"tagalign": "text", "bed": "text", "bam": "bam"}
+FORMATS = tuple(FORMAT_KINDS)
 COLUMNS = ("cell", "mark", "path")
 #: The marks of the paper, used when the tagAlign pattern is given without `marks`.
 CORE_MARKS = ("H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3")
@@ -63,11 +65,11 @@ class Reads:
 
     @property
     def is_local(self) -> bool:
-        return not _URL.match(self.path) or self.path.lower().startswith("file://")
+        return is_local(self.path)
 
     @property
     def local_path(self) -> Path:
-        return Path(re.sub(r"^file://", "", self.path, flags=re.IGNORECASE))
+        return local_path(self.path)
 
     def download_name(self) -> str | None:
         """Name under the download folder; None for a local BAM, which is read in place."""
@@ -124,16 +126,24 @@ def content_kind(path: Path) -> str:
     return "text"
 
 
+def is_local(path: str) -> bool:
+    """A plain path or a file:// URL (read from disk), not an http(s) or other URL."""
+    return not _URL.match(path) or path.lower().startswith("file://")
+
+
+def local_path(path: str) -> Path:
+    return Path(re.sub(r"^file://", "", path, flags=re.IGNORECASE))
+
+
 def _kind(path: str, declared: str, where: Path, line: int) -> str:
-    reads = Reads("", "", path, "text")
-    if not reads.is_local:
+    if not is_local(path):
         named = "bam" if path.lower().split("?")[0].endswith(".bam") else "text"
-        return {"bam": "bam", "": named}.get(declared, "text")
-    local = reads.local_path
+        return FORMAT_KINDS.get(declared, named)
+    local = local_path(path)
     if not local.is_file():
         raise InputError(where, f"reads file {path} does not exist", line=line)
     found = content_kind(local)
-    expected = {"bam": "bam", "tagalign": "text", "bed": "text"}.get(declared, found)
+    expected = FORMAT_KINDS.get(declared, found)
     if found != expected:
         shown = "a BAM file" if found == "bam" else "text, not a BAM file"
         raise InputError(where, f"{path} is declared {declared} but is {shown}", line=line)
