@@ -208,13 +208,24 @@ class GroupedManualChrome(GroupedBmmChrome):
 
 
 def numba_kernel_chrome() -> AttentiveChrome:
-    """The model with its per-mark LSTMs run by the numba kernel (attentivechrome.numba_lstm)."""
+    """The model with its bin level (LSTMs and attention) run by the numba kernels
+    (attentivechrome.numba_lstm)."""
     return AttentiveChrome(lstm_kernel="numba")
 
 
 def compiled(build):
-    """A layout under torch.compile (inductor: needs a C++ compiler; minutes to compile)."""
-    return lambda: torch.compile(build())
+    """A layout under torch.compile (inductor: needs a C++ compiler; minutes to compile).
+    torch.compile cannot trace into numba: the numba kernels' callers are left to run as
+    they are and the rest of the model is compiled."""
+
+    def build_compiled():
+        model = build()
+        if isinstance(model, AttentiveChrome) and model.lstm_kernel == "numba":
+            model.encode_bins = torch.compiler.disable(model.encode_bins)
+            model.attend_bins = torch.compiler.disable(model.attend_bins)
+        return torch.compile(model)
+
+    return build_compiled
 
 
 LAYOUTS = {

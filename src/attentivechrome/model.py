@@ -81,9 +81,8 @@ def check_lstm_kernel(kernel: str) -> str:
         raise ValueError(f"unknown LSTM kernel {kernel!r}; expected one of {LSTM_KERNELS}")
     if kernel == "numba" and importlib.util.find_spec("numba") is None:
         raise ModuleNotFoundError(
-            "the numba LSTM kernel needs the numba package: "
-            "pip install 'attentivechrome-pipeline[numba]' (or pip install numba), "
-            "or use the torch kernel"
+            "the numba LSTM kernel needs the numba package, a dependency of this "
+            "package: pip install numba (or train.lstm_kernel: torch)"
         )
     return kernel
 
@@ -167,9 +166,12 @@ class HierarchicalLSTM(nn.Module):
             "mark_hidden": self.mark_hidden,
         }
 
+    def runs_numba(self, x: torch.Tensor) -> bool:
+        return self.lstm_kernel == "numba" and x.device.type == "cpu" and x.dtype == torch.float32
+
     def encode_bins(self, x: torch.Tensor) -> torch.Tensor:
         """Each mark's BiLSTM over its bins: (B, M, T) -> (M, T, B, 2H), [forward|backward]."""
-        if self.lstm_kernel == "numba" and x.device.type == "cpu" and x.dtype == torch.float32:
+        if self.runs_numba(x):
             from .numba_lstm import bin_lstms  # optional dependency: imported when chosen
 
             return bin_lstms(x, list(self.bin_encoders))
@@ -179,11 +181,20 @@ class HierarchicalLSTM(nn.Module):
         ]
         return torch.stack(outputs)
 
+    def attend_bins(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bin-level attention, in one numba pass each way with the numba kernel (the
+        mark level's five positions gain nothing from it)."""
+        if self.runs_numba(hidden):
+            from .numba_lstm import attention
+
+            return attention(hidden, self.bin_attention.context)
+        return self.bin_attention(hidden)
+
     def forward(self, x: torch.Tensor) -> ModelOutput:
         check_input(x, self.n_marks, self.n_bins)
         hidden = self.encode_bins(x)
         if self.attention:
-            mark_embeddings, bin_weights = self.bin_attention(hidden)  # (M, B, 2H), (M, T, B)
+            mark_embeddings, bin_weights = self.attend_bins(hidden)  # (M, B, 2H), (M, T, B)
         else:
             mark_embeddings = final_states(hidden)
         mark_out, _ = self.mark_encoder(mark_embeddings)  # marks are the sequence: (M, B, 2h)
