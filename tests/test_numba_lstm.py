@@ -109,7 +109,7 @@ def attention_and_gradients(module: ContextAttention, hidden: torch.Tensor, kern
     hidden = hidden.clone().requires_grad_()
     pooled, weights = module(hidden) if kernel == "torch" else attention(hidden, module.context)
     generator = torch.Generator().manual_seed(1)
-    loss = (pooled * torch.randn(pooled.shape, generator=generator, dtype=pooled.dtype)).sum()
+    loss = (pooled * torch.randn(pooled.shape, generator=generator).to(pooled)).sum()
     if maps:
         loss = loss + (weights * torch.randn(weights.shape, generator=generator).to(weights)).sum()
     return [pooled, weights, *torch.autograd.grad(loss, [hidden, module.context])]
