@@ -53,9 +53,10 @@ Findings (issue 18; 2-core AMD EPYC shared with other work, CPU time):
   states, took 2.7 ms of a training step and 8.2 ms per 128 genes scored; in numba 1.3
   and 3.3 ms): step 19.7 ms, scoring 0.36 ms/gene, epoch 10.5 s, 2.18x per epoch
   (one real epoch 21.1 s against 12.4 s); two jobs side by side 20.7-22.8 s against
-  13.0 s per epoch (1.67x: side by side the kernel loses more, its 12 MB of saved
-  states per step share one L3 cache). Bin level 13.4 ms per training step (30 GFLOP/s;
-  of that the kernel alone about 10 ms), 33.5 ms per 128 genes scored (32 GFLOP/s).
+  13.0 s per epoch (1.67x: side by side the kernel loses more, probably as the two
+  jobs' 12 MB of saved states per step share one 32 MB L3 cache). Bin level 13.4 ms
+  per training step (30 GFLOP/s; of that the kernel alone about 10 ms), 33.5 ms per 128
+  genes scored (32 GFLOP/s).
 - Its bin-level outputs and gradients are as close to float64 as nn.LSTM's: relative to
   the largest value, outputs 3e-7 (nn.LSTM 1.5e-7), input gradient 6e-7 (6e-7), w_ih
   1.6e-6 (1.3e-5), w_hh 1.1e-6 (1.4e-6), biases 2.1e-6 (1.6e-5); against nn.LSTM itself
