@@ -11,8 +11,9 @@ The five per-mark BiLSTMs can be run in several ways that compute the same funct
   grouped-manual  the same stepping with a hand-written backward pass and no autograd
                   inside the loop (grouped_lstm.py)
   numba-kernel    all 10 LSTMs in one numba kernel, forward and backward, fused per step
-                  with register-blocked products (attentivechrome/numba_lstm.py; the
-                  model's `lstm_kernel="numba"`); left out where numba is not installed
+                  with register-blocked products, and the bin attention in one numba pass
+                  each way (attentivechrome/numba_lstm.py; the model's
+                  `lstm_kernel="numba"`, the pipeline's default on a CPU)
   compiled-*      per-mark or numba-kernel under torch.compile (inductor, which needs a C++
                   compiler); only when named in --layouts, as each compiles for a while
 
@@ -41,28 +42,36 @@ Jobs run under tcmalloc where it is installed, as the pipeline's training jobs d
 `train.allocator: tcmalloc` (`--allocator system` for glibc's malloc, the pipeline's
 default); `--compare-allocators` times both.
 
-Findings (issue 18; 2-core AMD EPYC shared with other work, CPU time, four runs):
+Findings (issue 18; 2-core AMD EPYC shared with other work, CPU time):
 
-- per-mark: step 34-37 ms, scoring 0.64-0.76 ms/gene, epoch 18-20 s; its bin level
-  alone 26-30 ms per training step (14-16 GFLOP/s), 77-89 ms per 128 genes scored
-  (12-14 GFLOP/s). The older layouts stay 1.5-4x slower per epoch.
-- numba-kernel: step 16-23 ms, scoring 0.32-0.40 ms/gene, epoch 8.9-12.1 s, 1.69-2.07x
-  per epoch (one real epoch 22.3 s against 10.9 s; two jobs side by side 1.72x); bin level
-  16-17 ms (24-26 GFLOP/s; the kernel alone, without autograd, about 10 ms, 40 GFLOP/s),
-  40-44 ms per 128 genes scored (25-27 GFLOP/s). Past the 1.6x bar, so it is the model's
-  `lstm_kernel="numba"` (train.lstm_kernel), not the default: the reference stays
-  per-mark, since whole training runs drift apart (see the README).
+- per-mark: step 34-43 ms, scoring 0.64-0.79 ms/gene, epoch 18-23 s on the machine of
+  these runs (about 2x slower than the day of the README's first table); its bin level
+  alone 26-35 ms per training step (11-16 GFLOP/s). The older layouts stay 1.5-4x
+  slower per epoch.
+- numba-kernel, LSTMs only (session 4, four runs): 1.69-2.07x per epoch. With the bin
+  attention in numba too (its PyTorch form, broadcast products and sums over 2 MB of
+  states, took 2.7 ms of a training step and 8.2 ms per 128 genes scored; in numba 1.3
+  and 3.3 ms): step 19.7 ms, scoring 0.36 ms/gene, epoch 10.5 s, 2.18x per epoch
+  (one real epoch 21.1 s against 12.4 s); two jobs side by side 20.7-22.8 s against
+  13.0 s per epoch (1.67x: side by side the kernel loses more, probably as the two
+  jobs' 12 MB of saved states per step share one 32 MB L3 cache). Bin level 13.4 ms
+  per training step (30 GFLOP/s; of that the kernel alone about 10 ms), 33.5 ms per 128
+  genes scored (32 GFLOP/s).
 - Its bin-level outputs and gradients are as close to float64 as nn.LSTM's: relative to
   the largest value, outputs 3e-7 (nn.LSTM 1.5e-7), input gradient 6e-7 (6e-7), w_ih
   1.6e-6 (1.3e-5), w_hh 1.1e-6 (1.4e-6), biases 2.1e-6 (1.6e-5); against nn.LSTM itself
   at most 1.6e-5 of the largest value (max |diff| 1.2e-3 on w_ih gradients of size ~100).
-- compiled-per-mark: no gain (0.94-0.99x); compiled-numba-kernel: 3-9% over numba-kernel
-  (about the spread between runs), and it needs a C++ compiler where it runs.
-- The rest of a step (attention, mark-level LSTM, clipping, Adam) is about 7 ms and is
-  now close to half of it: the next lever, if one is needed.
-- Projection, 56 x 30 on 2 cores: 2.1-2.9 h against 4.3-4.9 h for per-mark on these runs'
-  machine, which today runs per-mark about 1.8x slower than when the README's 2.4 h was
-  measured; at that speed, 1.2-1.4 h.
+  The attention likewise: 1e-7 to 1.2e-6 of the largest value against float64, PyTorch's
+  own 7e-8 to 1.5e-6 (tests/test_numba_lstm.py).
+- compiled-per-mark: no gain (0.94-0.99x); compiled-numba-kernel: 3-9% over the
+  LSTM-only numba-kernel (about the spread between runs), and it needs a C++ compiler.
+- Tried and not kept: one division for the four gate activations instead of four (no
+  measurable change), foreach gradient clipping (slower on a CPU: 0.65 against 0.50 ms).
+  What is left of a step (mark-level LSTM, clipping, Adam, autograd) is about 5 ms.
+- Projection, 56 x 30 on 2 cores, in the same run: numba-kernel 2.5 h extrapolated from
+  one job, 3.1 h from two measured side by side; per-mark 5.4 and 5.3 h. The 1.5 h goal
+  was set against the README's 2.4 h for per-mark on a machine then about 2.2x faster;
+  scaled by the ratios measured here that is 1.1 h (one job) to 1.4 h (two side by side).
 """
 
 from __future__ import annotations
@@ -208,13 +217,24 @@ class GroupedManualChrome(GroupedBmmChrome):
 
 
 def numba_kernel_chrome() -> AttentiveChrome:
-    """The model with its per-mark LSTMs run by the numba kernel (attentivechrome.numba_lstm)."""
+    """The model with its bin level (LSTMs and attention) run by the numba kernels
+    (attentivechrome.numba_lstm)."""
     return AttentiveChrome(lstm_kernel="numba")
 
 
 def compiled(build):
-    """A layout under torch.compile (inductor: needs a C++ compiler; minutes to compile)."""
-    return lambda: torch.compile(build())
+    """A layout under torch.compile (inductor: needs a C++ compiler; minutes to compile).
+    torch.compile cannot trace into numba: the numba kernels' callers are left to run as
+    they are and the rest of the model is compiled."""
+
+    def build_compiled():
+        model = build()
+        if isinstance(model, AttentiveChrome) and model.lstm_kernel == "numba":
+            model.encode_bins = torch.compiler.disable(model.encode_bins)
+            model.attend_bins = torch.compiler.disable(model.attend_bins)
+        return torch.compile(model)
+
+    return build_compiled
 
 
 LAYOUTS = {

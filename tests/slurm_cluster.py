@@ -166,6 +166,11 @@ def wait_for(predicate, timeout: float, interval: float = 0.5) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether `pid` runs. A daemon of ours that has exited is reaped here: until then it
+    is a zombie that kill(pid, 0) still finds (stopping waited 15 s per daemon for it)."""
+    with contextlib.suppress(ChildProcessError):  # not our child: ask the kernel
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

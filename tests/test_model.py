@@ -1,12 +1,10 @@
 """AttentiveChrome and baseline networks: shapes, attention, separate per-mark LSTMs, learning.
 
 The tests of the hierarchical models run with both LSTM kernels (`lstm_kernel`): the
-reference nn.LSTM calls, and the numba kernel where numba is installed.
+reference nn.LSTM calls and the numba kernels (the pipeline's default on a CPU).
 """
 
 from __future__ import annotations
-
-import importlib.util
 
 import numpy as np
 import pytest
@@ -31,11 +29,7 @@ from attentivechrome.model import (
 
 torch.set_num_threads(1)
 TORCH_MODELS = ["attentivechrome", "lstm", "lstm-attention", "hierarchical-lstm", "deepchrome"]
-NO_NUMBA = importlib.util.find_spec("numba") is None
-KERNELS = [
-    "torch",
-    pytest.param("numba", marks=pytest.mark.skipif(NO_NUMBA, reason="numba is not installed")),
-]
+KERNELS = ["torch", "numba"]
 
 
 def counts(batch: int = 6, marks: int = 5, bins: int = 100, seed: int = 0) -> torch.Tensor:
@@ -207,10 +201,7 @@ def test_lstm_attention_weighs_bins_once_for_all_marks():
 @pytest.mark.parametrize(
     ("name", "lstm_kernel"),
     [(name, "torch") for name in TORCH_MODELS]
-    + [
-        pytest.param(name, "numba", marks=KERNELS[1].marks)
-        for name in ("attentivechrome", "hierarchical-lstm")
-    ],
+    + [(name, "numba") for name in ("attentivechrome", "hierarchical-lstm")],
 )
 def test_loss_falls_on_a_small_batch(name, lstm_kernel):
     torch.manual_seed(0)
@@ -251,14 +242,11 @@ def test_lstm_kernel_is_checked_and_kept_out_of_the_saved_hyperparameters(monkey
         build_model("deepchrome", 5, 100, lstm_kernel="fast")  # checked for every model
     assert "lstm_kernel" not in AttentiveChrome().hyperparameters()  # saved models: either
     monkeypatch.setattr(model_module.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(
-        ModuleNotFoundError, match=r"pip install 'attentivechrome-pipeline\[numba\]'"
-    ):
+    with pytest.raises(ModuleNotFoundError, match=r"pip install numba \(or train.lstm_kernel: tor"):
         AttentiveChrome(lstm_kernel="numba")
     assert AttentiveChrome(lstm_kernel="torch").lstm_kernel == "torch"  # needs no numba
 
 
-@pytest.mark.skipif(NO_NUMBA, reason="numba is not installed")
 def test_numba_kernel_gives_the_torch_kernels_model():
     """Same parameters, outputs equal to float32 rounding (details: test_numba_lstm.py)."""
     torch.manual_seed(0)

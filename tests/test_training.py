@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -150,7 +149,6 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(splits, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
 def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path):
     """train.lstm_kernel: numba gives the torch kernel's training to float32 rounding,
     records the choice, and resumes to the same bytes as an uninterrupted run."""
@@ -185,8 +183,6 @@ def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path)
 
 def test_checkpoint_of_the_other_lstm_kernel_is_ignored(splits, tmp_path):
     """A run never switches kernels half-way: their numbers differ in the last digits."""
-    if importlib.util.find_spec("numba") is None:
-        pytest.skip("numba is not installed")
     out = tmp_path / "run"
     with pytest.raises(Interrupted):
         train("attentivechrome", splits, out, epochs=2, on_epoch_end=stop_after(1, []))

@@ -19,14 +19,16 @@ thread all were slower than five calls into PyTorch's fused oneDNN LSTM kernel (
 Hidden states are kept sequence-first, (marks, bins, batch, 2H) as nn.LSTM returns
 them, so the attention needs no transposed copies.
 
-`lstm_kernel` of the hierarchical models picks what runs those per-mark LSTMs on the
-CPU: "torch" (the five nn.LSTM calls, the reference) or "numba" (numba_lstm.py: all ten
-LSTMs in one register-blocked kernel, forward and backward, about 1.7-2.5x faster there
-and 1.7-2.1x per training epoch; outputs and gradients as close to float64 as nn.LSTM's,
-about 1e-6 of their size; needs the optional numba package). Training amplifies such
-rounding differences, so whole runs differ as they would under another BLAS. The
-parameters are the same nn.LSTM modules either way, so checkpoints and saved models do
-not depend on it; on a GPU, or for float64 input, the nn.LSTM calls always run.
+`lstm_kernel` of the hierarchical models picks what runs their bin level on the CPU:
+"torch" (the five nn.LSTM calls and ContextAttention in PyTorch, the reference and the
+models' default here) or "numba" (numba_lstm.py: all ten LSTMs in one register-blocked
+kernel, forward and backward, and the bin attention in one pass each way; about 2x faster
+per training epoch; outputs and gradients as close to float64 as PyTorch's, about 1e-6 of
+their size). The pipeline's configuration picks numba on a CPU (train.lstm_kernel).
+Training amplifies such rounding differences, so whole runs differ as they would under
+another BLAS. The parameters are the same modules either way, so saved models do not
+depend on it (a half-done training run resumes only with the kernel it began with); on a
+GPU, or for float64 input, PyTorch's layers always run.
 """
 
 from __future__ import annotations
@@ -81,9 +83,8 @@ def check_lstm_kernel(kernel: str) -> str:
         raise ValueError(f"unknown LSTM kernel {kernel!r}; expected one of {LSTM_KERNELS}")
     if kernel == "numba" and importlib.util.find_spec("numba") is None:
         raise ModuleNotFoundError(
-            "the numba LSTM kernel needs the numba package: "
-            "pip install 'attentivechrome-pipeline[numba]' (or pip install numba), "
-            "or use the torch kernel"
+            "the numba LSTM kernel needs the numba package, a dependency of this "
+            "package: pip install numba (or train.lstm_kernel: torch)"
         )
     return kernel
 
@@ -167,10 +168,13 @@ class HierarchicalLSTM(nn.Module):
             "mark_hidden": self.mark_hidden,
         }
 
+    def runs_numba(self, x: torch.Tensor) -> bool:
+        return self.lstm_kernel == "numba" and x.device.type == "cpu" and x.dtype == torch.float32
+
     def encode_bins(self, x: torch.Tensor) -> torch.Tensor:
         """Each mark's BiLSTM over its bins: (B, M, T) -> (M, T, B, 2H), [forward|backward]."""
-        if self.lstm_kernel == "numba" and x.device.type == "cpu" and x.dtype == torch.float32:
-            from .numba_lstm import bin_lstms  # optional dependency: imported when chosen
+        if self.runs_numba(x):
+            from .numba_lstm import bin_lstms  # numba is imported only where it runs
 
             return bin_lstms(x, list(self.bin_encoders))
         # nn.LSTM wants (seq, batch, features): bins are the sequence, one count per step.
@@ -179,11 +183,20 @@ class HierarchicalLSTM(nn.Module):
         ]
         return torch.stack(outputs)
 
+    def attend_bins(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bin-level attention, in one numba pass each way with the numba kernel (the
+        mark level's five positions gain nothing from it)."""
+        if self.runs_numba(hidden):
+            from .numba_lstm import attention
+
+            return attention(hidden, self.bin_attention.context)
+        return self.bin_attention(hidden)
+
     def forward(self, x: torch.Tensor) -> ModelOutput:
         check_input(x, self.n_marks, self.n_bins)
         hidden = self.encode_bins(x)
         if self.attention:
-            mark_embeddings, bin_weights = self.bin_attention(hidden)  # (M, B, 2H), (M, T, B)
+            mark_embeddings, bin_weights = self.attend_bins(hidden)  # (M, B, 2H), (M, T, B)
         else:
             mark_embeddings = final_states(hidden)
         mark_out, _ = self.mark_encoder(mark_embeddings)  # marks are the sequence: (M, B, 2h)

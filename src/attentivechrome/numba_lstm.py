@@ -1,15 +1,17 @@
-"""AttentiveChrome's bin-level BiLSTMs as one numba kernel, forward and backward (CPU).
+"""AttentiveChrome's bin level as numba kernels, forward and backward (CPU).
 
-Optional (`pip install 'attentivechrome-pipeline[numba]'`), used with
-`train.lstm_kernel: numba`; importing this module needs numba. The bin level is ten
-independent LSTMs (five marks, two directions), each with one input feature, H units
-(32) and one step per bin. `bin_lstms(x, lstms)` runs all of them over x (batch, marks,
-bins) with the weights of the model's nn.LSTM modules and returns what nn.LSTM gives
-there, (marks, bins, batch, 2H) [forward | backward]; its backward pass gives the
+Used with `train.lstm_kernel: numba`; importing this module needs numba. The bin level
+is ten independent LSTMs (five marks, two directions), each with one input feature, H
+units (32) and one step per bin. `bin_lstms(x, lstms)` runs all of them over x (batch,
+marks, bins) with the weights of the model's nn.LSTM modules and returns what nn.LSTM
+gives there, (marks, bins, batch, 2H) [forward | backward]; its backward pass gives the
 gradients of the input and of every weight and bias, which autograd hands on to the
 modules' parameters. The arithmetic is nn.LSTM's (gates i, f, g, o; zero initial state),
 in float32, in another order: outputs and gradients agree with nn.LSTM's to about 1e-6
 of their largest value (tests/test_numba_lstm.py, benchmarks/train_benchmark.py).
+`attention(hidden, context)` is model.ContextAttention in one pass each way (both
+levels use it): in PyTorch its broadcast products and sums took a quarter of a
+training step once the LSTMs ran here.
 
 How the kernel is built:
 
@@ -422,6 +424,84 @@ def _backward(
                     part_b[j] = 0
 
 
+@njit(**_JIT)
+def _attend(h, context, weights, pooled, groups, positions, batch, dim):
+    """Context attention, ContextAttention's arithmetic: per group g and gene b, weights
+    (G, P, B) = softmax over positions p of h[g, p, b] . context[g], and pooled (G, B, D)
+    = the sum over p of weights * h[g, p, b]; h (G, P, B, D), context (G, D), flat."""
+    for g in range(groups):
+        for p in range(positions):
+            for b in range(batch):
+                row = ((g * positions + p) * batch + b) * dim
+                score = vsplat(0.0)
+                for j in range(0, dim, 8):
+                    score = vfma(vload(h, row + j), vload(context, g * dim + j), score)
+                weights[(g * positions + p) * batch + b] = vsum(score)
+        for b in range(batch):
+            first = g * positions * batch + b
+            top = weights[first]
+            for p in range(1, positions):
+                top = max(top, weights[first + p * batch])
+            total = np.float32(0.0)
+            for p in range(positions):
+                e = np.exp(weights[first + p * batch] - top)
+                weights[first + p * batch] = e
+                total += e
+            for p in range(positions):
+                weights[first + p * batch] /= total
+        out = g * batch * dim
+        pooled[out : out + batch * dim] = 0
+        for p in range(positions):
+            for b in range(batch):
+                row = ((g * positions + p) * batch + b) * dim
+                w = vsplat(weights[(g * positions + p) * batch + b])
+                for j in range(0, dim, 8):
+                    at = out + b * dim + j
+                    vstore(pooled, at, vfma(w, vload(h, row + j), vload(pooled, at)))
+
+
+@njit(**_JIT)
+def _attend_backward(
+    h, context, weights, d_pooled, d_weights, dh, d_context, groups, positions, batch, dim,
+    has_d_weights,
+):  # fmt: skip
+    """Gradients of h and context from those of _attend's outputs (d_weights only with
+    has_d_weights: the attention maps rarely enter a loss); flat arrays, overwritten."""
+    d_scores = np.empty(positions * batch, dtype=np.float32)
+    part = np.empty(dim, dtype=np.float32)  # one position's share of d_context
+    d_context[:] = 0
+    for g in range(groups):
+        # d_loss / d_weight, then back through the softmax.
+        for p in range(positions):
+            for b in range(batch):
+                row = ((g * positions + p) * batch + b) * dim
+                dot = vsplat(0.0)
+                for j in range(0, dim, 8):
+                    dot = vfma(vload(h, row + j), vload(d_pooled, (g * batch + b) * dim + j), dot)
+                extra = d_weights[(g * positions + p) * batch + b] if has_d_weights else 0.0
+                d_scores[p * batch + b] = vsum(dot) + extra
+        for b in range(batch):
+            mean = np.float32(0.0)
+            for p in range(positions):
+                mean += weights[(g * positions + p) * batch + b] * d_scores[p * batch + b]
+            for p in range(positions):
+                w = weights[(g * positions + p) * batch + b]
+                d_scores[p * batch + b] = w * (d_scores[p * batch + b] - mean)
+        # dh = weight * d_pooled + d_score * context; d_context sums d_score * h.
+        for p in range(positions):
+            part[:] = 0
+            for b in range(batch):
+                row = ((g * positions + p) * batch + b) * dim
+                w = vsplat(weights[(g * positions + p) * batch + b])
+                d = vsplat(d_scores[p * batch + b])
+                for j in range(0, dim, 8):
+                    through_pool = w * vload(d_pooled, (g * batch + b) * dim + j)
+                    vstore(dh, row + j, vfma(d, vload(context, g * dim + j), through_pool))
+                    vstore(part, j, vfma(d, vload(h, row + j), vload(part, j)))
+            for j in range(dim):
+                d_context[g * dim + j] += part[j]
+
+
 # --- autograd -----------------------------------------------------------------------------
 
 
@@ -501,8 +581,50 @@ class BinLSTMFunction(torch.autograd.Function):
         )
 
 
-@torch.compiler.disable  # opaque to torch.compile, which cannot trace into numba
 def bin_lstms(x: torch.Tensor, lstms: list[nn.LSTM]) -> torch.Tensor:
     """The per-mark BiLSTMs (nn.LSTM(1, H, bidirectional=True), one per mark) over x
     (B, M, T): their outputs (M, T, B, 2H), as the modules would give them one by one."""
     return BinLSTMFunction.apply(x, *stacked_weights(lstms))
+
+
+class AttentionFunction(torch.autograd.Function):
+    """(G, P, B, D) hidden states and (G, D) contexts -> pooled (G, B, D), weights (G, P, B)."""
+
+    @staticmethod
+    def forward(ctx, hidden, context):
+        groups, positions, batch, dim = hidden.shape
+        if hidden.device.type != "cpu" or hidden.dtype != torch.float32 or dim % 8:
+            raise ValueError("the numba attention takes float32 on the CPU, 8k values per state")
+        hidden = hidden.contiguous()
+        weights = torch.empty(groups, positions, batch)
+        pooled = torch.empty(groups, batch, dim)
+        _attend(
+            _flat(hidden), _flat(context), weights.view(-1).numpy(), pooled.view(-1).numpy(),
+            groups, positions, batch, dim,
+        )  # fmt: skip
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(hidden, context, weights)
+        return pooled, weights
+
+    @staticmethod
+    def backward(ctx, d_pooled, d_weights):
+        hidden, context, weights = ctx.saved_tensors
+        groups, positions, batch, dim = hidden.shape
+        if d_pooled is None:
+            d_pooled = hidden.new_zeros(groups, batch, dim)
+        has_d_weights = d_weights is not None
+        dh = torch.empty_like(hidden)
+        d_context = torch.empty_like(context)
+        _attend_backward(
+            _flat(hidden), _flat(context), _flat(weights), _flat(d_pooled.to(torch.float32)),
+            _flat(d_weights.to(torch.float32)) if has_d_weights else np.empty(1, np.float32),
+            dh.view(-1).numpy(), d_context.view(-1).numpy(),
+            groups, positions, batch, dim, has_d_weights,
+        )  # fmt: skip
+        return dh, d_context
+
+
+def attention(hidden: torch.Tensor, context: torch.Tensor):
+    """model.ContextAttention's forward with its context (G, D) over hidden (G, P, B, D):
+    (pooled (G, B, D), weights (G, P, B)), in one pass each way."""
+    return AttentionFunction.apply(hidden, context)
