@@ -273,6 +273,20 @@ def test_chromosome_names_matched_up_to_chr_prefix(tmp_path):
         count_fast([other], bins)
 
 
+def test_multicov_one_process_per_bam_gives_the_same_columns(tmp_path):
+    """processes > 1: one multicov call per BAM, side by side, each in its own spelling."""
+    rng = np.random.default_rng(18)
+    bams = [
+        write_pysam_bam(tmp_path / f"{i}.bam", random_records(rng, 600), chrom=chrom)
+        for i, chrom in enumerate(["chr1", "1", "chr1"])
+    ]
+    bins = bins_table([("chr1", s, s + 100) for s in range(0, 100_000, 100)])
+    together = count_multicov(bams, bins)
+    assert len({together[:, i].tobytes() for i in range(3)}) == 3  # three different BAMs
+    np.testing.assert_array_equal(count_multicov(bams, bins, processes=3), together)
+    np.testing.assert_array_equal(count_fast(bams, bins), together)
+
+
 def random_tagalign_reads(rng: np.random.Generator, n: int) -> list:
     chroms = ["chr1", "chr2", "chr4"]
     reads = []

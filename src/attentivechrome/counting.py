@@ -24,6 +24,7 @@ import logging
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,12 +188,16 @@ def count_fast(
 
 
 def count_multicov(
-    bams: Sequence[str | Path], bins: pd.DataFrame, read_filter: ReadFilter = MULTICOV_DEFAULTS
+    bams: Sequence[str | Path],
+    bins: pd.DataFrame,
+    read_filter: ReadFilter = MULTICOV_DEFAULTS,
+    processes: int = 1,
 ) -> np.ndarray:
     """Reads per bin with `bedtools multicov -bams ... -bed bins` (the slow reference).
 
     BAMs that spell the chromosomes alike share one multicov call, with the bins written
-    in their spelling."""
+    in their spelling. With `processes` > 1 every BAM gets its own call, that many at
+    once: multicov counts each BAM on its own, so the counts are the same."""
     _check_bins(bins)
     for bam in bams:
         if not Path(f"{bam}.bai").exists() and not Path(bam).with_suffix(".bai").exists():
@@ -210,11 +215,16 @@ def count_multicov(
             references = list(handle.references)
         spelling = bam_names(bam, references, np.unique(chroms))
         groups.setdefault(tuple(sorted(spelling.items())), []).append(column)
+    calls = []  # (columns, their BAMs, the bins in their spelling)
     for spelling, columns in groups.items():
         renamed = pd.Series(chroms).map(dict(spelling)).fillna(pd.Series(chroms)).to_numpy()
         table = pd.DataFrame({"chrom": renamed, "start": start[rows], "end": end[rows]})
-        group = [bams[c] for c in columns]
-        counts[np.ix_(rows, columns)] = _run_multicov(group, table, read_filter)
+        parts = [[c] for c in columns] if processes > 1 else [columns]
+        calls += [(part, [bams[c] for c in part], table) for part in parts]
+    with ThreadPoolExecutor(max_workers=max(1, processes)) as pool:
+        results = pool.map(lambda call: _run_multicov(call[1], call[2], read_filter), calls)
+        for (columns, _, _), result in zip(calls, results, strict=True):
+            counts[np.ix_(rows, columns)] = result
     return counts
 
 

@@ -16,9 +16,6 @@ from .io import atomic_path
 
 log = logging.getLogger(__name__)
 
-#: `counter` config values: both give identical counts; multicov is the reference.
-COUNTERS = {"fast": counting.count_fast, "multicov": counting.count_multicov}
-
 
 def reference_chrom_sizes(spec: str, local: Path | None, out: Path) -> dict[str, int]:
     """The genome's chromosome sizes: a built-in genome, or the user's file (`local`, the
@@ -95,15 +92,21 @@ def bins_count(
     counter: str,
     out: Path,
     read_filter: dict | None = None,
+    threads: int = 1,
 ) -> None:
     """Count reads per gene bin for one cell type; `marks[i]` is the mark of `bams[i]`.
 
     A mark with several BAMs (replicates) gets the sum of their counts. Marks are stored
-    in alphabetical order; `read_filter` holds ReadFilter's fields (multicov's switches)."""
+    in alphabetical order; `read_filter` holds ReadFilter's fields (multicov's switches).
+    `threads`: multicov runs that many BAMs at once (the fast counter uses one)."""
     gene_table = read_genes(genes)
     flank, bin_size = window["flank"], window["bin_size"]
     bins = windows.gene_bins(gene_table, load_chrom_sizes(chrom_sizes), flank, bin_size)
-    per_bam = COUNTERS[counter](bams, bins, counting.ReadFilter(**(read_filter or {})))
+    reads = counting.ReadFilter(**(read_filter or {}))
+    if counter == "multicov":
+        per_bam = counting.count_multicov(bams, bins, reads, processes=threads)
+    else:
+        per_bam = counting.count_fast(bams, bins, reads)
     names = sorted(set(marks))
     counts = np.stack(
         [per_bam[:, [m == name for m in marks]].sum(axis=1) for name in names], axis=1

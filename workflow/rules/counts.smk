@@ -13,6 +13,8 @@ rule bins_count:
         f"{BENCHMARKS}/counts/{{cell}}.tsv"
     conda:
         "../../envs/attentivechrome.yaml"
+    # multicov counts the BAMs side by side (one process each); the fast counter needs one.
+    threads: 5 if config["counter"] == "multicov" else 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         # bedtools multicov takes hours on a real cell type; the fast counter minutes.

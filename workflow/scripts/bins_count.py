@@ -17,5 +17,6 @@ with step_logging(snakemake.log[0]):
         window=snakemake.params.window,
         counter=snakemake.params.counter,
         read_filter=snakemake.params.read_filter,
+        threads=snakemake.threads,
         out=Path(snakemake.output[0]),
     )
