@@ -9,9 +9,9 @@ gradients of the input and of every weight and bias, which autograd hands on to 
 modules' parameters. The arithmetic is nn.LSTM's (gates i, f, g, o; zero initial state),
 in float32, in another order: outputs and gradients agree with nn.LSTM's to about 1e-6
 of their largest value (tests/test_numba_lstm.py, benchmarks/train_benchmark.py).
-`attention(hidden, context)` is model.ContextAttention in one pass each way (both
-levels use it): in PyTorch its broadcast products and sums took a quarter of a
-training step once the LSTMs ran here.
+`attention(hidden, context)` is model.ContextAttention in one pass each way (the model
+uses it at the bin level): in PyTorch its broadcast products and sums took a quarter of
+a training step once the LSTMs ran here.
 
 How the kernel is built:
 
@@ -424,6 +424,15 @@ def _backward(
                     part_b[j] = 0
 
 
+@njit(inline="always", **_JIT)
+def _dot(a, i, b, j, dim):
+    """a[i : i + dim] . b[j : j + dim], dim a multiple of 8 (float32)."""
+    total = vsplat(0.0)
+    for k in range(0, dim, 8):
+        total = vfma(vload(a, i + k), vload(b, j + k), total)
+    return vsum(total)
+
+
 @njit(**_JIT)
 def _attend(h, context, weights, pooled, groups, positions, batch, dim):
     """Context attention, ContextAttention's arithmetic: per group g and gene b, weights
@@ -433,10 +442,7 @@ def _attend(h, context, weights, pooled, groups, positions, batch, dim):
         for p in range(positions):
             for b in range(batch):
                 row = ((g * positions + p) * batch + b) * dim
-                score = vsplat(0.0)
-                for j in range(0, dim, 8):
-                    score = vfma(vload(h, row + j), vload(context, g * dim + j), score)
-                weights[(g * positions + p) * batch + b] = vsum(score)
+                weights[(g * positions + p) * batch + b] = _dot(h, row, context, g * dim, dim)
         for b in range(batch):
             first = g * positions * batch + b
             top = weights[first]
@@ -475,11 +481,9 @@ def _attend_backward(
         for p in range(positions):
             for b in range(batch):
                 row = ((g * positions + p) * batch + b) * dim
-                dot = vsplat(0.0)
-                for j in range(0, dim, 8):
-                    dot = vfma(vload(h, row + j), vload(d_pooled, (g * batch + b) * dim + j), dot)
+                dot = _dot(h, row, d_pooled, (g * batch + b) * dim, dim)
                 extra = d_weights[(g * positions + p) * batch + b] if has_d_weights else 0.0
-                d_scores[p * batch + b] = vsum(dot) + extra
+                d_scores[p * batch + b] = dot + extra
         for b in range(batch):
             mean = np.float32(0.0)
             for p in range(positions):
