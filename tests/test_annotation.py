@@ -446,7 +446,7 @@ def prepare(genes, expression, out: Path, **options) -> Path:
         out / "genes.tsv",
         out / "expression.tsv",
         out / "bins.bed",
-        **options,
+        **{"gene_entries": "ids", **options},
     )
     return out
 

@@ -38,6 +38,8 @@ def reference_genes(
     bins_out: Path,
     sources: dict | None = None,
     cells: list[str] | None = None,
+    *,
+    gene_entries: str,
 ) -> pd.DataFrame:
     """Choose the genes, their TSS and split once for every cell type.
 
@@ -49,6 +51,10 @@ def reference_genes(
     cell types. Writes the gene table, their expression (all cell types, so adding a cell
     type later does not redo this step and everything after it; ids without versions, first
     column `gene_id`) and the bins BED.
+
+    `gene_entries`: `ids`, each gene one entry of the gene list, or `annotation_rows`, a gene
+    as many entries as the annotation has rows of its id (the published REMC list). The
+    entries place the split boundaries here and give the labels' median (column `entries`).
     """
     sources = sources or {}
     gene_info_name = sources.get("genes", gene_info)
@@ -67,7 +73,19 @@ def reference_genes(
     selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
     genes = selection.genes.copy()
-    genes["split"] = labels.assign_splits(genes["gene_id"], split["train"], split["valid"])
+    genes["entries"] = 1
+    if gene_entries == "annotation_rows":
+        rows = genes_read["gene_id"].value_counts()
+        genes["entries"] = genes["gene_id"].map(rows).astype(int)
+        log.info(
+            "gene_entries: annotation_rows: %d genes, %d entries (ids listed twice: %s)",
+            len(genes),
+            genes["entries"].sum(),
+            ", ".join(genes.loc[genes["entries"] > 1, "gene_id"]) or "none",
+        )
+    genes["split"] = labels.assign_splits(
+        genes["gene_id"], split["train"], split["valid"], genes["entries"]
+    )
     log.info("split: %s", genes["split"].value_counts().reindex(labels.SPLITS).to_dict())
     windows.write_bins_bed(
         windows.gene_bins(genes, sizes, window["flank"], window["bin_size"]), bins_out
@@ -153,9 +171,15 @@ def datasets_build(
             line=1,
         )
     rpkm = matrix[cell].reindex(gene_table["gene_id"])
-    y = labels.label_by_median(rpkm).to_numpy()
+    entries = gene_table["entries"].set_axis(rpkm.index)
+    y = labels.label_by_median(rpkm, entries).to_numpy()
     log.info(
-        "%s: median RPKM %.4g, %d of %d genes labelled 1", cell, rpkm.median(), y.sum(), len(y)
+        "%s: median RPKM %.4g over %d entries, %d of %d genes labelled 1",
+        cell,
+        labels.entries_median(rpkm, entries),
+        entries.sum(),
+        y.sum(),
+        len(y),
     )
     with np.load(counts) as archive:
         X, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]

@@ -32,6 +32,7 @@ rule reference_genes:
     params:
         window=config["window"],
         split=config["split"],
+        gene_entries=config["gene_entries"],
         sources=SOURCES,
         cells=CELLS,
     script:

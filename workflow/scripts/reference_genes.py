@@ -20,4 +20,5 @@ with step_logging(snakemake.log[0]):
         bins_out=Path(snakemake.output.bins),
         sources=snakemake.params.sources,
         cells=list(snakemake.params.cells),
+        gene_entries=snakemake.params.gene_entries,
     )
