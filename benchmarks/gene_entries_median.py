@@ -18,7 +18,7 @@ from attentivechrome.annotation import read_expression
 from attentivechrome.labels import entries_median, label_by_median
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = REPO / "tests" / "data" / "remc_published_gene_order.txt.gz"
+PUBLISHED = REPO / "tests" / "fixtures" / "remc_published_gene_order.txt.gz"
 
 
 def compare(rpkm: pd.Series, entries: pd.Series) -> tuple[float, float, int]:

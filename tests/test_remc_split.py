@@ -1,6 +1,6 @@
 """The REMC configuration puts every gene in the split the published data has it in.
 
-tests/data/remc_published_gene_order.txt.gz is the published list of 19,802 entries (the
+tests/fixtures/remc_published_gene_order.txt.gz is the published list of 19,802 entries (the
 authors' processed REMC data, in the order their split is cut: 6601 / 6601 / 6600), in which
 7 ids appear twice because Roadmap's gene_info lists them under two symbols."""
 
@@ -18,7 +18,7 @@ from attentivechrome.labels import label_by_median
 from attentivechrome.prepare import reference_genes
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = Path(__file__).parent / "data" / "remc_published_gene_order.txt.gz"
+PUBLISHED = Path(__file__).parent / "fixtures" / "remc_published_gene_order.txt.gz"
 TWICE = {
     "ENSG00000062370",
     "ENSG00000104835",
