@@ -27,12 +27,13 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/snakemake --cores 2
 
-# Style and Snakemake's linter first (seconds), then the test suite.
+# Conflict markers, style and Snakemake's linter first (seconds), then the test suite.
 test: lint
 	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_PACKAGES); }
 	$(BIN)/pytest
 
 lint: setup
+	$(BIN)/python tools/check_conflict_markers.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
