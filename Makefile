@@ -36,12 +36,12 @@ lint: setup
 	$(BIN)/python tools/check_conflict_markers.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
+	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 format: setup
 	$(BIN)/ruff format .
-	$(BIN)/snakefmt workflow/Snakefile workflow/rules
+	$(BIN)/snakefmt Snakefile workflow/Snakefile workflow/rules
 
 clean:
 	rm -rf results .snakemake
