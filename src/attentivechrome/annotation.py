@@ -1,39 +1,34 @@
 """Gene coordinates (Roadmap gene_info, GTF or GFF3) and expression table parsing.
 
 Rules that decide which genes a model sees, recorded here once:
-<<<<<<< HEAD
-- TSS is `start` on the + strand and `end` on the - strand, as written in gene_info.
-- Chromosome names are matched to the chromosome sizes' by genome.match_chroms (`1` is
-  `chr1`, `MT` is `chrM`, or the other way round) and written as the sizes spell them.
-- A gene id listed twice in gene_info (the real file has 7, with two symbols each) keeps its
-  first row: one window per gene id. Conflicting coordinates are logged, not silently merged.
-=======
-- The annotation's format is told by content, not by name: a data line of 9 tab-separated
-  columns with text in column 3 and integers in columns 4-5 is GTF/GFF3, anything else is
-  read as gene_info. gzip is told by its magic bytes.
-- gene_info is read as it always was, every row whatever its gene type. GTF/GFF3 give
-  their gene-level records (column 3 `gene`; Ensembl GFF3 also writes `ncRNA_gene` and
-  `pseudogene`) whose type (`gene_type`, `gene_biotype` or `biotype`) is in `gene_types`
-  (protein_coding by default). The id is `gene_id`, else GFF3's `ID` without `gene:`;
-  the symbol `gene_name`, else `Name`.
+- The annotation's format is told by content, not by name: if its first line that is not a
+  comment has 9 tab-separated columns, text in column 3 and integers in columns 4-5, the
+  file is GTF/GFF3; anything else is read as gene_info. gzip is told by its magic bytes.
+- gene_info is read whole, every row whatever its gene type. GTF/GFF3 give their gene-level
+  records (column 3 `gene`; Ensembl GFF3 also writes `ncRNA_gene` and `pseudogene`) whose
+  type (`gene_type`, `gene_biotype` or `biotype`) is in `sources.gene_types` (protein_coding
+  by default). The id is `gene_id`, else GFF3's `ID` without `gene:`; the symbol
+  `gene_name`, else `Name`. A GFF3's `##FASTA` section ends the records.
 - TSS is `start` on the + strand and `end` on the - strand, as written in the file (gene_info
   and GTF/GFF3 are both 1-based, so one gene gets one TSS from either). A GTF/GFF3 gene
-  without a strand (`.`) has no TSS: it is dropped and logged.
-- Chromosomes get a `chr` prefix (`MT` becomes `chrM`).
+  without a strand (`.` or `?`) has no TSS: it is dropped and logged.
+- Chromosome names are matched to the chromosome sizes' by genome.match_chroms (`1` is
+  `chr1`, `MT` is `chrM`, or the other way round) and written as the sizes spell them. An
+  annotation whose names match none of the sizes' is an error.
 - Gene ids are compared without version suffixes (`ENSG00000223972.5` is
   `ENSG00000223972`; GENCODE's `ENSG00000182378.14_PAR_Y`, the chrY copy of a
   pseudoautosomal gene, is `ENSG00000182378`), in the annotation and the expression table.
+  Only ids shaped like stable ids (letters, then digits) lose a suffix: `RP11-34P13.3` stays.
 - A gene id listed twice in the annotation (gene_info has 7, with two symbols each; a GENCODE
   PAR_Y copy follows its chrX gene) keeps its first row: one window per gene id.
-  Conflicting coordinates are logged, not silently merged.
-- The expression table is tab- or comma-separated (told by its header line), the gene id
-  in `id_column` (default: the first column). Columns that are numbers throughout are cell
+  Conflicting coordinates are logged as a warning, not silently merged.
+- The expression table is tab- or comma-separated (told by its header line: a tab wins), the
+  gene id in `id_column` (default: the first column). Columns that hold numbers are cell
   types and must be non-negative with no empty field; other columns (gene_name, ...) are
   dropped and logged, unless they are asked for as cell types (then an error). Two rows that
   are one gene without version suffixes are an error, except that a GENCODE `_PAR_Y` row
   next to its chrX gene is dropped and logged (quantifiers give it nothing: chrY's PAR
   is masked).
->>>>>>> annotation
 - Genes on chromosomes missing from the chromosome sizes are dropped and logged; so are
   genes whose coordinates run past their chromosome's end, unless more than 1% do (then
   the annotation and the sizes come from different assemblies: an error).
