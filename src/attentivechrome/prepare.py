@@ -43,8 +43,9 @@ def reference_genes(
 ) -> pd.DataFrame:
     """Choose the genes, their TSS and split once for every cell type.
 
-    `cells`, the configured cell types, must be columns of numbers of the expression table:
-    checked here, before any reads are counted.
+    `cells`, the configured cell types, must be columns of numbers of the expression table,
+    not all 0 over the kept genes (a failed quantification): checked here, before any reads
+    are counted.
 
     `gene_info` is the annotation: gene_info, GTF or GFF3 (GTF/GFF3 genes filtered by
     `sources.gene_types`); `expression` any table of `sources.expression_id_column` and
@@ -72,6 +73,8 @@ def reference_genes(
             annotation.read_expression(expression, cells=cells, id_column=id_column)
     selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
+    kept = matrix.loc[selection.genes["gene_id"]]
+    annotation.check_expressed(kept, cells or [], expression_name)
     genes = selection.genes.copy()
     genes["entries"] = 1
     if gene_entries == "annotation_rows":

@@ -16,7 +16,7 @@ min_version("9.0")
 if isinstance(workflow.current_basedir, LocalSourceFile):
     sys.path.insert(0, str(Path(str(workflow.current_basedir)).parents[1] / "src"))
 try:
-    from attentivechrome.config import write_resolved_config
+    from attentivechrome.config import check_config, write_resolved_config
 except ModuleNotFoundError as error:
     if error.name != "attentivechrome":
         raise
@@ -36,7 +36,12 @@ from attentivechrome.samples import (
 )
 from attentivechrome.windows import bins_per_gene
 
-validate(config, schema="../schemas/config.schema.yaml")
+SCHEMA = "../schemas/config.schema.yaml"
+# The first line of a refusal names the key, its value and what is allowed; Snakemake's
+# validate (which would print a dump of the schema) then fills in the defaults.
+if not workflow.modifier.skip_validation:
+    check_config(config, workflow.source_path(SCHEMA))
+validate(config, schema=SCHEMA)
 # Checks a JSON schema cannot express, made before any job starts.
 N_BINS = bins_per_gene(config["window"]["flank"], config["window"]["bin_size"])
 
@@ -49,7 +54,9 @@ BASELINES = MODELS[1:]
 SEEDS = config["train"]["seeds"]
 # Figures of single runs (attention, ROC curves, saliency, genes) show the first seed.
 FIGURE_SEED = SEEDS[0]
-SOURCES = config["sources"]
+# Where the inputs are; the authors' processed matrices (authors_data) need none of them.
+SOURCES = config.get("sources", {})
+CHROM_SIZES = SOURCES.get("chrom_sizes")
 SPLITS = list(labels.SPLITS)
 # The authors' processed matrices, when given, replace download, BAM and counting.
 AUTHORS_DATA = config.get("authors_data", "").rstrip("/")
@@ -109,12 +116,17 @@ DOWNLOAD_SOURCES = {
     for reads in READS.reads
     if reads.download_name() and not AUTHORS_DATA
 }
-EXPRESSION = _reference_name("expression.tsv", SOURCES["expression"])
-GENE_INFO = _reference_name("gene_info.tsv", SOURCES["genes"])
-DOWNLOAD_SOURCES[EXPRESSION] = SOURCES["expression"]
-DOWNLOAD_SOURCES[GENE_INFO] = SOURCES["genes"]
-if SOURCES["chrom_sizes"] not in BUILTIN_GENOMES:
-    DOWNLOAD_SOURCES["reference/chrom.sizes"] = SOURCES["chrom_sizes"]
+EXPRESSION = _reference_name("expression.tsv", SOURCES.get("expression", ""))
+GENE_INFO = _reference_name("gene_info.tsv", SOURCES.get("genes", ""))
+DOWNLOAD_SOURCES.update(
+    {
+        name: SOURCES[key]
+        for name, key in ((EXPRESSION, "expression"), (GENE_INFO, "genes"))
+        if key in SOURCES
+    }
+)
+if CHROM_SIZES and CHROM_SIZES not in BUILTIN_GENOMES:
+    DOWNLOAD_SOURCES["reference/chrom.sizes"] = CHROM_SIZES
 
 
 wildcard_constraints:
@@ -152,7 +164,7 @@ def downloaded(name):
 
 def raw_chrom_sizes():
     """The sizes the user named: a download, or none for a built-in genome."""
-    if SOURCES["chrom_sizes"] in BUILTIN_GENOMES:
+    if CHROM_SIZES in BUILTIN_GENOMES:
         return []
     return downloaded("reference/chrom.sizes")
 

@@ -9,7 +9,7 @@ rule reference_chrom_sizes:
     conda:
         "../../envs/attentivechrome.yaml"
     params:
-        spec=SOURCES["chrom_sizes"],
+        spec=CHROM_SIZES,
     script:
         "../scripts/reference_chrom_sizes.py"
 
