@@ -36,6 +36,22 @@ def key_rows(section: dict, prefix: str = "") -> list[tuple[str, dict, bool]]:
     return rows
 
 
+def required_unless(schema: dict) -> dict[str, str]:
+    """Keys the schema requires unless another key is given (`if: {required: [k]}` with the
+    requirements under `else:`), each with that other key."""
+    unless = schema.get("if", {}).get("required", ())
+    if len(unless) != 1:
+        return {}
+
+    def required(section: dict, prefix: str = "") -> list[str]:
+        keys = [prefix + name for name in section.get("required", ())]
+        for name, spec in section.get("properties", {}).items():
+            keys += required(spec, f"{prefix}{name}.")
+        return keys
+
+    return dict.fromkeys(required(schema.get("else", {})), unless[0])
+
+
 def format_default(value) -> str:
     """A default as it is written in a YAML configuration."""
     if isinstance(value, bool):
@@ -58,10 +74,13 @@ def table(schema: dict) -> str:
     shown; its keys' defaults are.
     """
     lines = ["| key | meaning | default |", "|---|---|---|"]
+    unless = required_unless(schema)
     for key, spec, required in key_rows(schema):
         if "description" not in spec:
             raise ValueError(f"{SCHEMA}: `{key}` has no description")
         default = "required" if required else ""
+        if key in unless:
+            default = f"required unless `{unless[key]}`"
         if "default" in spec and "properties" not in spec:
             default = f"`{format_default(spec['default'])}`"
         lines.append(f"| `{key}` | {cell(spec['description'])} | {default} |")
