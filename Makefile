@@ -27,20 +27,26 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/snakemake --cores 2
 
-# Style and Snakemake's linter first (seconds), then the test suite.
+# The lint checks first (seconds), then the test suite.
 test: lint
 	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_PACKAGES); }
 	$(BIN)/pytest
 
+# No conflict markers in tracked files; config/README.md's table of keys as generated from the
+# config schema (by this checkout's package, also in a git worktree beside the editable
+# install); style; Snakemake's linter.
 lint: setup
+	$(BIN)/python tools/check_conflict_markers.py
+	PYTHONPATH=src $(BIN)/python -m attentivechrome.config_docs --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
+	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 format: setup
+	PYTHONPATH=src $(BIN)/python -m attentivechrome.config_docs
 	$(BIN)/ruff format .
-	$(BIN)/snakefmt workflow/Snakefile workflow/rules
+	$(BIN)/snakefmt Snakefile workflow/Snakefile workflow/rules
 
 clean:
 	rm -rf results .snakemake

@@ -446,7 +446,7 @@ def prepare(genes, expression, out: Path, **options) -> Path:
         out / "genes.tsv",
         out / "expression.tsv",
         out / "bins.bed",
-        **options,
+        **{"gene_entries": "ids", **options},
     )
     return out
 
@@ -471,3 +471,87 @@ def test_configured_cell_types_are_checked_before_counting(tmp_path):
     with pytest.raises(InputError, match=r"tpm.csv, line 1: cell types? DEMO9"):
         prepare(DEMO / "gene_info.tsv", csv, tmp_path, cells=["DEMO1", "DEMO9"])
     assert not list(tmp_path.glob("*.tsv")) and not (tmp_path / "bins.bed").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("inf", "which is not a finite number"),
+        ("Infinity", "which is not a finite number"),
+        ("+INF", "which is not a finite number"),
+        ("1e999", "which is not a finite number"),  # overflows to inf
+        ("-inf", "which is not a finite number"),
+        ("NaN", "a missing value"),
+        ("NAN", "a missing value"),
+        ("NA", "a missing value"),
+        ("n/a", "a missing value"),
+        ("null", "a missing value"),
+        ("", "an empty field"),
+    ],
+)
+@pytest.mark.parametrize("cells", [None, ["E004"]], ids=["all-columns", "configured"])
+def test_only_finite_non_negative_numbers_are_expression_values(tmp_path, value, why, cells):
+    path = write_text(tmp_path / "tpm.tsv", f"gene_id\tE003\tE004\nG1\t1\t2\nG2\t3\t{value}\n")
+    shown = repr(value) if value else "an empty field"
+    with pytest.raises(InputError) as error:
+        read_expression(path, cells)
+    assert str(error.value).startswith(
+        f"{path}, line 3: gene G2, cell type E004: RPKM must be a non-negative number, got {shown}"
+    )
+    assert why in str(error.value)
+
+
+FEATURECOUNTS = (
+    '# Program:featureCounts v2.0.1; Command:"featureCounts" "-a" "genes.gtf" "-o" "counts"\n'
+    "Geneid\tChr\tStart\tEnd\tStrand\tLength\tE003\n"
+    "ENSG00000000003.14\tchrX;chrX\t100;200\t150;300\t-;-\t151\t12\n"
+    "ENSG00000000005.5\tchrX\t400\t500\t+\t101\t0\n"
+)
+
+
+def test_leading_comment_lines_are_skipped(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    table = read_expression(write_text(tmp_path / "counts", FEATURECOUNTS), ["E003"])
+    assert table["E003"].to_dict() == {"ENSG00000000003": 12.0, "ENSG00000000005": 0.0}
+    assert "1 comment line(s) (#) before the header skipped" in caplog.text
+    # Line numbers still count the comment.
+    bad = FEATURECOUNTS.replace("\t101\t0\n", "\t101\tinf\n")
+    with pytest.raises(InputError, match=r"counts, line 4: gene ENSG00000000005.5, cell type E003"):
+        read_expression(write_text(tmp_path / "counts", bad), ["E003"])
+
+
+@pytest.mark.parametrize("comment", ["", "# written by hand\n"], ids=["alone", "after-a-comment"])
+def test_a_header_written_with_a_hash_is_the_header(tmp_path, comment):
+    text = f"{comment}#gene_id\tE003\tE004\nG1\t1\t2\nG2\t3\t-4\n"
+    path = write_text(tmp_path / "tpm", text)
+    assert list(read_expression(path, ["E003"]).columns) == ["E003"]
+    line = 3 + bool(comment)
+    with pytest.raises(InputError, match=rf"tpm, line {line}: gene G2, cell type E004: .* '-4'"):
+        read_expression(path)
+
+
+def test_a_decimal_comma_is_named_as_the_cause(tmp_path):
+    path = write_text(tmp_path / "tpm", "gene_id\tE003\nG1\t1,5\nG2\t2\n")
+    with pytest.raises(InputError) as error:
+        read_expression(path, ["E003"])
+    assert str(error.value) == (
+        f"{path}, line 2: gene G1, cell type E003: RPKM must be a non-negative number, got "
+        "'1,5': a comma in a number (write decimals with a point, 1.5, and thousands without "
+        "a separator)"
+    )
+
+
+def test_an_all_zero_cell_type_stops_the_gene_step_naming_table_and_column(tmp_path):
+    matrix = pd.read_csv(DEMO / "demo.RPKM.pc.gz", sep="\t", dtype={"gene_id": str})
+    matrix["DEMO2"] = 0.0
+    path = tmp_path / "rpkm.tsv"
+    matrix.to_csv(path, sep="\t", index=False)
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as error:
+        prepare(DEMO / "gene_info.tsv", path, out, cells=["DEMO1", "DEMO2"])
+    assert str(error.value).startswith(
+        f"{path}: column DEMO2 is 0 for all 1200 genes kept (a failed quantification?)"
+    )
+    assert not list(out.iterdir())
+    # A column that is not configured is not checked: it never becomes labels.
+    prepare(DEMO / "gene_info.tsv", path, out, cells=["DEMO1"])

@@ -126,6 +126,42 @@ def test_space_separated_expression_names_the_separator(tmp_path):
     assert "separated by spaces, not tabs)" in log
 
 
+def with_value(text: str, line: int, column: str, value: str) -> str:
+    """A tab-separated table with the field of `column` on line `line` (1-based) replaced."""
+    lines = text.splitlines()
+    index = lines[0].split("\t").index(column)
+    fields = lines[line - 1].split("\t")
+    fields[index] = value
+    lines[line - 1] = "\t".join(fields)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("value", ["inf", "Infinity"])
+def test_a_non_finite_expression_value_names_file_line_gene_and_column(tmp_path, value):
+    # pandas reads these as a float, infinity, which labels and training would have taken.
+    rpkm = demo_rpkm()
+    gene = rpkm.splitlines()[5].split("\t")[0]
+    log = refused_reference(tmp_path, expression=with_value(rpkm, 6, "DEMO2", value))
+    assert (
+        f"damaged-expression.tsv, line 6: gene {gene}, cell type DEMO2: RPKM must be a "
+        f"non-negative number, got '{value}', which is not a finite number"
+    ) in log
+
+
+def test_an_all_zero_cell_type_is_refused_at_the_gene_step(tmp_path):
+    lines = demo_rpkm().splitlines()
+    column = lines[0].split("\t").index("DEMO2")
+    zeros = [lines[0]] + [
+        "\t".join("0" if i == column else f for i, f in enumerate(line.split("\t")))
+        for line in lines[1:]
+    ]
+    log = refused_reference(tmp_path, expression="\n".join(zeros) + "\n")
+    assert (
+        "damaged-expression.tsv: column DEMO2 is 0 for all 1200 genes kept (a failed "
+        "quantification?): no gene is above the median, so every gene would be labelled 0"
+    ) in log
+
+
 def test_gene_past_its_chromosome_end_is_dropped_and_logged(tmp_path):
     lines = (DEMO / "gene_info.tsv").read_text().splitlines(keepends=True)
     fields = lines[0].split("\t")  # ENSG00000000003 on chr3 (4 Mb)

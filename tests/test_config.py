@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, snakemake
+from helpers import REPO, planned_jobs, snakemake
 
 # Every test here runs the real Snakemake on the demo (seconds to a minute each).
 pytestmark = pytest.mark.slow
@@ -85,6 +85,107 @@ def test_bad_config_is_refused_before_any_job(tmp_path, settings, message):
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def first_error_line(output: str) -> str:
+    """The first line of the reason Snakemake prints under its `XError in file ...:` line."""
+    lines = output.splitlines()
+    where = next(i for i, line in enumerate(lines) if "Error in file" in line)
+    return lines[where + 1]
+
+
+@pytest.mark.parametrize(
+    ("settings", "start", "end"),
+    [
+        (
+            {"train": {"seeds": 3}},
+            "config key train.seeds: 3 is not of type 'array'; expected a non-empty list of "
+            "unique integers >= 0 (training seeds;",
+            "",
+        ),
+        (
+            {"train": {"seeds": [1, 1]}},
+            "config key train.seeds: [1, 1] has non-unique elements; expected a non-empty list "
+            "of unique integers >= 0",
+            "",
+        ),
+        (
+            {"models": ["attentivechrome", "deepchrom"]},
+            "config key models[1]: 'deepchrom' is not one of ['attentivechrome', 'deepchrome', "
+            "'lstm', 'lstm-attention', 'hierarchical-lstm', 'logistic'] (did you mean "
+            "deepchrome?)",
+            "",
+        ),
+        (
+            {"seeds": [1, 2]},
+            "config key seeds: Additional properties are not allowed ('seeds' was unexpected); "
+            "the top level takes samples, cell_types,",
+            "; did you mean train.seeds?",
+        ),
+        (
+            {"train": {"bin_size": 50}},
+            "config key train.bin_size: Additional properties are not allowed ('bin_size' was "
+            "unexpected); train takes epochs, batch_size,",
+            "; did you mean window.bin_size?",
+        ),
+        (
+            {"window": {"bin_size": 0}},
+            "config key window.bin_size: 0 is less than the minimum of 1; expected an integer >= 1",
+            "",
+        ),
+        (
+            {"counting": {"min_mapq": "10"}},
+            "config key counting.min_mapq: '10' is not of type 'integer'; expected an integer "
+            ">= 0 and <= 255 (write 10 without quotes)",
+            "",
+        ),
+    ],
+    ids=[
+        "seeds-number",
+        "seeds-twice",
+        "model-misspelled",
+        "wrong-level",
+        "wrong-section",
+        "bin-size-zero",
+        "mapq-quoted",
+    ],
+)
+def test_config_errors_name_the_key_its_value_and_what_is_allowed(tmp_path, settings, start, end):
+    result = run_with(tmp_path, settings)
+    assert result.returncode != 0
+    line = first_error_line(result.stdout + result.stderr)
+    assert line.startswith(start) and line.endswith(end)
+    assert "Error validating config file" not in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_authors_matrices_need_no_reference_sources(tmp_path):
+    """The authors' route reads neither the expression table, the annotation nor the sizes."""
+    for split in ("train", "valid", "test"):
+        folder = tmp_path / "zenodo/DEMO1/classification"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{split}.csv").write_text("000003,1,0,1,0,2,0,1\n")
+    config = tmp_path / "authors.yaml"
+    minimal = {
+        "authors_data": str(tmp_path / "zenodo"),
+        "cell_types": ["DEMO1"],
+        "marks": ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"],
+        "results": str(tmp_path / "results"),
+    }
+    config.write_text(yaml.safe_dump(minimal))
+    jobs = planned_jobs("--configfile", str(config))
+    assert jobs["datasets_import"] == 1 and jobs["train_attentivechrome"] == 1
+    assert not {"download", "reference_genes", "bins_count"} & set(jobs)
+    assert not (tmp_path / "results").exists()
+
+
+def test_without_authors_data_the_reference_sources_are_required(tmp_path):
+    config = tmp_path / "bare.yaml"
+    config.write_text(yaml.safe_dump({"cell_types": ["DEMO1"], "sources": {"genes": "g.gtf"}}))
+    result = snakemake("--dry-run", "--configfile", str(config), check=False)
+    assert first_error_line(result.stdout + result.stderr).startswith(
+        "config key sources.expression: 'expression' is a required property; expected text"
+    )
 
 
 def test_split_larger_than_the_gene_count_names_the_numbers(tmp_path):

@@ -105,3 +105,12 @@ def test_rows_go_cell_type_by_cell_type(tmp_path):
         ("E003", "attentivechrome"),
         ("E003", "lstm"),
     ]
+
+
+def test_one_cell_type_leaves_the_interval_empty_as_the_wilcoxon_p():
+    row = comparison_table(*seed_tables(summary_of({"attentivechrome": [0.82], "lstm": [0.8]})))
+    row = row.iloc[0]
+    assert row["mean_difference"] == pytest.approx(0.02)
+    assert np.isnan(row["ci95_low"]) and np.isnan(row["ci95_high"])
+    assert np.isnan(row["wilcoxon_p"])
+    assert np.isnan(bootstrap_interval(np.array([0.02]))).all()

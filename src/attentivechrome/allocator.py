@@ -1,10 +1,10 @@
 """Optional tcmalloc for training jobs: the script started again with the library preloaded.
 
 Off unless asked for: config `train.allocator: tcmalloc` (default `system`, glibc's malloc).
-A CPU training step allocates and frees many small tensors; with tcmalloc an
-AttentiveChrome epoch ran about 1.14x faster on our 2-core machine (median of 7
-alternating runs, `benchmarks/train_benchmark.py --compare-allocators`), with identical
-results (metrics, predictions and history: tests/test_allocator.py). A process's
+A CPU training step allocates and frees many small tensors, which tcmalloc serves faster
+than glibc (measured with `benchmarks/train_benchmark.py --compare-allocators`: see
+benchmarks/README.md), with identical results (metrics, predictions and history:
+tests/test_allocator.py). A process's
 allocator can only be chosen when it starts, so `restart_with_allocator`, the first call
 of workflow/scripts/train.py, replaces the running script by itself with LD_PRELOAD set,
 once; where tcmalloc is not installed, nothing happens and glibc's malloc is used.

@@ -1,39 +1,34 @@
 """Gene coordinates (Roadmap gene_info, GTF or GFF3) and expression table parsing.
 
 Rules that decide which genes a model sees, recorded here once:
-<<<<<<< HEAD
-- TSS is `start` on the + strand and `end` on the - strand, as written in gene_info.
-- Chromosome names are matched to the chromosome sizes' by genome.match_chroms (`1` is
-  `chr1`, `MT` is `chrM`, or the other way round) and written as the sizes spell them.
-- A gene id listed twice in gene_info (the real file has 7, with two symbols each) keeps its
-  first row: one window per gene id. Conflicting coordinates are logged, not silently merged.
-=======
-- The annotation's format is told by content, not by name: a data line of 9 tab-separated
-  columns with text in column 3 and integers in columns 4-5 is GTF/GFF3, anything else is
-  read as gene_info. gzip is told by its magic bytes.
-- gene_info is read as it always was, every row whatever its gene type. GTF/GFF3 give
-  their gene-level records (column 3 `gene`; Ensembl GFF3 also writes `ncRNA_gene` and
-  `pseudogene`) whose type (`gene_type`, `gene_biotype` or `biotype`) is in `gene_types`
-  (protein_coding by default). The id is `gene_id`, else GFF3's `ID` without `gene:`;
-  the symbol `gene_name`, else `Name`.
+- The annotation's format is told by content, not by name: if its first line that is not a
+  comment has 9 tab-separated columns, text in column 3 and integers in columns 4-5, the
+  file is GTF/GFF3; anything else is read as gene_info. gzip is told by its magic bytes.
+- gene_info is read whole, every row whatever its gene type. GTF/GFF3 give their gene-level
+  records (column 3 `gene`; Ensembl GFF3 also writes `ncRNA_gene` and `pseudogene`) whose
+  type (`gene_type`, `gene_biotype` or `biotype`) is in `sources.gene_types` (protein_coding
+  by default). The id is `gene_id`, else GFF3's `ID` without `gene:`; the symbol
+  `gene_name`, else `Name`. A GFF3's `##FASTA` section ends the records.
 - TSS is `start` on the + strand and `end` on the - strand, as written in the file (gene_info
   and GTF/GFF3 are both 1-based, so one gene gets one TSS from either). A GTF/GFF3 gene
-  without a strand (`.`) has no TSS: it is dropped and logged.
-- Chromosomes get a `chr` prefix (`MT` becomes `chrM`).
+  without a strand (`.` or `?`) has no TSS: it is dropped and logged.
+- Chromosome names are matched to the chromosome sizes' by genome.match_chroms (`1` is
+  `chr1`, `MT` is `chrM`, or the other way round) and written as the sizes spell them. An
+  annotation whose names match none of the sizes' is an error.
 - Gene ids are compared without version suffixes (`ENSG00000223972.5` is
   `ENSG00000223972`; GENCODE's `ENSG00000182378.14_PAR_Y`, the chrY copy of a
   pseudoautosomal gene, is `ENSG00000182378`), in the annotation and the expression table.
+  Only ids shaped like stable ids (letters, then digits) lose a suffix: `RP11-34P13.3` stays.
 - A gene id listed twice in the annotation (gene_info has 7, with two symbols each; a GENCODE
   PAR_Y copy follows its chrX gene) keeps its first row: one window per gene id.
-  Conflicting coordinates are logged, not silently merged.
-- The expression table is tab- or comma-separated (told by its header line), the gene id
-  in `id_column` (default: the first column). Columns that are numbers throughout are cell
+  Conflicting coordinates are logged as a warning, not silently merged.
+- The expression table is tab- or comma-separated (told by its header line: a tab wins), the
+  gene id in `id_column` (default: the first column). Columns that hold numbers are cell
   types and must be non-negative with no empty field; other columns (gene_name, ...) are
   dropped and logged, unless they are asked for as cell types (then an error). Two rows that
   are one gene without version suffixes are an error, except that a GENCODE `_PAR_Y` row
   next to its chrX gene is dropped and logged (quantifiers give it nothing: chrY's PAR
   is masked).
->>>>>>> annotation
 - Genes on chromosomes missing from the chromosome sizes are dropped and logged; so are
   genes whose coordinates run past their chromosome's end, unless more than 1% do (then
   the annotation and the sizes come from different assemblies: an error).
@@ -324,44 +319,103 @@ def read_expression(
     """An expression table: index `gene_id` (without versions), one float column per cell type.
 
     Tab- or comma-separated, plain or gzipped, the gene id in `id_column` (default: the first
-    column). With `cells`, those columns in that order, each must hold non-negative numbers;
-    without, every column of numbers (others, like gene_name, are dropped and logged).
+    column); leading `#` comment lines (featureCounts' `# Program:...`) are skipped. With
+    `cells`, those columns in that order; without, every column of numbers (others, like
+    gene_name, are dropped and logged). Every value read must be a finite non-negative number.
     """
-    separator = table_separator(path)
-    table = _read_headed_table(path, separator, id_column)
-    values = _numeric_columns(table, path) if cells is None else _cell_columns(table, cells, path)
-    return _unversioned_ids(_as_rpkm(values, path, separator), path)
+    layout = table_layout(path)
+    table = _read_headed_table(path, layout, id_column)
+    values = (
+        _numeric_columns(table, path, layout)
+        if cells is None
+        else _cell_columns(table, cells, path, layout)
+    )
+    return _unversioned_ids(_as_rpkm(values, path, layout), path, layout)
 
 
 #: The words for the separators read_expression tells apart.
 SEPARATORS = {"\t": "tab", ",": "comma"}
 
 
-def table_separator(path: str | Path) -> str:
-    """Tab or comma, whichever the header line holds: a tab wins, and a header with neither
-    is taken as tab-separated, so that read_table names a space-separated one."""
+class TableLayout(NamedTuple):
+    """Where an expression table's header is, and what separates its columns."""
+
+    separator: str
+    #: Leading `#` lines before the header, skipped.
+    comments: int = 0
+
+    @property
+    def header_line(self) -> int:
+        return self.comments + 1
+
+    def line_of(self, row: int) -> int:
+        """The line number of data row `row` (0-based)."""
+        return self.comments + 2 + row
+
+
+def table_layout(path: str | Path) -> TableLayout:
+    """The separator and the number of leading comment lines of an expression table.
+
+    Leading lines starting with `#` are comments (featureCounts writes `# Program:...`),
+    except the last of them when it holds as many columns as the line after it: that is a
+    header written with a `#` (`#gene_id<TAB>E003`), kept. The separator is the header's:
+    a tab wins, and a header with neither is taken as tab-separated, so that read_table
+    names a space-separated one.
+    """
+    comments: list[str] = []
+    first = ""
     try:
         with open_text(path) as handle:
-            header = handle.readline()
+            for line in handle:
+                if not line.startswith("#"):
+                    first = line
+                    break
+                comments.append(line)
     except (OSError, EOFError, UnicodeDecodeError) as error:
         raise InputError(path, f"cannot read the expression table: {error}") from None
+    separator = _separator(first)
+    header_has_hash = bool(comments and first) and _fields(comments[-1], separator) == _fields(
+        first, separator
+    )
+    skipped = len(comments) - header_has_hash
+    if skipped:
+        log.info("%s: %d comment line(s) (#) before the header skipped", path, skipped)
+    header = comments[-1] if header_has_hash else first
+    return TableLayout(_separator(header), skipped)
+
+
+def _separator(header: str) -> str:
     return "," if "," in header and "\t" not in header else "\t"
 
 
-def _read_headed_table(path: str | Path, separator: str, id_column: str | None) -> pd.DataFrame:
+def _fields(line: str, separator: str) -> int:
+    return len(line.rstrip("\r\n").split(separator))
+
+
+def _read_headed_table(
+    path: str | Path, layout: TableLayout, id_column: str | None
+) -> pd.DataFrame:
     """The table, indexed by its gene id column (as text), other columns as pandas reads them."""
+    header = layout.header_line
     try:
-        table = read_table(path, sep=separator, dtype={id_column or 0: str})
+        table = read_table(
+            path,
+            sep=layout.separator,
+            skiprows=layout.comments,
+            dtype={id_column or 0: str},
+            na_values=_MISSING_CASES,
+        )
     except (OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise InputError(path, f"cannot read the expression table: {error}") from None
     except pd.errors.EmptyDataError:
-        raise InputError(path, "the file is empty") from None
+        empty = "the file is empty" if header == 1 else "only comment lines (#), no header"
+        raise InputError(path, empty) from None
     if not isinstance(table.index, pd.RangeIndex):  # pandas' reading of a short header
         raise InputError(
             path,
             "the header names one column fewer than the lines below hold: give the gene id "
             "column a name",
-            line=1,
+            line=header,
         )
     id_column = id_column or table.columns[0]
     if id_column not in table.columns:
@@ -369,21 +423,23 @@ def _read_headed_table(path: str | Path, separator: str, id_column: str | None) 
             path,
             f"no gene id column {id_column!r} (sources.expression_id_column); the columns "
             f"are {', '.join(map(str, table.columns))}",
-            line=1,
+            line=header,
         )
     if table.empty or len(table.columns) < 2:
         raise InputError(
-            path, "expected a header (gene id, cell types), then one line per gene", line=1
+            path, "expected a header (gene id, cell types), then one line per gene", line=header
         )
     ids = table.pop(id_column)
     empty = ids.isna() | (ids.str.strip() == "")
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
-        raise InputError(path, f"no gene id in column {id_column}", line=row + 2)
+        raise InputError(path, f"no gene id in column {id_column}", line=layout.line_of(row))
     return table.set_axis(pd.Index(ids.str.strip(), name="gene_id"))
 
 
-def _cell_columns(table: pd.DataFrame, cells: list[str], path: str | Path) -> pd.DataFrame:
+def _cell_columns(
+    table: pd.DataFrame, cells: list[str], path: str | Path, layout: TableLayout
+) -> pd.DataFrame:
     missing = [c for c in cells if c not in table.columns]
     if missing:
         raise InputError(
@@ -395,25 +451,29 @@ def _cell_columns(table: pd.DataFrame, cells: list[str], path: str | Path) -> pd
             )
             + " of the expression table "
             f"(columns: {', '.join(map(str, table.columns))})",
-            line=1,
+            line=layout.header_line,
         )
     return table[cells]
 
 
-def _numeric_columns(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+def _numeric_columns(table: pd.DataFrame, path: str | Path, layout: TableLayout) -> pd.DataFrame:
     """The columns of numbers: cell types (an empty field among them is for _as_rpkm to
     report). Columns holding text (gene_name, description) or nothing are dropped, logged."""
     numeric = [name for name in table.columns if _is_numbers(table[name])]
     if not numeric:
         raise InputError(
-            path, "no column besides the gene id holds numbers: no cell type found", line=1
+            path,
+            "no column besides the gene id holds numbers: no cell type found",
+            line=layout.header_line,
         )
     for name in table.columns.difference(numeric, sort=False):
         column = table[name]
         text = column.notna() & pd.to_numeric(column, errors="coerce").isna()
         if text.any():
             row = int(np.flatnonzero(text)[0])
-            why = f"holds text (line {row + 2}: {column.iat[row]!r})"
+            value = column.iat[row]
+            hint = _comma_hint(value, layout.separator)
+            why = f"holds text (line {layout.line_of(row)}: {value!r}{hint})"
         else:
             why = "is empty"
         log.info("%s: column %s is not a cell type, it %s: not used", path, name, why)
@@ -427,10 +487,11 @@ def _is_numbers(column: pd.Series) -> bool:
     return numbers and bool(column.notna().any())
 
 
-def _unversioned_ids(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+def _unversioned_ids(table: pd.DataFrame, path: str | Path, layout: TableLayout) -> pd.DataFrame:
     """The table with ids stripped of versions; two rows of one id are an error, except a
     GENCODE `_PAR_Y` row beside its chrX gene, which is dropped and logged."""
-    written = table.index.to_series(index=np.arange(len(table)) + 2)  # by line number
+    lines = np.arange(len(table)) + layout.line_of(0)
+    written = table.index.to_series(index=lines)  # by line number
     ids = strip_versions(written)
     par_y = written.str.endswith("_PAR_Y") & ids.duplicated(keep=False)
     if par_y.any():
@@ -459,25 +520,95 @@ def _unversioned_ids(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     return table.set_axis(pd.Index(ids.to_numpy(), name="gene_id"))
 
 
-def _as_rpkm(table: pd.DataFrame, path: str | Path, separator: str = "\t") -> pd.DataFrame:
-    """The matrix as floats; the first NaN, negative or non-number is an error."""
+def _as_rpkm(table: pd.DataFrame, path: str | Path, layout: TableLayout) -> pd.DataFrame:
+    """The matrix as floats; the first value that is not a finite non-negative number
+    (NaN in any spelling, inf, a negative number, text) is an error naming what is written."""
     numeric = table.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() | (numeric < 0)
-    if bad.to_numpy().any():
-        row, col = (int(i[0]) for i in np.nonzero(bad.to_numpy()))
-        value = table.iat[row, col]
-        got = (
-            f"an empty field or NA (is the line {SEPARATORS[separator]}-separated?)"
-            if pd.isna(value)
-            else repr(value)
-        )
+    values = numeric.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        written = _written_field(path, layout, row, table.columns[col])
         raise InputError(
             path,
             f"gene {table.index[row]}, cell type {table.columns[col]}: RPKM must be a "
-            f"non-negative number, got {got}",
-            line=row + 2,
+            f"non-negative number, got {_what_is_written(written, layout.separator)}",
+            line=layout.line_of(row),
         )
     return numeric.astype(float)
+
+
+def _written_field(path: str | Path, layout: TableLayout, row: int, column: str) -> str:
+    """One field of the table as the file spells it (pandas reads `NA` and `` alike)."""
+    raw = read_table(
+        path,
+        sep=layout.separator,
+        skiprows=layout.comments,
+        dtype=str,
+        keep_default_na=False,
+        usecols=[column],
+    )
+    return raw[column].iat[row]
+
+
+#: How pandas spells infinity when it reads a number (any case, optional sign).
+_INFINITE = re.compile(r"^\s*[+-]?(inf|infinity)\s*$", re.IGNORECASE)
+#: A number written with a decimal comma, or with a thousands separator.
+_COMMA_NUMBER = re.compile(r"^\s*[+-]?\d+(,\d+)+\s*$")
+
+
+def _what_is_written(text: str, separator: str) -> str:
+    """A field that is not an expression value, as written, with why it is not one."""
+    if not text.strip():
+        return f"an empty field or NA (is the line {SEPARATORS[separator]}-separated?)"
+    hint = _comma_hint(text, separator)
+    if not hint and (_INFINITE.match(text) or np.isinf(pd.to_numeric(text, errors="coerce"))):
+        hint = ", which is not a finite number"
+    elif not hint and text.strip().lower() in _MISSING:
+        hint = ", a missing value"
+    return f"{text!r}{hint}"
+
+
+#: Spellings of a missing value (pandas' default na_values, any case).
+_MISSING = frozenset(
+    s.lower()
+    for s in ("#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "1.#IND", "1.#QNAN")
+    + ("<NA>", "N/A", "NA", "NULL", "NaN", "None", "null", "+NaN")
+)
+#: The same in the other cases pandas would read as text (`NAN`, `Null`): a column of
+#: numbers with one of them is a column of numbers with a missing value.
+_MISSING_CASES = sorted({case for s in _MISSING for case in (s, s.upper(), s.title())})
+
+
+def _comma_hint(text, separator: str) -> str:
+    """Why a number with a comma in a tab-separated table is not read as a number."""
+    if separator == "\t" and isinstance(text, str) and _COMMA_NUMBER.match(text):
+        return (
+            ": a comma in a number (write decimals with a point, "
+            f"{text.strip().replace(',', '.', 1)}, and thousands without a separator)"
+        )
+    return ""
+
+
+def check_expressed(matrix: pd.DataFrame, cells: Sequence[str], path: str | Path) -> None:
+    """Stop when a cell type holds one value for every gene: no gene is above the median,
+    so every label would be 0.
+
+    An all-zero column is a failed quantification; caught here, naming the table and the
+    column, rather than when training finds a split with one class.
+    """
+    for cell in cells:
+        values = matrix[cell]
+        if values.empty or values.max() > values.min():  # no genes: the split says so
+            continue
+        value = f"{values.max():g}"
+        failed = " (a failed quantification?)" if value == "0" else ""
+        raise InputError(
+            path,
+            f"column {cell} is {value} for all {len(values)} genes kept{failed}: no gene is "
+            "above the median, so every gene would be labelled 0",
+        )
 
 
 @dataclass

@@ -4,7 +4,8 @@ For every pair of models (A, B), on the per-cell-type means over seeds:
 - wins / ties / losses of A against B (a tie: equal test AUROC at the decimals shown,
   `summary.DECIMALS`);
 - the mean difference A - B with a bootstrap 95% interval over cell types (resampling
-  cell types with replacement, a fixed seed, so the table is reproducible);
+  cell types with replacement, a fixed seed, so the table is reproducible; empty with one
+  cell type, whose resamples are all the same);
 - the two-sided Wilcoxon signed-rank p-value over cell types (scipy; empty when fewer
   than two cell types differ);
 - with several seeds, how many cell types differ by more than their seed spread,
@@ -54,7 +55,10 @@ def seed_tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def bootstrap_interval(differences: np.ndarray, samples: int = BOOTSTRAP_SAMPLES):
-    """95% percentile interval of the mean difference, resampling cell types."""
+    """95% percentile interval of the mean difference, resampling cell types; NaN for one
+    cell type (every resample is that cell type: a zero-width interval would claim certainty)."""
+    if len(differences) < 2:
+        return float("nan"), float("nan")
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     picks = rng.integers(0, len(differences), size=(samples, len(differences)))
     means = differences[picks].mean(axis=1)

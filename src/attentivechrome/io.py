@@ -48,25 +48,31 @@ def open_text(path: str | Path):
     return open(path, encoding="utf-8")
 
 
-def read_table(path: str | Path, sep: str = "\t", **read_csv_args) -> pd.DataFrame:
+def read_table(
+    path: str | Path, sep: str = "\t", skiprows: int = 0, **read_csv_args
+) -> pd.DataFrame:
     """A table with a header line (plain or gzipped), after checks pandas does not make.
 
     pandas renames a repeated column name (`E003`, `E003.1`) and reads a space-separated
-    file as one column; both would go on silently wrong, so both are errors here.
+    file as one column; both would go on silently wrong, so both are errors here. The
+    header is the line after the first `skiprows` lines (comments), which are not read.
     """
+    header = skiprows + 1
     with open_text(path) as handle:
+        for _ in range(skiprows):
+            handle.readline()
         columns = handle.readline().rstrip("\r\n").split(sep)
         repeated = sorted({name for name in columns if columns.count(name) > 1})
         if repeated:
             raise InputError(
-                path, f"column name(s) {', '.join(repeated)} appear more than once", line=1
+                path, f"column name(s) {', '.join(repeated)} appear more than once", line=header
             )
         if sep == "\t" and separator_hint(columns[0]):
             raise InputError(
-                path, f"expected a tab-separated header{separator_hint(columns[0])}", line=1
+                path, f"expected a tab-separated header{separator_hint(columns[0])}", line=header
             )
         handle.seek(0)
-        return pd.read_csv(handle, sep=sep, **read_csv_args)
+        return pd.read_csv(handle, sep=sep, skiprows=skiprows, **read_csv_args)
 
 
 @contextmanager

@@ -10,17 +10,26 @@ from .errors import InputError
 SPLITS = ("train", "valid", "test")
 
 
-def label_by_median(rpkm: pd.Series) -> pd.Series:
+def label_by_median(rpkm: pd.Series, entries: pd.Series | None = None) -> pd.Series:
     """1 where RPKM is strictly above the median over the given genes, else 0.
 
     Ties at the median go to 0 (the authors' "above the median"); Chromoformer uses >=,
-    so the choice is stated here and in the README.
+    so the choice is stated here and in the README. `entries` (aligned with `rpkm`) is how
+    many entries of the gene list each gene is: the median is taken over the entries.
     """
-    return (rpkm > rpkm.median()).astype(np.int8)
+    return (rpkm > entries_median(rpkm, entries)).astype(np.int8)
+
+
+def entries_median(rpkm: pd.Series, entries: pd.Series | None = None) -> float:
+    """The median over the gene list's entries: a gene listed k times counts k times."""
+    if entries is None:
+        return float(rpkm.median())
+    return float(np.median(np.repeat(rpkm.to_numpy(float), entries.to_numpy(int))))
 
 
 def split_sizes(n_genes: int, train: float, valid: float) -> tuple[int, int, int]:
-    """Counts for train/valid/test: integers are gene counts, numbers below 1 fractions."""
+    """Counts for train/valid/test: integers are gene counts, numbers below 1 fractions
+    (of the gene list's entries, when genes are counted by entries)."""
     n_train, n_valid = (
         _as_count(value, n_genes, name) for value, name in ((train, "train"), (valid, "valid"))
     )
@@ -44,11 +53,20 @@ def _as_count(value: float, n_genes: int, name: str) -> int:
     )
 
 
-def assign_splits(gene_ids: pd.Series, train: float, valid: float) -> pd.Series:
-    """Split genes sorted by id: the first `train`, the next `valid`, the rest test."""
+def assign_splits(
+    gene_ids: pd.Series, train: float, valid: float, entries: pd.Series | None = None
+) -> pd.Series:
+    """Split genes sorted by id: the first `train`, the next `valid`, the rest test.
+
+    `entries` (aligned with `gene_ids`, default 1 each) is how many entries of the gene list
+    each gene is; the boundaries are placed on the entries, and a gene goes where its first
+    entry falls. The published REMC list has 7 ids twice (see gene_entries in the schema).
+    """
     order = np.argsort(gene_ids.to_numpy(), kind="stable")
-    n_train, n_valid, n_test = split_sizes(len(gene_ids), train, valid)
-    names = np.repeat(np.array(SPLITS), [n_train, n_valid, n_test])
+    counts = np.ones(len(gene_ids), int) if entries is None else entries.to_numpy(int)[order]
+    n_train, n_valid, _ = split_sizes(int(counts.sum()), train, valid)
+    first_entry = np.cumsum(counts) - counts
+    names = np.array(SPLITS)[np.searchsorted([n_train, n_train + n_valid], first_entry, "right")]
     split = np.empty(len(gene_ids), dtype=object)
     split[order] = names
     return pd.Series(split, index=gene_ids.index, name="split")

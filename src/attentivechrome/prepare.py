@@ -38,17 +38,24 @@ def reference_genes(
     bins_out: Path,
     sources: dict | None = None,
     cells: list[str] | None = None,
+    *,
+    gene_entries: str,
 ) -> pd.DataFrame:
     """Choose the genes, their TSS and split once for every cell type.
 
-    `cells`, the configured cell types, must be columns of numbers of the expression table:
-    checked here, before any reads are counted.
+    `cells`, the configured cell types, must be columns of numbers of the expression table,
+    not all 0 over the kept genes (a failed quantification): checked here, before any reads
+    are counted.
 
     `gene_info` is the annotation: gene_info, GTF or GFF3 (GTF/GFF3 genes filtered by
     `sources.gene_types`); `expression` any table of `sources.expression_id_column` and
     cell types. Writes the gene table, their expression (all cell types, so adding a cell
     type later does not redo this step and everything after it; ids without versions, first
     column `gene_id`) and the bins BED.
+
+    `gene_entries`: `ids`, each gene one entry of the gene list, or `annotation_rows`, a gene
+    as many entries as the annotation has rows of its id (the published REMC list). The
+    entries place the split boundaries here and give the labels' median (column `entries`).
     """
     sources = sources or {}
     gene_info_name = sources.get("genes", gene_info)
@@ -66,8 +73,22 @@ def reference_genes(
             annotation.read_expression(expression, cells=cells, id_column=id_column)
     selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
+    kept = matrix.loc[selection.genes["gene_id"]]
+    annotation.check_expressed(kept, cells or [], expression_name)
     genes = selection.genes.copy()
-    genes["split"] = labels.assign_splits(genes["gene_id"], split["train"], split["valid"])
+    genes["entries"] = 1
+    if gene_entries == "annotation_rows":
+        rows = genes_read["gene_id"].value_counts()
+        genes["entries"] = genes["gene_id"].map(rows).astype(int)
+        log.info(
+            "gene_entries: annotation_rows: %d genes, %d entries (ids listed twice: %s)",
+            len(genes),
+            genes["entries"].sum(),
+            ", ".join(genes.loc[genes["entries"] > 1, "gene_id"]) or "none",
+        )
+    genes["split"] = labels.assign_splits(
+        genes["gene_id"], split["train"], split["valid"], genes["entries"]
+    )
     log.info("split: %s", genes["split"].value_counts().reindex(labels.SPLITS).to_dict())
     windows.write_bins_bed(
         windows.gene_bins(genes, sizes, window["flank"], window["bin_size"]), bins_out
@@ -153,9 +174,15 @@ def datasets_build(
             line=1,
         )
     rpkm = matrix[cell].reindex(gene_table["gene_id"])
-    y = labels.label_by_median(rpkm).to_numpy()
+    entries = gene_table["entries"].set_axis(rpkm.index)
+    y = labels.label_by_median(rpkm, entries).to_numpy()
     log.info(
-        "%s: median RPKM %.4g, %d of %d genes labelled 1", cell, rpkm.median(), y.sum(), len(y)
+        "%s: median RPKM %.4g over %d entries, %d of %d genes labelled 1",
+        cell,
+        labels.entries_median(rpkm, entries),
+        entries.sum(),
+        y.sum(),
+        len(y),
     )
     with np.load(counts) as archive:
         X, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]

@@ -17,7 +17,7 @@ min_version("9.0")
 if isinstance(workflow.current_basedir, LocalSourceFile):
     sys.path.insert(0, str(Path(str(workflow.current_basedir)).parents[1] / "src"))
 try:
-    from attentivechrome.config import write_resolved_config
+    from attentivechrome.config import check_config, write_resolved_config
 except ModuleNotFoundError as error:
     if error.name != "attentivechrome":
         raise
@@ -39,7 +39,12 @@ from attentivechrome.samples import (
 )
 from attentivechrome.windows import bins_per_gene
 
-validate(config, schema="../schemas/config.schema.yaml")
+SCHEMA = "../schemas/config.schema.yaml"
+# The first line of a refusal names the key, its value and what is allowed; Snakemake's
+# validate (which would print a dump of the schema) then fills in the defaults.
+if not workflow.modifier.skip_validation:
+    check_config(config, workflow.source_path(SCHEMA))
+validate(config, schema=SCHEMA)
 # Checks a JSON schema cannot express, made before any job starts.
 N_BINS = bins_per_gene(config["window"]["flank"], config["window"]["bin_size"])
 
@@ -52,7 +57,9 @@ BASELINES = MODELS[1:]
 SEEDS = config["train"]["seeds"]
 # Figures of single runs (attention, ROC curves, saliency, genes) show the first seed.
 FIGURE_SEED = SEEDS[0]
-SOURCES = config["sources"]
+# Where the inputs are; the authors' processed matrices (authors_data) need none of them.
+SOURCES = config.get("sources", {})
+CHROM_SIZES = SOURCES.get("chrom_sizes")
 SPLITS = list(labels.SPLITS)
 # The authors' processed matrices, when given, replace download, BAM and counting.
 AUTHORS_DATA = config.get("authors_data", "").rstrip("/")
@@ -111,16 +118,22 @@ def _reference_name(kind, source):
 SOURCE_NAMES = {
     reads.source_name(): reads.path for reads in READS.reads if not AUTHORS_DATA
 }
-EXPRESSION = _reference_name("expression.tsv", SOURCES["expression"])
-GENE_INFO = _reference_name("gene_info.tsv", SOURCES["genes"])
-SOURCE_NAMES[EXPRESSION] = SOURCES["expression"]
-SOURCE_NAMES[GENE_INFO] = SOURCES["genes"]
-if SOURCES["chrom_sizes"] not in BUILTIN_GENOMES:
-    SOURCE_NAMES["reference/chrom.sizes"] = SOURCES["chrom_sizes"]
+EXPRESSION = _reference_name("expression.tsv", SOURCES.get("expression", ""))
+GENE_INFO = _reference_name("gene_info.tsv", SOURCES.get("genes", ""))
+SOURCE_NAMES.update(
+    {
+        name: SOURCES[key]
+        for name, key in ((EXPRESSION, "expression"), (GENE_INFO, "genes"))
+        if key in SOURCES
+    }
+)
+if CHROM_SIZES and CHROM_SIZES not in BUILTIN_GENOMES:
+    SOURCE_NAMES["reference/chrom.sizes"] = CHROM_SIZES
 DOWNLOAD_SOURCES = {
     name: source for name, source in SOURCE_NAMES.items() if not is_local(source)
 }
-_unknown_sha256 = sorted(set(SOURCES["sha256"]) - set(SOURCE_NAMES))
+SHA256 = SOURCES.get("sha256", {})
+_unknown_sha256 = sorted(set(SHA256) - set(SOURCE_NAMES))
 if _unknown_sha256:
     raise InputError(
         None,
@@ -162,31 +175,35 @@ def downloaded(name):
     return f"{DOWNLOADS}/{name}"
 
 
+def _is_local_source(name):
+    return name in SOURCE_NAMES and is_local(SOURCE_NAMES[name])
+
+
 def source_file(name):
-    """Where a job reads an input: the user's local file itself, or a URL's download."""
-    source = SOURCE_NAMES[name]
-    return str(local_path(source)) if is_local(source) else downloaded(name)
+    """Where a job reads an input: the user's local file itself, or a URL's download
+    (also for a source not given, as with authors_data: such a job never runs)."""
+    if _is_local_source(name):
+        return str(local_path(SOURCE_NAMES[name]))
+    return downloaded(name)
 
 
 def local_sha256(name):
     """The checksum of a local input, checked by the job that reads it (the download rule
     checks a URL's)."""
-    return SOURCES["sha256"].get(name) if is_local(SOURCE_NAMES[name]) else None
+    return SHA256.get(name) if _is_local_source(name) else None
 
 
 def local_checks(**inputs):
     """The local ones among a job's inputs (key: source name) with their checksums: the
     job checks them as a download would be (URLs were checked when fetched)."""
     return {
-        key: SOURCES["sha256"].get(name)
-        for key, name in inputs.items()
-        if is_local(SOURCE_NAMES[name])
+        key: SHA256.get(name) for key, name in inputs.items() if _is_local_source(name)
     }
 
 
 def raw_chrom_sizes():
     """The sizes the user named: a file, or none for a built-in genome."""
-    if SOURCES["chrom_sizes"] in BUILTIN_GENOMES:
+    if CHROM_SIZES in BUILTIN_GENOMES:
         return []
     return source_file("reference/chrom.sizes")
 

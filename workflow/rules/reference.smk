@@ -11,7 +11,7 @@ rule reference_chrom_sizes:
     params:
         # A built-in genome's name, or the user's path or URL for messages (a function:
         # a local path is the input itself).
-        spec=lambda wildcards: SOURCES["chrom_sizes"],
+        spec=lambda wildcards: CHROM_SIZES,
         local=local_checks(sizes="reference/chrom.sizes") if raw_chrom_sizes() else {},
     script:
         "../scripts/reference_chrom_sizes.py"
@@ -35,6 +35,7 @@ rule reference_genes:
     params:
         window=config["window"],
         split=config["split"],
+        gene_entries=config["gene_entries"],
         sources=SOURCES,
         cells=CELLS,
         local=local_checks(gene_info=GENE_INFO, expression=EXPRESSION),

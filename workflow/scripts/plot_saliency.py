@@ -1,7 +1,8 @@
 import sys
 from pathlib import Path
 
-# The package is imported from this checkout, so conda environments need not install it.
+# The package is imported from this checkout, so conda environments need not install it
+# (resolved: scriptdir is spelled workflow/rules/../scripts).
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 

@@ -1,14 +1,15 @@
 import sys
 from pathlib import Path
 
-# The package is imported from this checkout, so conda environments need not install it.
+# The package is imported from this checkout, so conda environments need not install it
+# (resolved: scriptdir is spelled workflow/rules/../scripts).
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from attentivechrome.allocator import loaded_tcmalloc, restart_with_allocator
 
 # Optional speed-up, off unless config train.allocator is "tcmalloc": then this script
-# starts again at once with tcmalloc preloaded (about 1.14x faster CPU epochs, identical
-# results; see allocator.py). It comes first so that the restart repeats no heavy import.
+# starts again at once with tcmalloc preloaded (faster CPU epochs, identical results; see
+# allocator.py). It comes first so that the restart repeats no heavy import.
 restart_with_allocator(snakemake.params.train["allocator"])
 
 from attentivechrome.logs import step_logging  # noqa: E402
