@@ -282,8 +282,9 @@ def test_an_index_from_another_bam_is_never_used(tmp_path):
     bam = user / "OWN1-H3K4me3.bam"
     shutil.copy(OWN / "reads/OWN1-H3K4me3.bam", bam)
     shutil.copy(OWN / "reads/OWN2-H3K4me3.bam.bai", f"{bam}.bai")
-    later = bam.stat().st_mtime + 10
-    os.utime(f"{bam}.bai", (later, later))
+    now = bam.stat().st_mtime
+    os.utime(bam, (now - 100, now - 100))
+    os.utime(f"{bam}.bai", (now - 50, now - 50))  # newer than its BAM, as a copy made after
     rows = [[*r[:2], str(bam), r[3]] if r[:2] == ["OWN1", "H3K4me3"] else r for r in own_rows()]
     sheet = write_sheet(tmp_path / "samples.tsv", rows)
     results = tmp_path / "results"
