@@ -2,7 +2,7 @@ import sys
 from pathlib import Path
 
 # The package is imported from this checkout, so conda environments need not install it.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
 from attentivechrome.errors import reported_as
