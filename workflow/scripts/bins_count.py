@@ -18,5 +18,7 @@ with step_logging(snakemake.log[0]):
         counter=snakemake.params.counter,
         read_filter=snakemake.params.read_filter,
         threads=snakemake.threads,
+        sources=list(snakemake.params.sources),
+        cell=snakemake.wildcards.cell,
         out=Path(snakemake.output[0]),
     )
