@@ -121,6 +121,7 @@ def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
         "datasets_build": 1,
         "train_attentivechrome": 1,
         "train_baseline": 4,  # DeepChrome, LSTM, LSTM-Attn, logistic regression
+        "read_depth": 1,
         "summary": 1,
         "compare_models": 1,
         "plot_cell": 1,

@@ -148,7 +148,9 @@ def test_unsorted_bam_is_sorted_into_results_untouched(tmp_path, files):
     source = files["unsorted"]
     before = source.read_bytes()
     dest = tmp_path / "results/bam/A-K4.bam"
-    summary = reads_to_bam(source, "unused", dest, kind="bam")
+    sizes = tmp_path / "chrom.sizes"
+    sizes.write_text("chr1\t50000\n")  # HEADER's
+    summary = reads_to_bam(source, sizes, dest, kind="bam")
     assert "3 records" in summary
     assert source.read_bytes() == before and not Path(f"{source}.bai").exists()
     with pysam.AlignmentFile(str(dest)) as bam:

@@ -30,6 +30,7 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
         "datasets_build": 56,
         "train_attentivechrome": 56,
         "train_baseline": 56 * 4,  # DeepChrome, LSTM, LSTM-Attn, logistic regression
+        "read_depth": 1,
         "summary": 1,
         "compare_models": 1,
         "plot_cell": 56,
