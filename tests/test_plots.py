@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attentivechrome import figures, plots
+from attentivechrome import comparison, figures, plots
 from attentivechrome.dataset import SplitData, write_npz
 from attentivechrome.errors import InputError
 from attentivechrome.model import ModelOutput
@@ -195,7 +195,7 @@ def test_comparison_table_and_pairwise_figure(tmp_path):
         "html": tmp_path / "comparison.html",
         "figure": tmp_path / "pairs.png",
     }
-    table = figures.compare_models(tmp_path / "summary.tsv", outputs)
+    table = comparison.compare_models(tmp_path / "summary.tsv", outputs)
     assert_png(outputs["figure"])
     written = pd.read_csv(outputs["table"], sep="\t")
     assert written.loc[0, ["model_a", "model_b"]].tolist() == ["attentivechrome", "deepchrome"]
