@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path
-from .plots import model_label, plot_model_pairs, write_html_table
+from .model_facts import model_label
+from .plots import plot_model_pairs, write_html_table
 from .summary import DECIMALS, metric_column, read_summary
 
 BOOTSTRAP_SAMPLES = 10_000

@@ -19,9 +19,8 @@ from .comparison import seed_tables
 from .dataset import long_id, read_npz
 from .errors import InputError
 from .io import atomic_path, read_table
+from .model_facts import PUBLISHED_MEAN_AUROC, model_label
 from .plots import (
-    PUBLISHED_MEAN_AUROC,
-    model_label,
     plot_attention_heatmap,
     plot_attention_profiles,
     plot_auroc_summary,
