@@ -24,6 +24,7 @@ from attentivechrome.training import train_and_evaluate
 MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLANTED = 3  # H3K4me3 carries the signal in the planted data set
+WINDOW = {"flank": 5000, "bin_size": 100}  # the test data's 100 bins
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +97,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_attention_and_mark_figures_are_drawn(attention, tmp_path):
     out = plots.plot_attention_profiles(
-        attention["bin_attention"], attention["probabilities"], MARKS, tmp_path / "p.png"
+        attention["bin_attention"], attention["probabilities"], MARKS, tmp_path / "p.png", **WINDOW
     )
     assert_png(out)
     assert_png(
@@ -109,7 +110,12 @@ def test_attention_and_mark_figures_are_drawn(attention, tmp_path):
 def test_profiles_survive_a_single_predicted_class(attention, tmp_path):
     everyone_high = np.ones_like(attention["probabilities"])
     out = plots.plot_attention_profiles(
-        attention["bin_attention"], everyone_high, MARKS, tmp_path / "p.png", threshold=0.5
+        attention["bin_attention"],
+        everyone_high,
+        MARKS,
+        tmp_path / "p.png",
+        threshold=0.5,
+        **WINDOW,
     )
     assert_png(out)
 
@@ -297,6 +303,7 @@ def test_saliency_figure_and_table(trained, tmp_path):
         root / "test.npz",
         tmp_path / "saliency.png",
         tmp_path / "agreement.tsv",
+        **WINDOW,
         label="PLANTED",
     )
     assert_png(tmp_path / "saliency.png")
@@ -310,7 +317,11 @@ def test_cell_figures_from_a_training_run(trained, tmp_path):
     root, _ = trained
     outputs = {key: tmp_path / f"{key}.png" for key in ("profile", "marks", "curves", "training")}
     figures.cell_figures(
-        "PLANTED", root / "model" / "attention.npz", {"attentivechrome": root / "model"}, outputs
+        "PLANTED",
+        root / "model" / "attention.npz",
+        {"attentivechrome": root / "model"},
+        outputs,
+        **WINDOW,
     )
     for path in outputs.values():
         assert_png(path)
@@ -329,6 +340,7 @@ def test_gene_figure_for_a_test_gene(trained, tmp_path):
         root / "test.npz",
         root / "model" / "test_predictions.tsv",
         tmp_path / "genes" / f"{gene}.png",
+        **WINDOW,
     )
     assert_png(out)
 
@@ -343,6 +355,7 @@ def test_gene_figure_refuses_a_gene_outside_the_test_split(trained, tmp_path):
             root / "test.npz",
             root / "model" / "test_predictions.tsv",
             tmp_path / "x.png",
+            **WINDOW,
         )
     message = str(error.value)
     assert f"gene '{train_gene}' is not a test gene" in message

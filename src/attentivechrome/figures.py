@@ -86,8 +86,8 @@ def cell_figures(
     runs: Mapping[str, Path],
     outputs: Mapping[str, Path],
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     label: str = "",
 ) -> None:
     """All per-cell-type figures.
@@ -196,8 +196,8 @@ def saliency_figures(
     out_png: Path,
     out_tsv: Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     label: str = "",
     threads: int = 1,
 ) -> pd.DataFrame:
@@ -257,8 +257,8 @@ def gene_figure(
     predictions: Path,
     out: Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     label: str = "",
 ) -> Path:
     """One test gene: its counts, bin and mark attention, and saliency, in one figure."""

@@ -131,8 +131,8 @@ def plot_attention_profiles(
     marks: Sequence[str],
     out: str | Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     threshold: float | None = None,
     title: str = "",
 ) -> Path:
@@ -273,8 +273,8 @@ def plot_saliency_agreement(
     marks: Sequence[str],
     out: str | Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     title: str = "",
 ) -> Path:
     """Attention against input-gradient saliency on the test genes.
@@ -327,8 +327,8 @@ def plot_gene(
     marks: Sequence[str],
     out: str | Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     title: str = "",
 ) -> Path:
     """One gene: read counts per bin (bars), bin attention and saliency (lines) per mark,
