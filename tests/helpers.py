@@ -1,5 +1,6 @@
 """What several test modules share: the real Snakemake command line, the demo's short
-training configuration, and small planted training splits."""
+training configuration, small planted training splits, and the accuracy check of the
+numba kernels."""
 
 from __future__ import annotations
 
@@ -85,3 +86,14 @@ def assert_reproducible_gzip(paths) -> None:
         assert head[:2] == b"\x1f\x8b"
         assert head[3] & 0x08 == 0, f"{path} stores a file name"
         assert head[4:8] == b"\x00\x00\x00\x00", f"{path} stores a modification time"
+
+
+def assert_as_exact_as_reference(truth, reference, values) -> None:
+    """Each of `values` (float32 tensors) is as close to `truth` (the same computation in
+    float64) as `reference`, the PyTorch result: within twice its error, plus 1e-6 of the
+    largest value for values the reference happens to get almost exact."""
+    for true, ref, value in zip(truth, reference, values, strict=True):
+        assert value.shape == ref.shape and value.dtype == ref.dtype
+        ref_error = (ref.double() - true).abs().max().item()
+        error = (value.double() - true).abs().max().item()
+        assert error <= 2 * ref_error + 1e-6 * true.abs().max().item()

@@ -8,27 +8,23 @@ training loss takes the logits (BCE with logits); everywhere else they become
 probabilities through `probabilities`, the one sigmoid (the published port once applied
 it twice, and its Kipoi copy still returns probabilities from forward).
 
-Layout of the per-mark LSTMs: the original gives every mark its own BiLSTM, and so do
-we: five `nn.LSTM` modules, called one after the other. Three layouts that step all five
-together were built and timed against it (benchmarks/train_benchmark.py), with equal
-outputs and gradients: one wide LSTM with block-diagonal weights (one call, five times
-the arithmetic), a hand-written LSTM advancing all 10 (mark, direction) LSTMs with one
-batched matmul per bin, and the same with a hand-written backward pass. On one CPU
-thread all were slower than five calls into PyTorch's fused oneDNN LSTM kernel (timings in
-benchmarks/README.md), so the separate layout stays.
-Hidden states are kept sequence-first, (marks, bins, batch, 2H) as nn.LSTM returns
-them, so the attention needs no transposed copies.
+The per-mark LSTMs: every mark has its own BiLSTM, as in the original: five `nn.LSTM`
+modules, called one after the other, which on a CPU run PyTorch's fused LSTM kernel
+(the layouts that step all five together, and how they compared, are in
+benchmarks/README.md). Hidden states are kept sequence-first, (marks, bins, batch, 2H)
+as nn.LSTM returns them, so the attention needs no transposed copies.
 
 `lstm_kernel` of the hierarchical models picks what runs their bin level on the CPU:
 "torch" (the five nn.LSTM calls and ContextAttention in PyTorch, the reference and the
 models' default here) or "numba" (numba_lstm.py: all ten LSTMs in one register-blocked
-kernel, forward and backward, and the bin attention in one pass each way; faster per
-training epoch, see benchmarks/README.md; outputs and gradients as close to float64 as
-PyTorch's, about 1e-6 of their size). The pipeline's configuration picks numba on a CPU
-(train.lstm_kernel). Training amplifies such rounding differences, so whole runs differ as
-they would under another BLAS. The parameters are the same modules either way, so saved
-models do not depend on it (a half-done training run resumes only with the kernel it began
-with); on a GPU, or for float64 input, PyTorch's layers always run.
+kernel, forward and backward; numba_attention.py: the bin attention in one pass each
+way; faster per training epoch, see benchmarks/README.md; outputs and gradients as close
+to float64 as PyTorch's, about 1e-6 of their size). The pipeline's configuration picks
+numba on a CPU (train.lstm_kernel). Training amplifies such rounding differences, so
+whole runs differ as they would under another BLAS. The parameters are the same modules
+either way, so saved models do not depend on it (a half-done training run resumes only
+with the kernel it began with); on a GPU, or for float64 input, PyTorch's layers always
+run.
 """
 
 from __future__ import annotations
@@ -187,7 +183,7 @@ class HierarchicalLSTM(nn.Module):
         """The bin-level attention, in one numba pass each way with the numba kernel (the
         mark level's five positions gain nothing from it)."""
         if self.runs_numba(hidden):
-            from .numba_lstm import attention
+            from .numba_attention import attention
 
             return attention(hidden, self.bin_attention.context)
         return self.bin_attention(hidden)
