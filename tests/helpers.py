@@ -50,8 +50,9 @@ def planned_jobs(*args: str) -> dict[str, int]:
 
 
 # Small training splits with a planted signal, for training and allocator tests.
-MARKS = np.array(sorted(["H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3"]))
-SIGNAL_MARK = int(np.flatnonzero(MARKS == "H3K4me3")[0])
+#: The five REMC marks in sorted order, the order of every split file.
+MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
+SIGNAL_MARK = MARKS.index("H3K4me3")
 
 
 def planted_split(rng: np.random.Generator, n: int, first_id: int, n_bins: int = 100) -> SplitData:
@@ -62,7 +63,7 @@ def planted_split(rng: np.random.Generator, n: int, first_id: int, n_bins: int =
     tss = slice(n_bins // 2 - 5, n_bins // 2 + 5)
     X[y == 1, SIGNAL_MARK, tss] += rng.poisson(3.0, (int(y.sum()), 10)).astype(np.int32)
     gene_ids = np.array([f"ENSG{first_id + i:011d}" for i in range(n)])
-    return SplitData(gene_ids, MARKS, X, y)
+    return SplitData(gene_ids, np.array(MARKS), X, y)
 
 
 def write_splits(folder: Path, sizes=(96, 64, 64), seed: int = 0) -> dict[str, Path]:

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from attentivechrome import comparison, figures, plots
-from attentivechrome.dataset import SplitData, write_npz
 from attentivechrome.errors import InputError
 from attentivechrome.model import ModelOutput
 from attentivechrome.saliency import (
@@ -20,10 +19,9 @@ from attentivechrome.saliency import (
     rowwise_spearman,
 )
 from attentivechrome.training import train_and_evaluate
+from helpers import MARKS, SIGNAL_MARK, write_splits
 
-MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PLANTED = 3  # H3K4me3 carries the signal in the planted data set
 WINDOW = {"flank": 5000, "bin_size": 100}  # the test data's 100 bins
 
 
@@ -58,22 +56,11 @@ def attention():
     }
 
 
-def planted_split(n: int, seed: int) -> SplitData:
-    """Labels depend only on H3K4me3 reads near the TSS; the other marks are noise."""
-    rng = np.random.default_rng(seed)
-    X = rng.poisson(2.0, size=(n, 5, 100)).astype(np.int32)
-    y = rng.integers(0, 2, size=n).astype(np.int8)
-    X[:, PLANTED, 45:55] += (y[:, None] * rng.poisson(6.0, size=(n, 10))).astype(np.int32)
-    ids = np.array([f"ENSG{seed:02d}{i:09d}" for i in range(n)])
-    return SplitData(ids, np.array(MARKS), X, y)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A real AttentiveChrome trained briefly on the planted data (a few seconds on CPU)."""
     root = tmp_path_factory.mktemp("planted")
-    for seed, split in enumerate(("train", "valid", "test")):
-        write_npz(planted_split(160 if split == "train" else 60, seed), root / f"{split}.npz")
+    write_splits(root, sizes=(160, 60, 60))
     metrics = train_and_evaluate(
         "attentivechrome",
         root / "train.npz",
@@ -248,7 +235,7 @@ class LinearOnOneMark(nn.Module):
         self.weights = weights
 
     def forward(self, x):
-        return ModelOutput((x[:, PLANTED] * self.weights).sum(dim=1))
+        return ModelOutput((x[:, SIGNAL_MARK] * self.weights).sum(dim=1))
 
 
 def test_saliency_of_a_linear_model_is_its_weights():
@@ -259,7 +246,7 @@ def test_saliency_of_a_linear_model_is_its_weights():
     assert result.logits.shape == (7,)
     assert result.bin_attention is None
     expected = np.tile(np.abs(weights.numpy()), (7, 1))
-    np.testing.assert_allclose(result.saliency[:, PLANTED], expected)
+    np.testing.assert_allclose(result.saliency[:, SIGNAL_MARK], expected)
     assert not result.saliency[:, [0, 1, 2, 4]].any()
 
 
@@ -279,7 +266,7 @@ def test_saliency_of_a_trained_model_is_highest_on_the_planted_mark(trained):
     with np.load(root / "model" / "attention.npz") as saved:
         np.testing.assert_allclose(result.mark_attention, saved["mark_attention"], atol=1e-5)
     shares = mark_saliency(result.saliency).mean(axis=0)
-    assert shares.argmax() == PLANTED
+    assert shares.argmax() == SIGNAL_MARK
     table = agreement_table(
         test.gene_ids,
         test.y,

@@ -204,32 +204,22 @@ class HierarchicalLSTM(nn.Module):
 
 
 class AttentiveChrome(HierarchicalLSTM):
-    def __init__(
-        self,
-        n_marks: int = 5,
-        n_bins: int = 100,
-        bin_hidden: int = 32,
-        mark_hidden: int = 16,
-        lstm_kernel: str = "torch",
-    ):
-        super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, True, lstm_kernel)
+    """The published model: `HierarchicalLSTM` with attention at both levels; it takes
+    HierarchicalLSTM's keywords but `attention`."""
+
+    def __init__(self, **options):
+        super().__init__(attention=True, **options)
 
 
 class HierarchicalPlainLSTM(HierarchicalLSTM):
-    """Ablation: AttentiveChrome with both attention levels replaced by final states.
+    """Ablation: AttentiveChrome with both attention levels replaced by final states; it
+    takes HierarchicalLSTM's keywords but `attention`.
 
     Not a published baseline (the paper's LSTM reads the marks together: `FlatLSTM`).
     """
 
-    def __init__(
-        self,
-        n_marks: int = 5,
-        n_bins: int = 100,
-        bin_hidden: int = 32,
-        mark_hidden: int = 16,
-        lstm_kernel: str = "torch",
-    ):
-        super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, False, lstm_kernel)
+    def __init__(self, **options):
+        super().__init__(attention=False, **options)
 
 
 class FlatLSTM(nn.Module):
@@ -271,8 +261,11 @@ class FlatLSTM(nn.Module):
 
 
 class FlatLSTMAttention(FlatLSTM):
-    def __init__(self, n_marks: int = 5, n_bins: int = 100, hidden: int = 32):
-        super().__init__(n_marks, n_bins, hidden, attention=True)
+    """The paper's LSTM-Attn: `FlatLSTM` with attention; it takes FlatLSTM's keywords but
+    `attention`."""
+
+    def __init__(self, **options):
+        super().__init__(attention=True, **options)
 
 
 class DeepChrome(nn.Module):
