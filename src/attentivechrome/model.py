@@ -5,8 +5,8 @@ Logistic regression, the fifth, lives in logistic.py (scikit-learn).
 Every torch model takes float input of shape (batch, marks, bins) (`transform_counts`
 makes it from read counts) and returns a `ModelOutput` with one logit per gene. The
 training loss takes the logits (BCE with logits); everywhere else they become
-probabilities through `probabilities`, the one sigmoid (the published port once applied
-it twice, and its Kipoi copy still returns probabilities from forward).
+probabilities through `probabilities`, the one sigmoid, so that no path applies it
+twice or skips it (forward never returns probabilities).
 
 The per-mark LSTMs: every mark has its own BiLSTM, as in the original: five `nn.LSTM`
 modules, called one after the other, which on a CPU run PyTorch's fused LSTM kernel
@@ -104,8 +104,8 @@ class ContextAttention(nn.Module):
         self.context = nn.Parameter(torch.empty(n_groups, dim))
 
     def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # A broadcast product and sum: about 1.4x faster here, forward and backward,
-        # than matmul, which broadcasts into thousands of tiny products.
+        # A broadcast product and sum, not matmul, which broadcasts into thousands of
+        # tiny products (benchmarks/README.md).
         scores = (hidden * self.context[:, None, None, :]).sum(-1)
         weights = torch.softmax(scores, dim=1)
         pooled = (weights.unsqueeze(-1) * hidden).sum(dim=1)
