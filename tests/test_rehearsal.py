@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from attentivechrome.annotation import read_expression, read_gene_info, select_genes
+from attentivechrome.annotation import read_gene_info
+from attentivechrome.expression import read_expression
+from attentivechrome.gene_selection import select_genes
 from attentivechrome.genome import load_chrom_sizes, match_chroms
 from attentivechrome.reads import write_filtered
 from helpers import REPO, planned_jobs

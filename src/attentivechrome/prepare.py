@@ -11,6 +11,8 @@ import pandas as pd
 from . import annotation, counting, depth, labels, windows
 from .dataset import SplitData, import_authors_csv, write_authors_csv, write_npz
 from .errors import InputError, reported_as
+from .expression import check_expressed, read_expression
+from .gene_selection import select_genes
 from .genome import load_chrom_sizes, write_chrom_sizes
 from .io import atomic_path
 
@@ -67,14 +69,14 @@ def reference_genes(
         info = annotation.deduplicate_genes(genes_read, gene_info_name)
     with reported_as(expression_name, expression):
         id_column = sources.get("expression_id_column")
-        matrix = annotation.read_expression(expression, id_column=id_column)
+        matrix = read_expression(expression, id_column=id_column)
         if cells and not set(cells) <= set(matrix.columns):
             # Read again for the error naming the missing column or the first bad value.
-            annotation.read_expression(expression, cells=cells, id_column=id_column)
-    selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
+            read_expression(expression, cells=cells, id_column=id_column)
+    selection = select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
     kept = matrix.loc[selection.genes["gene_id"]]
-    annotation.check_expressed(kept, cells or [], expression_name)
+    check_expressed(kept, cells or [], expression_name)
     genes = selection.genes.copy()
     genes["entries"] = 1
     if gene_entries == "annotation_rows":
@@ -188,7 +190,7 @@ def datasets_build(
     `expression` is the table reference_genes stored (`gene_id` first, cell types only).
     """
     gene_table = read_genes(genes)
-    matrix = annotation.read_expression(expression)
+    matrix = read_expression(expression)
     if cell not in matrix.columns:
         raise InputError(
             expression_source or expression,
