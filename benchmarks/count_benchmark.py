@@ -34,6 +34,8 @@ REMC_FILES = 280
 REMC_READS = 40_000_000
 #: 19,802 genes x 100 bins, the published gene list.
 REMC_BINS = 1_980_200
+#: The published window: TSS +- 5 kb in 100-bp bins (config/config.yaml's window).
+FLANK, BIN_SIZE = 5000, 100
 #: Share of the reads put within 5 kb of a TSS, so that bins hold realistic counts.
 NEAR_TSS = 0.3
 
@@ -165,7 +167,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict:
     sizes_file = work / "chrom.sizes"
     write_chrom_sizes(sizes, sizes_file)
     genes = random_genes(main_chromosomes(sizes), args.genes, rng)
-    bins = gene_bins(genes, sizes)
+    bins = gene_bins(genes, sizes, FLANK, BIN_SIZE)
     bins_file = work / "bins.tsv"
     bins.to_csv(bins_file, sep="\t", index=False)
 

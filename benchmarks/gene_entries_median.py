@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attentivechrome.annotation import read_expression
+from attentivechrome.expression import read_expression
 from attentivechrome.labels import entries_median, label_by_median
 
 REPO = Path(__file__).resolve().parents[1]

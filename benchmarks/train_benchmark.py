@@ -12,8 +12,8 @@ The five per-mark BiLSTMs can be run in several ways that compute the same funct
                   inside the loop (grouped_lstm.py)
   numba-kernel    all 10 LSTMs in one numba kernel, forward and backward, fused per step
                   with register-blocked products, and the bin attention in one numba pass
-                  each way (attentivechrome/numba_lstm.py; the model's
-                  `lstm_kernel="numba"`, the pipeline's default on a CPU)
+                  each way (attentivechrome/numba_lstm.py and numba_attention.py;
+                  the model's `lstm_kernel="numba"`, the pipeline's default on a CPU)
   compiled-*      per-mark or numba-kernel under torch.compile (inductor, which needs a C++
                   compiler); only when named in --layouts, as each compiles for a while
 
@@ -62,7 +62,7 @@ Findings (issue 18; 2-core AMD EPYC shared with other work, CPU time):
   1.6e-6 (1.3e-5), w_hh 1.1e-6 (1.4e-6), biases 2.1e-6 (1.6e-5); against nn.LSTM itself
   at most 1.6e-5 of the largest value (max |diff| 1.2e-3 on w_ih gradients of size ~100).
   The attention likewise: 1e-7 to 1.2e-6 of the largest value against float64, PyTorch's
-  own 7e-8 to 1.5e-6 (tests/test_numba_lstm.py).
+  own 7e-8 to 1.5e-6 (tests/test_numba_lstm.py, tests/test_numba_attention.py).
 - compiled-per-mark: no gain (0.94-0.99x); compiled-numba-kernel: 3-9% over the
   LSTM-only numba-kernel (about the spread between runs), and it needs a C++ compiler.
 - Tried and not kept: one division for the four gate activations instead of four (no
@@ -218,7 +218,7 @@ class GroupedManualChrome(GroupedBmmChrome):
 
 def numba_kernel_chrome() -> AttentiveChrome:
     """The model with its bin level (LSTMs and attention) run by the numba kernels
-    (attentivechrome.numba_lstm)."""
+    (attentivechrome.numba_lstm, attentivechrome.numba_attention)."""
     return AttentiveChrome(lstm_kernel="numba")
 
 

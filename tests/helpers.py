@@ -1,5 +1,6 @@
 """What several test modules share: the real Snakemake command line, the demo's short
-training configuration, and small planted training splits."""
+training configuration, small planted training splits, and the accuracy check of the
+numba kernels."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def planned_jobs(*args: str) -> dict[str, int]:
 
 
 # Small training splits with a planted signal, for training and allocator tests.
-MARKS = np.array(sorted(["H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3"]))
-SIGNAL_MARK = int(np.flatnonzero(MARKS == "H3K4me3")[0])
+#: The five REMC marks in sorted order, the order of every split file.
+MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
+SIGNAL_MARK = MARKS.index("H3K4me3")
 
 
 def planted_split(rng: np.random.Generator, n: int, first_id: int, n_bins: int = 100) -> SplitData:
@@ -61,7 +63,7 @@ def planted_split(rng: np.random.Generator, n: int, first_id: int, n_bins: int =
     tss = slice(n_bins // 2 - 5, n_bins // 2 + 5)
     X[y == 1, SIGNAL_MARK, tss] += rng.poisson(3.0, (int(y.sum()), 10)).astype(np.int32)
     gene_ids = np.array([f"ENSG{first_id + i:011d}" for i in range(n)])
-    return SplitData(gene_ids, MARKS, X, y)
+    return SplitData(gene_ids, np.array(MARKS), X, y)
 
 
 def write_splits(folder: Path, sizes=(96, 64, 64), seed: int = 0) -> dict[str, Path]:
@@ -85,3 +87,14 @@ def assert_reproducible_gzip(paths) -> None:
         assert head[:2] == b"\x1f\x8b"
         assert head[3] & 0x08 == 0, f"{path} stores a file name"
         assert head[4:8] == b"\x00\x00\x00\x00", f"{path} stores a modification time"
+
+
+def assert_as_exact_as_reference(truth, reference, values) -> None:
+    """Each of `values` (float32 tensors) is as close to `truth` (the same computation in
+    float64) as `reference`, the PyTorch result: within twice its error, plus 1e-6 of the
+    largest value for values the reference happens to get almost exact."""
+    for true, ref, value in zip(truth, reference, values, strict=True):
+        assert value.shape == ref.shape and value.dtype == ref.dtype
+        ref_error = (ref.double() - true).abs().max().item()
+        error = (value.double() - true).abs().max().item()
+        assert error <= 2 * ref_error + 1e-6 * true.abs().max().item()

@@ -5,14 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attentivechrome.annotation import (
-    deduplicate_genes,
-    read_annotation,
-    read_expression,
-    read_gene_info,
-    select_genes,
-)
+from attentivechrome.annotation import deduplicate_genes, read_annotation, read_gene_info
 from attentivechrome.errors import InputError
+from attentivechrome.expression import read_expression
+from attentivechrome.gene_selection import select_genes
 from attentivechrome.genome import match_chroms
 from attentivechrome.prepare import reference_genes
 

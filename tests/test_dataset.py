@@ -9,8 +9,7 @@ from attentivechrome.dataset import (
     write_npz,
 )
 from attentivechrome.errors import InputError
-
-MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
+from helpers import MARKS
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The shipped demo dataset: reproducible, in the REMC layouts, with its edge cases and signal."""
+"""The shipped demo dataset: in the REMC layouts, with its edge cases and signal (its
+regeneration: test_demos.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from helpers import assert_reproducible_gzip
 from simulate import demo
 
 SHIPPED = Path(__file__).resolve().parents[1] / "resources" / "demo"
 TAGALIGN_COLUMNS = ["chrom", "start", "end", "name", "score", "strand"]
 GENE_INFO_COLUMNS = ["gene_id", "chrom", "start", "end", "strand", "type", "symbol", "description"]
-
-
-@pytest.fixture(scope="module")
-def regenerated(tmp_path_factory) -> tuple[Path, list[Path]]:
-    out = tmp_path_factory.mktemp("demo")
-    return out, demo.write_demo(out)
 
 
 @pytest.fixture(scope="module")
@@ -91,52 +85,6 @@ def stranded_counts(table: pd.DataFrame, genes: pd.DataFrame, near: int, far: in
     return count_overlaps(
         table, genes["chrom"].to_numpy(), np.minimum(a, b).clip(0), np.maximum(a, b).clip(0)
     )
-
-
-# --------------------------------------------------------------------------- reproducibility
-
-
-@pytest.mark.slow
-def test_regeneration_is_byte_identical(regenerated):
-    out, written = regenerated
-    assert len(written) == 3 + len(demo.CELLS) * len(demo.MARKS)
-    for path in written:
-        relative = path.relative_to(out)
-        assert (SHIPPED / relative).read_bytes() == path.read_bytes(), relative
-
-
-@pytest.mark.slow
-def test_shipped_folder_holds_only_generated_files_and_docs(regenerated):
-    out, written = regenerated
-    expected = {path.relative_to(out) for path in written} | {
-        Path("README.md"),
-        Path("make_demo.py"),
-    }
-    shipped = {
-        path.relative_to(SHIPPED)
-        for path in SHIPPED.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-    assert shipped == expected
-
-
-def test_gzip_headers_carry_no_name_or_time():
-    assert_reproducible_gzip(
-        [SHIPPED / demo.RPKM_NAME, demo.tagalign_path(SHIPPED, "DEMO1", "H3K4me3")]
-    )
-
-
-@pytest.mark.slow
-def test_total_size_is_small(regenerated):
-    _, written = regenerated
-    assert sum(path.stat().st_size for path in written) <= 3_000_000
-
-
-@pytest.mark.slow
-def test_another_seed_gives_another_dataset():
-    first = demo.simulate(demo.DemoConfig(seed=1))
-    second = demo.simulate(demo.DemoConfig(seed=2))
-    assert not first.expression.equals(second.expression)
 
 
 # --------------------------------------------------------------------------- layouts

@@ -26,6 +26,7 @@ from attentivechrome.model import (
     probabilities,
     transform_counts,
 )
+from attentivechrome.model_facts import MODEL_LABELS, PUBLISHED_MEAN_AUROC
 
 torch.set_num_threads(1)
 TORCH_MODELS = ["attentivechrome", "lstm", "lstm-attention", "hierarchical-lstm", "deepchrome"]
@@ -218,6 +219,11 @@ def test_loss_falls_on_a_small_batch(name, lstm_kernel):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_every_registry_model_has_a_label_and_published_means_name_models():
+    assert set(MODEL_LABELS) == set(MODELS)
+    assert set(PUBLISHED_MEAN_AUROC) - set(MODELS) == {"transferchrome"}  # not trained here
 
 
 def test_count_transform_is_the_same_for_arrays_and_tensors():

@@ -14,8 +14,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attentivechrome.model import AttentiveChrome, ContextAttention, HierarchicalLSTM
-from attentivechrome.numba_lstm import attention, bin_lstms, stacked_weights
+from attentivechrome.model import AttentiveChrome, HierarchicalLSTM
+from attentivechrome.numba_lstm import bin_lstms, stacked_weights
+from helpers import assert_as_exact_as_reference
 
 torch.set_num_threads(1)
 
@@ -42,11 +43,7 @@ def assert_as_exact_as_nn_lstm(model: HierarchicalLSTM, x: torch.Tensor) -> None
     reference = outputs_and_gradients(model, x, "torch")
     kernel = outputs_and_gradients(model, x, "numba")
     assert len(kernel) == 2 + 8 * model.n_marks  # output, input, 8 tensors per BiLSTM
-    for true, ref, value in zip(truth, reference, kernel, strict=True):
-        assert value.shape == ref.shape and value.dtype == torch.float32
-        ref_error = (ref.double() - true).abs().max().item()
-        error = (value.double() - true).abs().max().item()
-        assert error <= 2 * ref_error + 1e-6 * true.abs().max().item()
+    assert_as_exact_as_reference(truth, reference, kernel)
 
 
 @pytest.mark.parametrize("batch", [1, 7, 16])
@@ -101,46 +98,6 @@ def test_input_gradient_for_saliency():
         (grad,) = torch.autograd.grad(torch.sigmoid(model(x).logits).sum(), x)
         grads.append(grad)
     assert torch.allclose(*grads, rtol=1e-4, atol=1e-5 * grads[0].abs().max().item())
-
-
-def attention_and_gradients(module: ContextAttention, hidden: torch.Tensor, kernel: str, maps):
-    """Pooled states, weights and the gradients of hidden and context; with `maps` the
-    loss also takes the attention weights (otherwise they get no gradient at all)."""
-    hidden = hidden.clone().requires_grad_()
-    pooled, weights = module(hidden) if kernel == "torch" else attention(hidden, module.context)
-    generator = torch.Generator().manual_seed(1)
-    loss = (pooled * torch.randn(pooled.shape, generator=generator).to(pooled)).sum()
-    if maps:
-        loss = loss + (weights * torch.randn(weights.shape, generator=generator).to(weights)).sum()
-    return [pooled, weights, *torch.autograd.grad(loss, [hidden, module.context])]
-
-
-@pytest.mark.parametrize("maps", [False, True])
-@pytest.mark.parametrize("shape", [(5, 100, 16, 64), (1, 5, 7, 32), (3, 17, 1, 8)])
-def test_attention_equals_context_attention(shape, maps):
-    """Bin level (marks, bins, genes, 2H) and mark level (1, marks, genes, 2h)."""
-    torch.manual_seed(0)
-    module = ContextAttention(shape[0], shape[-1])
-    torch.nn.init.uniform_(module.context, -1, 1)
-    hidden = torch.randn(shape)
-    exact = ContextAttention(shape[0], shape[-1]).double()
-    exact.load_state_dict(module.state_dict())
-    truth = attention_and_gradients(exact, hidden.double(), "torch", maps)
-    reference = attention_and_gradients(module, hidden, "torch", maps)
-    kernel = attention_and_gradients(module, hidden, "numba", maps)
-    for true, ref, value in zip(truth, reference, kernel, strict=True):
-        assert value.shape == ref.shape and value.dtype == torch.float32
-        ref_error = (ref.double() - true).abs().max().item()
-        error = (value.double() - true).abs().max().item()
-        assert error <= 2 * ref_error + 1e-6 * true.abs().max().item()
-
-
-def test_attention_weights_are_a_softmax_over_positions():
-    torch.manual_seed(0)
-    hidden = torch.randn(5, 100, 3, 64) * 30  # large scores: the softmax must not overflow
-    pooled, weights = attention(hidden, torch.randn(5, 64))
-    assert torch.isfinite(pooled).all() and (weights >= 0).all()
-    assert torch.allclose(weights.sum(dim=1), torch.ones(5, 3))
 
 
 def test_stacked_weights_order_forward_directions_first():

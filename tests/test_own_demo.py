@@ -1,5 +1,5 @@
-"""The shipped own-data demo: reproducible, in the user-data layouts, with its special
-records and its planted signal."""
+"""The shipped own-data demo: in the user-data layouts, with its special records and its
+planted signal (its regeneration: test_demos.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from attentivechrome.counting import count_fast
-from helpers import assert_reproducible_gzip
 from simulate import own_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,12 +31,6 @@ VERSIONED_GENE = r"ENSG\d{11}\.\d+"
 UNMAPPED_MAY_HAVE = (
     own_demo.UNMAPPED | own_demo.PAIRED | own_demo.FIRST | own_demo.SECOND | own_demo.MATE_REVERSE
 )
-
-
-@pytest.fixture(scope="module")
-def regenerated(tmp_path_factory) -> tuple[Path, list[Path]]:
-    out = tmp_path_factory.mktemp("own_demo")
-    return out, own_demo.write_own_demo(out)
 
 
 @pytest.fixture(scope="module")
@@ -86,48 +79,6 @@ def header(read_file) -> dict:
 
 def is_primary(record: pysam.AlignedSegment) -> bool:
     return not record.flag & (own_demo.SECONDARY | own_demo.SUPPLEMENTARY)
-
-
-# --------------------------------------------------------------------------- reproducibility
-
-
-@pytest.mark.slow
-def test_regeneration_is_byte_identical(regenerated):
-    out, written = regenerated
-    assert len(written) == 4 + len(own_demo.READ_FILES) + len(SINGLE_END)  # + one .bai each
-    for path in written:
-        relative = path.relative_to(out)
-        assert (SHIPPED / relative).read_bytes() == path.read_bytes(), relative
-
-
-@pytest.mark.slow
-def test_shipped_folder_holds_only_generated_files_and_docs(regenerated):
-    out, written = regenerated
-    expected = {path.relative_to(out) for path in written}
-    expected |= {Path("README.md"), Path("make_own_demo.py")}
-    shipped = {
-        path.relative_to(SHIPPED)
-        for path in SHIPPED.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-    assert shipped == expected
-
-
-def test_gzip_headers_carry_no_name_or_time():
-    assert_reproducible_gzip([SHIPPED / own_demo.GTF_NAME, own_demo.read_path(SHIPPED, BED)])
-
-
-@pytest.mark.slow
-def test_total_size_is_small(regenerated):
-    _, written = regenerated
-    assert sum(path.stat().st_size for path in written) <= 3_000_000
-
-
-@pytest.mark.slow
-def test_another_seed_gives_another_dataset():
-    first = own_demo.simulate(own_demo.OwnDemoConfig(seed=1))
-    second = own_demo.simulate(own_demo.OwnDemoConfig(seed=2))
-    assert not first.expression.equals(second.expression)
 
 
 # --------------------------------------------------------------------------- sheet, genome

@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attentivechrome import figures, plots
-from attentivechrome.dataset import SplitData, write_npz
+from attentivechrome import comparison, figures, plots
 from attentivechrome.errors import InputError
 from attentivechrome.model import ModelOutput
 from attentivechrome.saliency import (
@@ -20,10 +19,10 @@ from attentivechrome.saliency import (
     rowwise_spearman,
 )
 from attentivechrome.training import train_and_evaluate
+from helpers import MARKS, SIGNAL_MARK, write_splits
 
-MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PLANTED = 3  # H3K4me3 carries the signal in the planted data set
+WINDOW = {"flank": 5000, "bin_size": 100}  # the test data's 100 bins
 
 
 @pytest.fixture(autouse=True)
@@ -57,22 +56,11 @@ def attention():
     }
 
 
-def planted_split(n: int, seed: int) -> SplitData:
-    """Labels depend only on H3K4me3 reads near the TSS; the other marks are noise."""
-    rng = np.random.default_rng(seed)
-    X = rng.poisson(2.0, size=(n, 5, 100)).astype(np.int32)
-    y = rng.integers(0, 2, size=n).astype(np.int8)
-    X[:, PLANTED, 45:55] += (y[:, None] * rng.poisson(6.0, size=(n, 10))).astype(np.int32)
-    ids = np.array([f"ENSG{seed:02d}{i:09d}" for i in range(n)])
-    return SplitData(ids, np.array(MARKS), X, y)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A real AttentiveChrome trained briefly on the planted data (a few seconds on CPU)."""
     root = tmp_path_factory.mktemp("planted")
-    for seed, split in enumerate(("train", "valid", "test")):
-        write_npz(planted_split(160 if split == "train" else 60, seed), root / f"{split}.npz")
+    write_splits(root, sizes=(160, 60, 60))
     metrics = train_and_evaluate(
         "attentivechrome",
         root / "train.npz",
@@ -96,7 +84,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_attention_and_mark_figures_are_drawn(attention, tmp_path):
     out = plots.plot_attention_profiles(
-        attention["bin_attention"], attention["probabilities"], MARKS, tmp_path / "p.png"
+        attention["bin_attention"], attention["probabilities"], MARKS, tmp_path / "p.png", **WINDOW
     )
     assert_png(out)
     assert_png(
@@ -109,7 +97,12 @@ def test_attention_and_mark_figures_are_drawn(attention, tmp_path):
 def test_profiles_survive_a_single_predicted_class(attention, tmp_path):
     everyone_high = np.ones_like(attention["probabilities"])
     out = plots.plot_attention_profiles(
-        attention["bin_attention"], everyone_high, MARKS, tmp_path / "p.png", threshold=0.5
+        attention["bin_attention"],
+        everyone_high,
+        MARKS,
+        tmp_path / "p.png",
+        threshold=0.5,
+        **WINDOW,
     )
     assert_png(out)
 
@@ -195,7 +188,7 @@ def test_comparison_table_and_pairwise_figure(tmp_path):
         "html": tmp_path / "comparison.html",
         "figure": tmp_path / "pairs.png",
     }
-    table = figures.compare_models(tmp_path / "summary.tsv", outputs)
+    table = comparison.compare_models(tmp_path / "summary.tsv", outputs)
     assert_png(outputs["figure"])
     written = pd.read_csv(outputs["table"], sep="\t")
     assert written.loc[0, ["model_a", "model_b"]].tolist() == ["attentivechrome", "deepchrome"]
@@ -242,7 +235,7 @@ class LinearOnOneMark(nn.Module):
         self.weights = weights
 
     def forward(self, x):
-        return ModelOutput((x[:, PLANTED] * self.weights).sum(dim=1))
+        return ModelOutput((x[:, SIGNAL_MARK] * self.weights).sum(dim=1))
 
 
 def test_saliency_of_a_linear_model_is_its_weights():
@@ -253,7 +246,7 @@ def test_saliency_of_a_linear_model_is_its_weights():
     assert result.logits.shape == (7,)
     assert result.bin_attention is None
     expected = np.tile(np.abs(weights.numpy()), (7, 1))
-    np.testing.assert_allclose(result.saliency[:, PLANTED], expected)
+    np.testing.assert_allclose(result.saliency[:, SIGNAL_MARK], expected)
     assert not result.saliency[:, [0, 1, 2, 4]].any()
 
 
@@ -273,7 +266,7 @@ def test_saliency_of_a_trained_model_is_highest_on_the_planted_mark(trained):
     with np.load(root / "model" / "attention.npz") as saved:
         np.testing.assert_allclose(result.mark_attention, saved["mark_attention"], atol=1e-5)
     shares = mark_saliency(result.saliency).mean(axis=0)
-    assert shares.argmax() == PLANTED
+    assert shares.argmax() == SIGNAL_MARK
     table = agreement_table(
         test.gene_ids,
         test.y,
@@ -297,6 +290,7 @@ def test_saliency_figure_and_table(trained, tmp_path):
         root / "test.npz",
         tmp_path / "saliency.png",
         tmp_path / "agreement.tsv",
+        **WINDOW,
         label="PLANTED",
     )
     assert_png(tmp_path / "saliency.png")
@@ -310,7 +304,11 @@ def test_cell_figures_from_a_training_run(trained, tmp_path):
     root, _ = trained
     outputs = {key: tmp_path / f"{key}.png" for key in ("profile", "marks", "curves", "training")}
     figures.cell_figures(
-        "PLANTED", root / "model" / "attention.npz", {"attentivechrome": root / "model"}, outputs
+        "PLANTED",
+        root / "model" / "attention.npz",
+        {"attentivechrome": root / "model"},
+        outputs,
+        **WINDOW,
     )
     for path in outputs.values():
         assert_png(path)
@@ -329,6 +327,7 @@ def test_gene_figure_for_a_test_gene(trained, tmp_path):
         root / "test.npz",
         root / "model" / "test_predictions.tsv",
         tmp_path / "genes" / f"{gene}.png",
+        **WINDOW,
     )
     assert_png(out)
 
@@ -343,6 +342,7 @@ def test_gene_figure_refuses_a_gene_outside_the_test_split(trained, tmp_path):
             root / "test.npz",
             root / "model" / "test_predictions.tsv",
             tmp_path / "x.png",
+            **WINDOW,
         )
     message = str(error.value)
     assert f"gene '{train_gene}' is not a test gene" in message

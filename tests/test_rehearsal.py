@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from attentivechrome.annotation import read_expression, read_gene_info, select_genes
+from attentivechrome.annotation import read_gene_info
+from attentivechrome.expression import read_expression
+from attentivechrome.gene_selection import select_genes
 from attentivechrome.genome import load_chrom_sizes, match_chroms
 from attentivechrome.reads import write_filtered
 from helpers import REPO, planned_jobs
@@ -121,6 +123,7 @@ def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
         "datasets_build": 1,
         "train_attentivechrome": 1,
         "train_baseline": 4,  # DeepChrome, LSTM, LSTM-Attn, logistic regression
+        "read_depth": 1,
         "summary": 1,
         "compare_models": 1,
         "plot_cell": 1,

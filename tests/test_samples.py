@@ -39,6 +39,13 @@ def write_bam(path: Path, positions: list[int], sort: bool = True, index: bool =
     return path
 
 
+def sizes_file(folder: Path) -> Path:
+    """The chromosome sizes of HEADER's genome."""
+    sizes = folder / "chrom.sizes"
+    sizes.write_text("chr1\t50000\n")
+    return sizes
+
+
 def write_sheet(folder: Path, rows: list[tuple], header: str = "cell\tmark\tpath\tformat") -> Path:
     sheet = folder / "samples.tsv"
     sheet.write_text(header + "\n" + "".join("\t".join(row) + "\n" for row in rows))
@@ -273,7 +280,7 @@ def test_unsorted_bam_is_sorted_into_results_untouched(tmp_path, files):
     source = files["unsorted"]
     before = source.read_bytes()
     dest = tmp_path / "results/bam/A/K4.bam"
-    summary = reads_to_bam(source, "unused", dest, kind="bam", link=True)
+    summary = reads_to_bam(source, sizes_file(tmp_path), dest, kind="bam", link=True)
     assert "3 records" in summary
     assert source.read_bytes() == before and not Path(f"{source}.bai").exists()
     with pysam.AlignmentFile(str(dest)) as bam:
@@ -302,7 +309,9 @@ def test_sorted_bam_is_linked_with_an_index_of_its_own(tmp_path, files):
     Path(f"{files['sorted']}.bai").write_bytes(Path(f"{other}.bai").read_bytes())
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     dest = tmp_path / "results/bam/A/K4.bam"
-    summary = reads_to_bam(files["sorted"], "unused", dest, kind="bam", link=True)
+    (tmp_path / "results").mkdir()
+    sizes = sizes_file(tmp_path / "results")
+    summary = reads_to_bam(files["sorted"], sizes, dest, kind="bam", link=True)
     assert summary.startswith(f"linked {files['sorted']}") and "3 records" in summary
     assert dest.is_symlink() and dest.resolve() == files["sorted"].resolve()
     with pysam.AlignmentFile(str(dest)) as bam:
@@ -320,7 +329,7 @@ def test_bam_that_claims_to_be_sorted_but_is_not_is_sorted(tmp_path):
         for line in records:
             out.write(pysam.AlignedSegment.fromstring(line, out.header))
     dest = tmp_path / "results/bam/A/K4.bam"
-    summary = reads_to_bam(liar, "unused", dest, kind="bam", link=True)
+    summary = reads_to_bam(liar, sizes_file(tmp_path), dest, kind="bam", link=True)
     assert summary.startswith("sorted and indexed 3 records") and not dest.is_symlink()
     with pysam.AlignmentFile(str(dest)) as bam:
         assert [r.reference_start for r in bam.fetch("chr1")] == [100, 300, 500]

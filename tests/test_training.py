@@ -310,7 +310,7 @@ def train_with(splits: dict[str, Path], tmp_path: Path, name: str, bad: Path, **
         ({"y": np.full(20, 2, np.int8)}, "label 2, expected 0 or 1"),
         ({"X": -np.ones((20, 5, 100), np.int32)}, "counts must be non-negative"),
         ({"X": np.ones((20, 5, 100), np.float32)}, "X must be integer counts"),
-        ({"marks": MARKS[::-1].astype(str)}, "marks must be in sorted order"),
+        ({"marks": np.array(MARKS[::-1])}, "marks must be in sorted order"),
         ({"X": np.ones((20, 5, 90), np.int32)}, "differ from the train split"),
     ],
 )

@@ -12,7 +12,7 @@ def test_bins_cover_tss_flank_in_genomic_order():
     genes = pd.DataFrame(
         {"gene_id": ["G1", "G2"], "chrom": ["chr1", "chr1"], "tss": [20000, 30000]}
     )
-    bins = gene_bins(genes, {"chr1": 100000})
+    bins = gene_bins(genes, {"chr1": 100000}, flank=5000, bin_size=100)
     assert len(bins) == 200
     first = bins[bins.gene_id == "G1"]
     assert (first.start.iloc[0], first.end.iloc[0]) == (15000, 15100)
@@ -25,7 +25,7 @@ def test_bins_are_clipped_at_chromosome_edges():
     genes = pd.DataFrame(
         {"gene_id": ["start", "end"], "chrom": ["chr1", "chr1"], "tss": [150, 9980]}
     )
-    bins = gene_bins(genes, {"chr1": 10000})
+    bins = gene_bins(genes, {"chr1": 10000}, flank=5000, bin_size=100)
     near_start = bins[bins.gene_id == "start"]
     assert (near_start.start >= 0).all()
     assert near_start.start.iloc[49] == 50 and near_start.end.iloc[49] == 150

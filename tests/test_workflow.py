@@ -12,10 +12,9 @@ import pytest
 
 from attentivechrome.dataset import read_authors_csv, read_npz
 from attentivechrome.summary import read_summary
-from helpers import FAST, REPO, planned_jobs, snakemake
+from helpers import FAST, MARKS, REPO, planned_jobs, snakemake
 
 DEMO_CELLS = ["DEMO1", "DEMO2", "DEMO3"]
-MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
 
 
 @pytest.mark.slow
@@ -30,6 +29,7 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
         "datasets_build": 56,
         "train_attentivechrome": 56,
         "train_baseline": 56 * 4,  # DeepChrome, LSTM, LSTM-Attn, logistic regression
+        "read_depth": 1,
         "summary": 1,
         "compare_models": 1,
         "plot_cell": 56,

@@ -216,6 +216,15 @@ def decode_records(buffer: bytes, offsets: np.ndarray, path: Path) -> AlignmentC
     return AlignmentChunk(ref_id=ref_id, start=start, end=end, flag=flag, mapq=mapq)
 
 
+def read_header(path: str | Path) -> BamHeader:
+    """The references of a BAM and their lengths, reading no further than its header."""
+    stream = _Stream(Path(path), 1 << 16)
+    try:
+        return _read_header(stream)
+    finally:
+        stream.close()
+
+
 def iter_alignments(
     path: str | Path, chunk_bytes: int = CHUNK_BYTES
 ) -> tuple[BamHeader, Iterator[AlignmentChunk]]:

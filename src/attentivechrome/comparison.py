@@ -10,16 +10,24 @@ For every pair of models (A, B), on the per-cell-type means over seeds:
   than two cell types differ);
 - with several seeds, how many cell types differ by more than their seed spread,
   |mean A - mean B| > sd A + sd B (empty with one seed).
+
+`compare_models`, the compare_models rule's step, writes the table (comparison.tsv), its
+HTML page and the pairwise figure (drawn by `plots`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .summary import DECIMALS, metric_column
+from .io import atomic_path
+from .model_facts import model_label
+from .plots import plot_model_pairs, write_html_table
+from .summary import DECIMALS, metric_column, read_summary
 
 BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 20171204
@@ -98,3 +106,29 @@ def comparison_table(means: pd.DataFrame, sds: pd.DataFrame) -> pd.DataFrame:
     """Every pair of models (columns of `seed_tables`), the earlier one as A."""
     rows = [compare_pair(means, sds, a, b) for a, b in combinations(means.columns, 2)]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFrame:
+    """comparison.tsv, its HTML page and the pairwise figure. outputs: table, html, figure."""
+    means, sds = seed_tables(read_summary(summary_tsv))
+    table = comparison_table(means, sds)
+    with atomic_path(outputs["table"]) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4g", na_rep="")
+    shown = table.assign(
+        model_a=table["model_a"].map(model_label), model_b=table["model_b"].map(model_label)
+    )
+    write_html_table(
+        shown,
+        outputs["html"],
+        title="Paired comparison of models across cell types",
+        note="Test AUROC of model A against model B on each cell type's mean over seeds: "
+        "wins/ties/losses of A, the mean difference A - B with a bootstrap 95% interval over "
+        "cell types, the Wilcoxon signed-rank p-value and, with several seeds, the number of "
+        "cell types whose difference exceeds the sum of the two seed standard deviations.",
+    )
+    # The summary's first model (AttentiveChrome in the workflow) is model A of all its pairs.
+    reference = means.columns[0]
+    against = table[table["model_a"] == reference]
+    wins = dict(zip(against["model_b"], against["wins"], strict=True))
+    plot_model_pairs(means, sds, wins, outputs["figure"], reference=reference)
+    return table

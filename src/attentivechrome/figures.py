@@ -1,8 +1,9 @@
-"""Each report rule's figures and tables from the pipeline's result files.
+"""The plot rules' figures and tables from the pipeline's result files.
 
 Reads what the rules hand over (attention.npz, a run's history and predictions,
 summary.tsv, the optional cell table), runs saliency where a figure needs it, and calls
-the drawing functions of `plots`. The workflow scripts call this module only.
+the drawing functions of `plots`. The plot rules' scripts call this module only (the
+compare_models rule calls `comparison.compare_models`).
 """
 
 from __future__ import annotations
@@ -14,19 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .comparison import comparison_table, seed_tables
+from .comparison import seed_tables
 from .dataset import long_id, read_npz
 from .errors import InputError
 from .io import atomic_path, read_table
+from .model_facts import PUBLISHED_MEAN_AUROC, model_label
 from .plots import (
-    PUBLISHED_MEAN_AUROC,
-    model_label,
     plot_attention_heatmap,
     plot_attention_profiles,
     plot_auroc_summary,
     plot_gene,
     plot_mark_attention,
-    plot_model_pairs,
     plot_roc_pr,
     plot_saliency_agreement,
     plot_training,
@@ -87,8 +86,8 @@ def cell_figures(
     runs: Mapping[str, Path],
     outputs: Mapping[str, Path],
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     label: str = "",
 ) -> None:
     """All per-cell-type figures.
@@ -191,40 +190,14 @@ def summary_figures(
     plot_attention_heatmap(heatmap, outputs["heatmap"], title="Mean mark attention (test genes)")
 
 
-def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFrame:
-    """comparison.tsv, its HTML page and the pairwise figure. outputs: table, html, figure."""
-    means, sds = seed_tables(read_summary(summary_tsv))
-    table = comparison_table(means, sds)
-    with atomic_path(outputs["table"]) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4g", na_rep="")
-    shown = table.assign(
-        model_a=table["model_a"].map(model_label), model_b=table["model_b"].map(model_label)
-    )
-    write_html_table(
-        shown,
-        outputs["html"],
-        title="Paired comparison of models across cell types",
-        note="Test AUROC of model A against model B on each cell type's mean over seeds: "
-        "wins/ties/losses of A, the mean difference A - B with a bootstrap 95% interval over "
-        "cell types, the Wilcoxon signed-rank p-value and, with several seeds, the number of "
-        "cell types whose difference exceeds the sum of the two seed standard deviations.",
-    )
-    # The summary's first model (AttentiveChrome in the workflow) is model A of all its pairs.
-    reference = means.columns[0]
-    against = table[table["model_a"] == reference]
-    wins = dict(zip(against["model_b"], against["wins"], strict=True))
-    plot_model_pairs(means, sds, wins, outputs["figure"], reference=reference)
-    return table
-
-
 def saliency_figures(
     model_path: Path,
     test_npz: Path,
     out_png: Path,
     out_tsv: Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     label: str = "",
     threads: int = 1,
 ) -> pd.DataFrame:
@@ -284,8 +257,8 @@ def gene_figure(
     predictions: Path,
     out: Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     label: str = "",
 ) -> Path:
     """One test gene: its counts, bin and mark attention, and saliency, in one figure."""

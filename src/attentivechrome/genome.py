@@ -6,6 +6,11 @@ that is the same up to a leading `chr` and the mitochondrion's two spellings (`c
 `1` is `chr1`, `chrX` is `X`, `MT` is `chrM` and `chrMT` is `M`. Names matching nothing
 (e.g. unplaced contigs spelt differently by UCSC and Ensembl) are left out and logged by
 the step that reads them.
+
+A file that gives lengths (a BAM's @SQ lines) must give every matched chromosome the
+sizes' length: the same names with other lengths are another assembly (hg19 against hg38,
+or another species with the same `chr` names), whose reads would be counted at the wrong
+places without any other sign.
 """
 
 from __future__ import annotations
@@ -40,6 +45,29 @@ def match_chroms(names: Iterable[str], sizes: dict[str, int]) -> dict[str, str]:
         elif by_key.get(_naming_key(name)):
             matched[name] = by_key[_naming_key(name)]
     return matched
+
+
+def check_lengths(
+    path: str | Path, names: Iterable[str], lengths: Iterable[int], sizes: dict[str, int]
+) -> None:
+    """Raise InputError at the first chromosome of `names` (with `lengths`, as a BAM header
+    gives them) that matches one of `sizes` but has another length."""
+    named = dict(zip(map(str, names), map(int, lengths), strict=True))
+    for name, chrom in match_chroms(named, sizes).items():
+        if named[name] != sizes[chrom]:
+            spelt = name if name == chrom else f"{name} ({chrom} in the sizes)"
+            mitochondrion = (
+                "; hg19's chrM is 16571 bp, the rCRS of GRCh37 (b37) and hg38 16569 bp"
+                if _naming_key(chrom) == "MT"
+                else ""
+            )
+            raise InputError(
+                path,
+                f"chromosome {spelt} is {named[name]} bp long in its header but "
+                f"{sizes[chrom]} bp in the chromosome sizes: the reads were aligned to another "
+                "assembly (align them to the genome of sources.chrom_sizes, or name that "
+                f"genome's sizes{mitochondrion})",
+            )
 
 
 def names_example(names: Iterable[str], limit: int = 5) -> str:

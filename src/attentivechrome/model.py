@@ -5,30 +5,26 @@ Logistic regression, the fifth, lives in logistic.py (scikit-learn).
 Every torch model takes float input of shape (batch, marks, bins) (`transform_counts`
 makes it from read counts) and returns a `ModelOutput` with one logit per gene. The
 training loss takes the logits (BCE with logits); everywhere else they become
-probabilities through `probabilities`, the one sigmoid (the published port once applied
-it twice, and its Kipoi copy still returns probabilities from forward).
+probabilities through `probabilities`, the one sigmoid, so that no path applies it
+twice or skips it (forward never returns probabilities).
 
-Layout of the per-mark LSTMs: the original gives every mark its own BiLSTM, and so do
-we: five `nn.LSTM` modules, called one after the other. Three layouts that step all five
-together were built and timed against it (benchmarks/train_benchmark.py), with equal
-outputs and gradients: one wide LSTM with block-diagonal weights (one call, five times
-the arithmetic), a hand-written LSTM advancing all 10 (mark, direction) LSTMs with one
-batched matmul per bin, and the same with a hand-written backward pass. On one CPU
-thread all were slower than five calls into PyTorch's fused oneDNN LSTM kernel (timings in
-benchmarks/README.md), so the separate layout stays.
-Hidden states are kept sequence-first, (marks, bins, batch, 2H) as nn.LSTM returns
-them, so the attention needs no transposed copies.
+The per-mark LSTMs: every mark has its own BiLSTM, as in the original: five `nn.LSTM`
+modules, called one after the other, which on a CPU run PyTorch's fused LSTM kernel
+(the layouts that step all five together, and how they compared, are in
+benchmarks/README.md). Hidden states are kept sequence-first, (marks, bins, batch, 2H)
+as nn.LSTM returns them, so the attention needs no transposed copies.
 
 `lstm_kernel` of the hierarchical models picks what runs their bin level on the CPU:
 "torch" (the five nn.LSTM calls and ContextAttention in PyTorch, the reference and the
 models' default here) or "numba" (numba_lstm.py: all ten LSTMs in one register-blocked
-kernel, forward and backward, and the bin attention in one pass each way; faster per
-training epoch, see benchmarks/README.md; outputs and gradients as close to float64 as
-PyTorch's, about 1e-6 of their size). The pipeline's configuration picks numba on a CPU
-(train.lstm_kernel). Training amplifies such rounding differences, so whole runs differ as
-they would under another BLAS. The parameters are the same modules either way, so saved
-models do not depend on it (a half-done training run resumes only with the kernel it began
-with); on a GPU, or for float64 input, PyTorch's layers always run.
+kernel, forward and backward; numba_attention.py: the bin attention in one pass each
+way; faster per training epoch, see benchmarks/README.md; outputs and gradients as close
+to float64 as PyTorch's, about 1e-6 of their size). The pipeline's configuration picks
+numba on a CPU (train.lstm_kernel). Training amplifies such rounding differences, so
+whole runs differ as they would under another BLAS. The parameters are the same modules
+either way, so saved models do not depend on it (a half-done training run resumes only
+with the kernel it began with); on a GPU, or for float64 input, PyTorch's layers always
+run.
 """
 
 from __future__ import annotations
@@ -108,8 +104,8 @@ class ContextAttention(nn.Module):
         self.context = nn.Parameter(torch.empty(n_groups, dim))
 
     def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # A broadcast product and sum: about 1.4x faster here, forward and backward,
-        # than matmul, which broadcasts into thousands of tiny products.
+        # A broadcast product and sum, not matmul, which broadcasts into thousands of
+        # tiny products (benchmarks/README.md).
         scores = (hidden * self.context[:, None, None, :]).sum(-1)
         weights = torch.softmax(scores, dim=1)
         pooled = (weights.unsqueeze(-1) * hidden).sum(dim=1)
@@ -187,7 +183,7 @@ class HierarchicalLSTM(nn.Module):
         """The bin-level attention, in one numba pass each way with the numba kernel (the
         mark level's five positions gain nothing from it)."""
         if self.runs_numba(hidden):
-            from .numba_lstm import attention
+            from .numba_attention import attention
 
             return attention(hidden, self.bin_attention.context)
         return self.bin_attention(hidden)
@@ -208,32 +204,22 @@ class HierarchicalLSTM(nn.Module):
 
 
 class AttentiveChrome(HierarchicalLSTM):
-    def __init__(
-        self,
-        n_marks: int = 5,
-        n_bins: int = 100,
-        bin_hidden: int = 32,
-        mark_hidden: int = 16,
-        lstm_kernel: str = "torch",
-    ):
-        super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, True, lstm_kernel)
+    """The published model: `HierarchicalLSTM` with attention at both levels; it takes
+    HierarchicalLSTM's keywords but `attention`."""
+
+    def __init__(self, **options):
+        super().__init__(attention=True, **options)
 
 
 class HierarchicalPlainLSTM(HierarchicalLSTM):
-    """Ablation: AttentiveChrome with both attention levels replaced by final states.
+    """Ablation: AttentiveChrome with both attention levels replaced by final states; it
+    takes HierarchicalLSTM's keywords but `attention`.
 
     Not a published baseline (the paper's LSTM reads the marks together: `FlatLSTM`).
     """
 
-    def __init__(
-        self,
-        n_marks: int = 5,
-        n_bins: int = 100,
-        bin_hidden: int = 32,
-        mark_hidden: int = 16,
-        lstm_kernel: str = "torch",
-    ):
-        super().__init__(n_marks, n_bins, bin_hidden, mark_hidden, False, lstm_kernel)
+    def __init__(self, **options):
+        super().__init__(attention=False, **options)
 
 
 class FlatLSTM(nn.Module):
@@ -275,8 +261,11 @@ class FlatLSTM(nn.Module):
 
 
 class FlatLSTMAttention(FlatLSTM):
-    def __init__(self, n_marks: int = 5, n_bins: int = 100, hidden: int = 32):
-        super().__init__(n_marks, n_bins, hidden, attention=True)
+    """The paper's LSTM-Attn: `FlatLSTM` with attention; it takes FlatLSTM's keywords but
+    `attention`."""
+
+    def __init__(self, **options):
+        super().__init__(attention=True, **options)
 
 
 class DeepChrome(nn.Module):

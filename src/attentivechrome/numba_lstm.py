@@ -1,4 +1,4 @@
-"""AttentiveChrome's bin level as numba kernels, forward and backward (CPU).
+"""AttentiveChrome's bin-level LSTMs as one numba kernel, forward and backward (CPU).
 
 Used with `train.lstm_kernel: numba`; importing this module needs numba. The bin level
 is ten independent LSTMs (five marks, two directions), each with one input feature, H
@@ -8,10 +8,8 @@ gives there, (marks, bins, batch, 2H) [forward | backward]; its backward pass gi
 gradients of the input and of every weight and bias, which autograd hands on to the
 modules' parameters. The arithmetic is nn.LSTM's (gates i, f, g, o; zero initial state),
 in float32, in another order: outputs and gradients agree with nn.LSTM's to about 1e-6
-of their largest value (tests/test_numba_lstm.py, benchmarks/train_benchmark.py).
-`attention(hidden, context)` is model.ContextAttention in one pass each way (the model
-uses it at the bin level): in PyTorch its broadcast products and sums took a quarter of
-a training step once the LSTMs ran here.
+of their largest value (tests/test_numba_lstm.py). The attention over these states is
+numba_attention.py.
 
 How the kernel is built:
 
@@ -24,180 +22,31 @@ How the kernel is built:
 - Backward walks the steps in reverse: per step and gene the gate gradients (fused, the
   same shape), then two register-blocked products, dh_prev = dgates @ W_hh and
   dW_hh += dgates^T @ h_prev, so no per-step gate gradients are kept. What the forward
-  pass kept (8 MB per batch of 16, beyond L2) is prefetched a step ahead.
-- The arithmetic is on vectors of 8 floats: a small vector type for numba below
-  (`F32x8`: loads, stores, fused multiply-add), which LLVM lowers to one AVX register on
-  this CPU, two SSE registers on older x86 and two NEON registers on ARM. numba's own
-  loop vectoriser reached 12-45 GFLOP/s on these 32 x 128 products on one core (its
-  arrays may alias, so accumulators go back to memory every step); this kernel about 78.
+  pass kept (8 MB per batch of 16, more than an L2 cache holds) is prefetched a step
+  ahead.
+- The arithmetic is on vectors of 8 floats (`numba_vector.f32x8`), so that a
+  micro-kernel's accumulators stay in registers.
 - tanh and the sigmoid are an odd rational approximation of tanh (Eigen's, clamped at
   +-7.9; sigmoid(x) = (1 + tanh(x / 2)) / 2) in plain arithmetic, absolute error below
   3.1e-7 (float32 itself: 6e-8 near 1), because libm's tanhf and expf do not vectorise.
-- numba compiles the kernel on first use (about 10 s) and caches it beside this file
-  (or in NUMBA_CACHE_DIR); later processes load it in well under a second.
+- numba compiles the kernel on first use and caches it (`numba_vector.JIT`).
 - The batch is padded to an even count (two genes per micro-kernel); a padded gene gets
   zero output gradients and so adds nothing to any gradient.
 """
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 import torch
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic, models, overload, register_model
+from numba import njit
 from torch import nn
 
-# --- a vector of 8 float32 for numba ------------------------------------------------------
-
-
-class F32x8Type(types.Type):
-    def __init__(self):
-        super().__init__(name="f32x8")
-
-
-f32x8 = F32x8Type()
-_VEC = ir.VectorType(ir.FloatType(), 8)
-
-
-@register_model(F32x8Type)
-class _F32x8Model(models.PrimitiveModel):
-    def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VEC)
-
-
-def _vector_pointer(context, builder, array_type, array, index):
-    data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(data, [index]), _VEC.as_pointer())
-
-
-@intrinsic
-def vload(typingctx, array, index):
-    """The 8 floats of a 1-D float32 array from `index` on (no bounds check)."""
-
-    def codegen(context, builder, sig, args):
-        return builder.load(_vector_pointer(context, builder, sig.args[0], *args), align=4)
-
-    return f32x8(array, index), codegen
-
-
-@intrinsic
-def vstore(typingctx, array, index, vector):
-    """Writes 8 floats into a 1-D float32 array from `index` on (no bounds check)."""
-
-    def codegen(context, builder, sig, args):
-        pointer = _vector_pointer(context, builder, sig.args[0], args[0], args[1])
-        builder.store(args[2], pointer, align=4)
-        return context.get_dummy_value()
-
-    return types.void(array, index, vector), codegen
-
-
-@intrinsic
-def vsplat(typingctx, value):
-    """8 copies of a number."""
-
-    def codegen(context, builder, sig, args):
-        scalar = context.cast(builder, args[0], sig.args[0], types.float32)
-        undefined = ir.Constant(_VEC, ir.Undefined)
-        first = builder.insert_element(undefined, scalar, ir.IntType(32)(0))
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
-        return builder.shuffle_vector(first, undefined, zeros)
-
-    return f32x8(value), codegen
-
-
-@intrinsic
-def vfma(typingctx, a, b, c):
-    """a * b + c, fused where the CPU has FMA (llvm.fmuladd)."""
-
-    def codegen(context, builder, sig, args):
-        signature = ir.FunctionType(_VEC, [_VEC, _VEC, _VEC])
-        function = cgutils.get_or_insert_function(builder.module, signature, "llvm.fmuladd.v8f32")
-        return builder.call(function, args)
-
-    return f32x8(a, b, c), codegen
-
-
-@intrinsic
-def vsum(typingctx, vector):
-    """The sum of the 8 elements (float32)."""
-
-    def codegen(context, builder, sig, args):
-        total = builder.extract_element(args[0], ir.IntType(32)(0))
-        for lane in range(1, 8):
-            total = builder.fadd(total, builder.extract_element(args[0], ir.IntType(32)(lane)))
-        return total
-
-    return types.float32(vector), codegen
-
-
-@intrinsic
-def prefetch(typingctx, array, index):
-    """Hint the CPU to fetch the cache line of array[index] (read, kept in all levels)."""
-
-    def codegen(context, builder, sig, args):
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        pointer = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
-        i32 = ir.IntType(32)
-        signature = ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32])
-        function = cgutils.get_or_insert_function(builder.module, signature, "llvm.prefetch.p0")
-        builder.call(function, [pointer, i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(array, index), codegen
-
-
-def _elementwise(instruction: str):
-    @intrinsic
-    def function(typingctx, a, b):
-        def codegen(context, builder, sig, args):
-            return getattr(builder, instruction)(*args)
-
-        return f32x8(a, b), codegen
-
-    return function
-
-
-def _select(comparison: str):
-    @intrinsic
-    def function(typingctx, a, b):
-        def codegen(context, builder, sig, args):
-            return builder.select(builder.fcmp_ordered(comparison, *args), *args)
-
-        return f32x8(a, b), codegen
-
-    return function
-
-
-vmin, vmax = _select("<"), _select(">")
-
-
-def _overload_operator(python_operator, function) -> None:
-    @overload(python_operator)
-    def implementation(a, b):
-        if isinstance(a, F32x8Type) and isinstance(b, F32x8Type):
-            return lambda a, b: function(a, b)
-
-
-for _operator, _instruction in (
-    (operator.add, "fadd"),
-    (operator.sub, "fsub"),
-    (operator.mul, "fmul"),
-    (operator.truediv, "fdiv"),
-):
-    _overload_operator(_operator, _elementwise(_instruction))
-
+from .numba_vector import JIT, flat, prefetch, vfma, vload, vmax, vmin, vsplat, vstore, vsum
 
 # --- the kernel ---------------------------------------------------------------------------
 
-_JIT = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 
-
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _tanh(x):
     clamp = np.float32(7.90531110763549805)
     x = vmin(vmax(x, vsplat(-clamp)), vsplat(clamp))
@@ -214,13 +63,13 @@ def _tanh(x):
     return p * x / q
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _sigmoid(x):
     half = vsplat(0.5)
     return vfma(_tanh(x * half), half, half)
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _load4(array, index, stride):
     """Four vectors `stride` floats apart."""
     return (
@@ -231,7 +80,7 @@ def _load4(array, index, stride):
     )
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _store4(array, index, stride, vectors):
     a, b, c, d = vectors
     vstore(array, index, a)
@@ -240,7 +89,7 @@ def _store4(array, index, stride, vectors):
     vstore(array, index + 3 * stride, d)
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _fma4(scale, vectors, sums):
     """sums + scale * vectors, four vectors at once."""
     a, b, c, d = vectors
@@ -248,14 +97,14 @@ def _fma4(scale, vectors, sums):
     return vfma(scale, a, p), vfma(scale, b, q), vfma(scale, c, r), vfma(scale, d, s)
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _add4(vectors, others):
     a, b, c, d = vectors
     p, q, r, s = others
     return a + p, b + q, c + r, d + s
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _cell(pre, cs, hs, out, act, c_prev, c_row, h_row, o_row, a_row, keep, hidden):
     """Activations, cell and hidden state of eight units of one gene, from the four gate
     pre-activations; stores the states (and, with keep, the activations)."""
@@ -269,7 +118,7 @@ def _cell(pre, cs, hs, out, act, c_prev, c_row, h_row, o_row, a_row, keep, hidde
         _store4(act, a_row, hidden, (i, f, g, o))
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, steps, hidden, keep):
     """All 2 * marks LSTMs over all steps; every array flat (1-D, C order).
 
@@ -313,7 +162,7 @@ def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, steps, hidden, 
                               a_row, keep, hidden)  # fmt: skip
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _backward(
     x, w_ih, w_hh, grad_out, act, cs, hs, dx, dw_ih, dw_hh, dbias, batch, marks, steps, hidden,
     need_dx,
@@ -424,93 +273,7 @@ def _backward(
                     part_b[j] = 0
 
 
-@njit(inline="always", **_JIT)
-def _dot(a, i, b, j, dim):
-    """a[i : i + dim] . b[j : j + dim], dim a multiple of 8 (float32)."""
-    total = vsplat(0.0)
-    for k in range(0, dim, 8):
-        total = vfma(vload(a, i + k), vload(b, j + k), total)
-    return vsum(total)
-
-
-@njit(**_JIT)
-def _attend(h, context, weights, pooled, groups, positions, batch, dim):
-    """Context attention, ContextAttention's arithmetic: per group g and gene b, weights
-    (G, P, B) = softmax over positions p of h[g, p, b] . context[g], and pooled (G, B, D)
-    = the sum over p of weights * h[g, p, b]; h (G, P, B, D), context (G, D), flat."""
-    for g in range(groups):
-        for p in range(positions):
-            for b in range(batch):
-                row = ((g * positions + p) * batch + b) * dim
-                weights[(g * positions + p) * batch + b] = _dot(h, row, context, g * dim, dim)
-        for b in range(batch):
-            first = g * positions * batch + b
-            top = weights[first]
-            for p in range(1, positions):
-                top = max(top, weights[first + p * batch])
-            total = np.float32(0.0)
-            for p in range(positions):
-                e = np.exp(weights[first + p * batch] - top)
-                weights[first + p * batch] = e
-                total += e
-            for p in range(positions):
-                weights[first + p * batch] /= total
-        out = g * batch * dim
-        pooled[out : out + batch * dim] = 0
-        for p in range(positions):
-            for b in range(batch):
-                row = ((g * positions + p) * batch + b) * dim
-                w = vsplat(weights[(g * positions + p) * batch + b])
-                for j in range(0, dim, 8):
-                    at = out + b * dim + j
-                    vstore(pooled, at, vfma(w, vload(h, row + j), vload(pooled, at)))
-
-
-@njit(**_JIT)
-def _attend_backward(
-    h, context, weights, d_pooled, d_weights, dh, d_context, groups, positions, batch, dim,
-    has_d_weights,
-):  # fmt: skip
-    """Gradients of h and context from those of _attend's outputs (d_weights only with
-    has_d_weights: the attention maps rarely enter a loss); flat arrays, overwritten."""
-    d_scores = np.empty(positions * batch, dtype=np.float32)
-    part = np.empty(dim, dtype=np.float32)  # one position's share of d_context
-    d_context[:] = 0
-    for g in range(groups):
-        # d_loss / d_weight, then back through the softmax.
-        for p in range(positions):
-            for b in range(batch):
-                row = ((g * positions + p) * batch + b) * dim
-                dot = _dot(h, row, d_pooled, (g * batch + b) * dim, dim)
-                extra = d_weights[(g * positions + p) * batch + b] if has_d_weights else 0.0
-                d_scores[p * batch + b] = dot + extra
-        for b in range(batch):
-            mean = np.float32(0.0)
-            for p in range(positions):
-                mean += weights[(g * positions + p) * batch + b] * d_scores[p * batch + b]
-            for p in range(positions):
-                w = weights[(g * positions + p) * batch + b]
-                d_scores[p * batch + b] = w * (d_scores[p * batch + b] - mean)
-        # dh = weight * d_pooled + d_score * context; d_context sums d_score * h.
-        for p in range(positions):
-            part[:] = 0
-            for b in range(batch):
-                row = ((g * positions + p) * batch + b) * dim
-                w = vsplat(weights[(g * positions + p) * batch + b])
-                d = vsplat(d_scores[p * batch + b])
-                for j in range(0, dim, 8):
-                    through_pool = w * vload(d_pooled, (g * batch + b) * dim + j)
-                    vstore(dh, row + j, vfma(d, vload(context, g * dim + j), through_pool))
-                    vstore(part, j, vfma(d, vload(h, row + j), vload(part, j)))
-            for j in range(dim):
-                d_context[g * dim + j] += part[j]
-
-
 # --- autograd -----------------------------------------------------------------------------
-
-
-def _flat(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().contiguous().view(-1).numpy()
 
 
 def stacked_weights(lstms: list[nn.LSTM]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -542,15 +305,15 @@ class BinLSTMFunction(torch.autograd.Function):
         x_pad = x.detach()
         if padded != batch:
             x_pad = torch.cat([x_pad, x_pad.new_zeros(1, marks, steps)])
-        x_np = _flat(x_pad)
+        x_np = flat(x_pad)
         out = torch.empty(marks, steps, padded, 2 * hidden)
         slots = groups * (steps + 1) if keep else 2
         act = np.empty(groups * steps * padded * width if keep else 1, dtype=np.float32)
         cs = np.empty(slots * padded * hidden, dtype=np.float32)
         hs = np.empty(slots * padded * hidden, dtype=np.float32)
-        w_t = _flat(w_hh.transpose(1, 2))
+        w_t = flat(w_hh.transpose(1, 2))
         _forward(
-            x_np, _flat(w_ih), w_t, _flat(bias), out.view(-1).numpy(), act, cs, hs,
+            x_np, flat(w_ih), w_t, flat(bias), out.view(-1).numpy(), act, cs, hs,
             padded, marks, steps, hidden, keep,
         )  # fmt: skip
         if keep:
@@ -573,7 +336,7 @@ class BinLSTMFunction(torch.autograd.Function):
         dbias = np.empty(groups * width, dtype=np.float32)
         need_dx = ctx.needs_input_grad[0]
         _backward(
-            x_np, _flat(w_ih), _flat(w_hh), _flat(grad), act, cs, hs, dx, dw_ih, dw_hh, dbias,
+            x_np, flat(w_ih), flat(w_hh), flat(grad), act, cs, hs, dx, dw_ih, dw_hh, dbias,
             padded, marks, steps, hidden, need_dx,
         )  # fmt: skip
         grad_x = torch.from_numpy(dx).view(padded, marks, steps)[:batch] if need_dx else None
@@ -589,46 +352,3 @@ def bin_lstms(x: torch.Tensor, lstms: list[nn.LSTM]) -> torch.Tensor:
     """The per-mark BiLSTMs (nn.LSTM(1, H, bidirectional=True), one per mark) over x
     (B, M, T): their outputs (M, T, B, 2H), as the modules would give them one by one."""
     return BinLSTMFunction.apply(x, *stacked_weights(lstms))
-
-
-class AttentionFunction(torch.autograd.Function):
-    """(G, P, B, D) hidden states and (G, D) contexts -> pooled (G, B, D), weights (G, P, B)."""
-
-    @staticmethod
-    def forward(ctx, hidden, context):
-        groups, positions, batch, dim = hidden.shape
-        if hidden.device.type != "cpu" or hidden.dtype != torch.float32 or dim % 8:
-            raise ValueError("the numba attention takes float32 on the CPU, 8k values per state")
-        hidden = hidden.contiguous()
-        weights = torch.empty(groups, positions, batch)
-        pooled = torch.empty(groups, batch, dim)
-        _attend(
-            _flat(hidden), _flat(context), weights.view(-1).numpy(), pooled.view(-1).numpy(),
-            groups, positions, batch, dim,
-        )  # fmt: skip
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(hidden, context, weights)
-        return pooled, weights
-
-    @staticmethod
-    def backward(ctx, d_pooled, d_weights):
-        hidden, context, weights = ctx.saved_tensors
-        groups, positions, batch, dim = hidden.shape
-        if d_pooled is None:
-            d_pooled = hidden.new_zeros(groups, batch, dim)
-        has_d_weights = d_weights is not None
-        dh = torch.empty_like(hidden)
-        d_context = torch.empty_like(context)
-        _attend_backward(
-            _flat(hidden), _flat(context), _flat(weights), _flat(d_pooled.to(torch.float32)),
-            _flat(d_weights.to(torch.float32)) if has_d_weights else np.empty(1, np.float32),
-            dh.view(-1).numpy(), d_context.view(-1).numpy(),
-            groups, positions, batch, dim, has_d_weights,
-        )  # fmt: skip
-        return dh, d_context
-
-
-def attention(hidden: torch.Tensor, context: torch.Tensor):
-    """model.ContextAttention's forward with its context (G, D) over hidden (G, P, B, D):
-    (pooled (G, B, D), weights (G, P, B)), in one pass each way."""
-    return AttentionFunction.apply(hidden, context)

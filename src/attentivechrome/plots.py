@@ -30,16 +30,8 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 from .io import atomic_path  # noqa: E402
+from .model_facts import PUBLISHED_MEAN_AUROC, model_label  # noqa: E402
 from .summary import DECIMALS  # noqa: E402
-
-#: Mean test AUROC over the 56 REMC cell types as published (AttentiveChrome paper, and
-#: TransferChrome for the later state of the art). Keys are our model names.
-PUBLISHED_MEAN_AUROC = {
-    "attentivechrome": ("AttentiveChrome (published)", 0.8115),
-    "lstm": ("LSTM, marks as inputs (published)", 0.8052),
-    "deepchrome": ("DeepChrome (published)", 0.8008),
-    "transferchrome": ("TransferChrome (later work)", 0.8479),
-}
 
 #: Fixed colours so that a mark or a model looks the same in every figure.
 MARK_COLOURS = {
@@ -58,14 +50,6 @@ MODEL_COLOURS = {
     "logistic": "#7f7f7f",
     "transferchrome": "#9467bd",
 }
-MODEL_LABELS = {
-    "attentivechrome": "AttentiveChrome",
-    "lstm": "LSTM",
-    "lstm-attention": "LSTM-Attn",
-    "hierarchical-lstm": "Two-level LSTM (ablation)",
-    "deepchrome": "DeepChrome",
-    "logistic": "Logistic regression",
-}
 _FALLBACK = ["#e377c2", "#bcbd22", "#aec7e8", "#ffbb78"]
 DPI = 110
 
@@ -78,10 +62,6 @@ def colour(name: str, table: Mapping[str, str]) -> str:
     if name in table:
         return table[name]
     return _FALLBACK[sum(map(ord, name)) % len(_FALLBACK)]
-
-
-def model_label(model: str) -> str:
-    return MODEL_LABELS.get(model, model)
 
 
 def save_figure(fig: Figure, out: str | Path) -> Path:
@@ -151,8 +131,8 @@ def plot_attention_profiles(
     marks: Sequence[str],
     out: str | Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     threshold: float | None = None,
     title: str = "",
 ) -> Path:
@@ -293,8 +273,8 @@ def plot_saliency_agreement(
     marks: Sequence[str],
     out: str | Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     title: str = "",
 ) -> Path:
     """Attention against input-gradient saliency on the test genes.
@@ -347,8 +327,8 @@ def plot_gene(
     marks: Sequence[str],
     out: str | Path,
     *,
-    flank: int = 5000,
-    bin_size: int = 100,
+    flank: int,
+    bin_size: int,
     title: str = "",
 ) -> Path:
     """One gene: read counts per bin (bars), bin attention and saliency (lines) per mark,

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import annotation, counting, labels, windows
+from . import annotation, counting, depth, labels, windows
 from .dataset import SplitData, import_authors_csv, write_authors_csv, write_npz
 from .errors import InputError, reported_as
+from .expression import check_expressed, read_expression
+from .gene_selection import select_genes
 from .genome import load_chrom_sizes, write_chrom_sizes
 from .io import atomic_path
 
@@ -67,14 +69,14 @@ def reference_genes(
         info = annotation.deduplicate_genes(genes_read, gene_info_name)
     with reported_as(expression_name, expression):
         id_column = sources.get("expression_id_column")
-        matrix = annotation.read_expression(expression, id_column=id_column)
+        matrix = read_expression(expression, id_column=id_column)
         if cells and not set(cells) <= set(matrix.columns):
             # Read again for the error naming the missing column or the first bad value.
-            annotation.read_expression(expression, cells=cells, id_column=id_column)
-    selection = annotation.select_genes(info, matrix, sizes, gene_info_name, expression_name)
+            read_expression(expression, cells=cells, id_column=id_column)
+    selection = select_genes(info, matrix, sizes, gene_info_name, expression_name)
     log.info("%s", selection.report())
     kept = matrix.loc[selection.genes["gene_id"]]
-    annotation.check_expressed(kept, cells or [], expression_name)
+    check_expressed(kept, cells or [], expression_name)
     genes = selection.genes.copy()
     genes["entries"] = 1
     if gene_entries == "annotation_rows":
@@ -114,20 +116,43 @@ def bins_count(
     out: Path,
     read_filter: dict | None = None,
     threads: int = 1,
+    sources: list[str] | None = None,
+    cell: str = "",
 ) -> None:
     """Count reads per gene bin for one cell type; `marks[i]` is the mark of `bams[i]`.
 
     A mark with several BAMs (replicates) gets the sum of their counts. Marks are stored
     in alphabetical order; `read_filter` holds ReadFilter's fields (multicov's switches).
-    `threads`: multicov runs that many BAMs at once (the fast counter uses one)."""
+    `threads`: multicov runs that many BAMs at once (the fast counter uses one).
+    `sources[i]`, the user's file of `bams[i]`, is what messages name. Refused before
+    counting: a BAM aligned to another assembly (counting.check_assembly); after: a mark
+    that counted no read (depth.check_every_mark_counted). Each mark's reads-in-bins are
+    saved beside the counts for the comparison across cell types (read_depth)."""
+    sources = [str(s) for s in sources] if sources else [str(b) for b in bams]
     gene_table = read_genes(genes)
     flank, bin_size = window["flank"], window["bin_size"]
-    bins = windows.gene_bins(gene_table, load_chrom_sizes(chrom_sizes), flank, bin_size)
+    sizes = load_chrom_sizes(chrom_sizes)
+    bins = windows.gene_bins(gene_table, sizes, flank, bin_size)
     reads = counting.ReadFilter(**(read_filter or {}))
+    counting.check_assembly(bams, sources, sizes)
     if counter == "multicov":
         per_bam = counting.count_multicov(bams, bins, reads, processes=threads)
+        tallied = {}
     else:
-        per_bam = counting.count_fast(bams, bins, reads)
+        per_bam, found = counting.count_and_tally(bams, bins, reads, sizes)
+        tallied = dict(enumerate(found))
+        for i, (source, tally) in enumerate(zip(sources, found, strict=True)):
+            log.info("%s: %s", source, tally.describe(reads, int(per_bam[:, i].sum())))
+
+    def tallies(columns: list[int]) -> dict[int, counting.ReadTally]:
+        """The tallies of these BAMs: the counting pass's, or (multicov) a pass of their own."""
+        missing = [c for c in columns if c not in tallied]
+        if missing:
+            found = counting.count_and_tally([bams[c] for c in missing], bins, reads, sizes)[1]
+            tallied.update(zip(missing, found, strict=True))
+        return {c: tallied[c] for c in columns}
+
+    depth.check_every_mark_counted(per_bam, marks, sources, tallies, reads, cell)
     names = sorted(set(marks))
     counts = np.stack(
         [per_bam[:, [m == name for m in marks]].sum(axis=1) for name in names], axis=1
@@ -148,6 +173,7 @@ def bins_count(
             X=X.astype(np.int32),
             gene_ids=gene_table["gene_id"].to_numpy(str),
             marks=np.array(names),
+            reads_in_bins=X.sum(axis=(0, 2), dtype=np.int64),
         )
 
 
@@ -164,7 +190,7 @@ def datasets_build(
     `expression` is the table reference_genes stored (`gene_id` first, cell types only).
     """
     gene_table = read_genes(genes)
-    matrix = annotation.read_expression(expression)
+    matrix = read_expression(expression)
     if cell not in matrix.columns:
         raise InputError(
             expression_source or expression,

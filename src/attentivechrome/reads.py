@@ -6,7 +6,11 @@ gzipped or plain (told apart by the gzip magic bytes, not by the file name).
 
 Column rules (decided here, as the format allows some freedom):
 - At least 3 tab-separated columns are required; the number of columns is taken from the
-  first line and every line must have that many.
+  first line of reads and every line must have that many.
+- Lines that begin with `track`, `browser` (UCSC) or `#` are skipped wherever they are, as
+  `bedtools bedtobam` 2.30 skips them (found by experiment: the word need only begin the
+  line), so both BAM writers, and bedtobam run on the file itself, give the same records;
+  they are counted in the log. Line numbers in messages are the file's.
 - Only chrom, start, end and, when present, the strand (column 6) are used. Start and end
   must be plain integers with 0 <= start < end; the strand must be `+`, `-` or `.`.
 - Files with 4 or more columns are passed to `bedtools bedtobam` line for line (it takes
@@ -24,7 +28,10 @@ results hold a symlink to it and an index made here, since an index found beside
 user's file may belong to another BAM (its age says nothing about that) and would give
 multicov wrong counts. A BAM that says it is sorted but is not fails indexing and is
 sorted instead. A BAM without its end-of-file marker is refused as truncated, since
-samtools would sort or index what it could read with a warning.
+samtools would sort or index what it could read with a warning; so is a BAM whose header
+gives a chromosome of the sizes another length (aligned to another assembly,
+genome.check_lengths). CRAM and SAM are refused with the command that converts them
+(samples.REFUSED_KINDS).
 
 Both BAM writers read the same validated blocks (`parsed_blocks`): `fast` builds the
 records with numpy and compresses them with bgzip (module bamwriter); `bedtools` streams
@@ -54,11 +61,12 @@ import pandas as pd
 import pysam
 
 from . import bamwriter
+from .bamreader import read_header
 from .errors import InputError, separator_hint
-from .genome import match_chroms, no_shared_names
+from .genome import check_lengths, load_chrom_sizes, match_chroms, no_shared_names
 from .io import atomic_path, is_gzip, pipe_into
 from .progress import Progress, read_count
-from .samples import content_kind
+from .samples import REFUSED_KINDS, content_kind
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,7 @@ class ReadStats:
     n_kept: int = 0
     n_unknown_chrom: int = 0
     n_past_end: int = 0
+    n_header_lines: int = 0
     #: Dropped reads per chromosome (unknown chromosome or past its end).
     dropped_by_chrom: dict[str, int] = field(default_factory=dict)
 
@@ -89,6 +98,8 @@ class ReadStats:
             f"{self.n_reads} reads, {self.n_kept} kept, {self.n_unknown_chrom} on unknown "
             f"chromosomes, {self.n_past_end} past a chromosome end"
         )
+        if self.n_header_lines:
+            text += f"; {self.n_header_lines} track, browser or comment lines skipped"
         if self.dropped_by_chrom:
             worst = sorted(self.dropped_by_chrom.items(), key=lambda kv: -kv[1])[:10]
             text += "; dropped by chromosome: " + ", ".join(f"{c}={n}" for c, n in worst)
@@ -123,7 +134,7 @@ def _text_blocks(path: Path) -> Iterator[bytes]:
         yield rest
 
 
-def _count_columns(path: Path, block: bytes) -> int:
+def _count_columns(path: Path, block: bytes, line: int) -> int:
     first = block.split(b"\n", 1)[0]
     n = len(first.split(b"\t"))
     if n < 3 or not first.strip():
@@ -132,7 +143,7 @@ def _count_columns(path: Path, block: bytes) -> int:
             "expected at least 3 tab-separated columns (chrom, start, end; REMC tagAlign "
             f"has 6: chrom, start, end, name, score, strand), found {first[:80]!r}"
             + separator_hint(first),
-            line=1,
+            line=line,
         )
     return n
 
@@ -145,10 +156,28 @@ def _line_ends(raw: np.ndarray) -> np.ndarray:
     return ends
 
 
+#: Lines skipped wherever they are, as bedtools skips them: UCSC's track and browser lines
+#: and comments (the line need only begin with one of these).
+HEADER_PREFIXES = (b"#", b"track", b"browser")
+
+
+def _header_lines(raw: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """True for each line of a block that begins with one of HEADER_PREFIXES."""
+    starts = np.concatenate([[0], ends[:-1]])
+    found = np.zeros(len(starts), dtype=bool)
+    for prefix in HEADER_PREFIXES:
+        fits = np.flatnonzero(starts + len(prefix) <= len(raw))
+        match = np.ones(len(fits), dtype=bool)
+        for i, byte in enumerate(prefix):
+            match &= raw[starts[fits] + i] == byte
+        found[fits[match]] = True
+    return found
+
+
 def _check_columns(
-    path: Path, raw: np.ndarray, ends: np.ndarray, n_cols: int, first_line: int
+    path: Path, raw: np.ndarray, ends: np.ndarray, n_cols: int, lines: np.ndarray
 ) -> np.ndarray:
-    """Every line must have as many tab-separated fields as line 1 (counted vectorised).
+    """Every line must have as many tab-separated fields as the first (counted vectorised).
 
     Returns the offsets of the tabs, one row per line."""
     tabs = np.flatnonzero(raw == ord("\t"))
@@ -158,14 +187,15 @@ def _check_columns(
         i = int(wrong[0])
         raise InputError(
             path,
-            f"expected {n_cols} tab-separated columns like line 1, found {per_line[i] + 1}",
-            line=first_line + i,
+            f"expected {n_cols} tab-separated columns like the first line of reads, found "
+            f"{per_line[i] + 1}",
+            line=int(lines[i]),
         )
     return tabs.reshape(len(ends), n_cols - 1)
 
 
 def _parse_block(
-    path: Path, block: bytes, n_cols: int, first_line: int, as_text: bool = False
+    path: Path, block: bytes, n_cols: int, lines: np.ndarray, as_text: bool = False
 ) -> pd.DataFrame:
     """chrom, start, end (and strand) of every line of a block, with pandas' C parser.
 
@@ -192,7 +222,9 @@ def _parse_block(
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot parse as tab-separated text ({exc})") from None
     table.columns = ["chrom", "start", "end", "strand"][: len(usecols)]
-    table.index = pd.RangeIndex(first_line, first_line + len(table))
+    if len(table) != len(lines):  # cannot happen after _check_columns; guards line numbers
+        raise InputError(path, f"parsed {len(table)} lines where there are {len(lines)}")
+    table.index = pd.Index(lines)
     return table
 
 
@@ -285,7 +317,7 @@ class ParsedBlock:
         return first, ends - (self.raw[ends - 1] == ord("\n"))
 
 
-def _check_names(path: Path, block: ParsedBlock, first_line: int) -> None:
+def _check_names(path: Path, block: ParsedBlock, lines: np.ndarray) -> None:
     """bedtobam writes a corrupt BAM record for a name longer than BAM allows: refuse it."""
     first, past = block.name_bounds()
     too_long = np.flatnonzero(past - first > MAX_NAME_BYTES)
@@ -294,8 +326,24 @@ def _check_names(path: Path, block: ParsedBlock, first_line: int) -> None:
         raise InputError(
             path,
             f"read name of {past[i] - first[i]} bytes (column 4); BAM allows {MAX_NAME_BYTES}",
-            line=first_line + i,
+            line=int(lines[i]),
         )
+
+
+def _skip_header_lines(
+    data: bytes, first_line: int, stats: ReadStats
+) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+    """The block without its track, browser and comment lines: its bytes, as uint8, the
+    offset past each line, and each line's number in the file."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = _line_ends(raw)
+    header = _header_lines(raw, ends)
+    if not header.any():
+        return data, raw, ends, np.arange(first_line, first_line + len(ends))
+    stats.n_header_lines += int(header.sum())
+    data = raw[np.repeat(~header, np.diff(ends, prepend=0))].tobytes()
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return data, raw, _line_ends(raw), first_line + np.flatnonzero(~header)
 
 
 def parsed_blocks(
@@ -309,29 +357,30 @@ def parsed_blocks(
     n_cols = 0
     next_line = 1
     progress = Progress(log, f"{path.name} read", read_count)
-    for data in _text_blocks(path):
+    for block_data in _text_blocks(path):
+        n_lines = block_data.count(b"\n") + (not block_data.endswith(b"\n"))
+        data, raw, ends, lines = _skip_header_lines(block_data, next_line, stats)
+        next_line += n_lines
+        if not data:
+            continue
         if not n_cols:
-            n_cols = _count_columns(path, data)
-        raw = np.frombuffer(data, dtype=np.uint8)
-        ends = _line_ends(raw)
-        tabs = _check_columns(path, raw, ends, n_cols, next_line)
-        table = _parse_block(path, data, n_cols, next_line)
-        if len(table) != len(ends):  # cannot happen after _check_columns; guards line numbers
-            raise InputError(path, f"parsed {len(table)} lines where there are {len(ends)}")
+            n_cols = _count_columns(path, data, int(lines[0]))
+        tabs = _check_columns(path, raw, ends, n_cols, lines)
+        table = _parse_block(path, data, n_cols, lines)
         if not all(pd.api.types.is_integer_dtype(table[c]) for c in ("start", "end")):
-            table = _parse_block(path, data, n_cols, next_line, as_text=True)
+            table = _parse_block(path, data, n_cols, lines, as_text=True)
         _validate(path, table, n_cols)
         spelling = match_chroms(table["chrom"].cat.categories, chrom_sizes)
         keep = np.empty(0, dtype=bool)
         block = ParsedBlock(data, raw, ends, tabs, n_cols, table, keep, spelling)
         if n_cols >= 4:
-            _check_names(path, block, next_line)
-        next_line += len(table)
+            _check_names(path, block, lines)
         block.keep = _keep_mask(table, chrom_sizes, spelling, stats)
         yield block
         progress.update(stats.n_reads)
     if stats.n_reads == 0:
-        raise InputError(path, "no reads (the file is empty)")
+        only = "holds only track, browser or comment lines" if stats.n_header_lines else "is empty"
+        raise InputError(path, f"no reads (the file {only})")
     if stats.n_kept == 0 and stats.n_unknown_chrom == stats.n_reads:
         raise no_shared_names(path, stats.dropped_by_chrom, chrom_sizes)
     if stats.n_kept == 0:
@@ -481,8 +530,6 @@ def tagalign_to_bam(
     """
     if bam_writer not in BAM_WRITERS:
         raise ValueError(f"bam_writer must be one of {BAM_WRITERS}, not {bam_writer!r}")
-    from .genome import load_chrom_sizes
-
     sizes_file = Path(chrom_sizes_file)
     sizes = load_chrom_sizes(sizes_file)
     with _sorted_bam_at(dest_bam, threads) as work:
@@ -520,11 +567,15 @@ def _sorted_bam_at(dest_bam: str | Path, threads: int) -> Iterator[Path]:
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
-def _check_bam_end(path: Path, doing: str) -> None:
+def _check_bam(path: Path, doing: str, chrom_sizes: dict[str, int] | None) -> None:
+    """A whole BAM (its end-of-file marker) aligned to the genome of `chrom_sizes`."""
     with open(path, "rb") as handle:
         handle.seek(max(path.stat().st_size - len(BGZF_EOF), 0))
         if handle.read() != BGZF_EOF:
             raise InputError(path, f"truncated BAM file (no end-of-file marker): cannot {doing} it")
+    if chrom_sizes is not None:
+        header = read_header(path)
+        check_lengths(path, header.references, header.lengths, chrom_sizes)
 
 
 def _records(bam: str | Path) -> str:
@@ -534,11 +585,16 @@ def _records(bam: str | Path) -> str:
 
 
 def sort_bam(
-    src: str | Path, dest_bam: str | Path, threads: int = 1, memory_per_thread: str = "768M"
+    src: str | Path,
+    dest_bam: str | Path,
+    chrom_sizes: dict[str, int] | None = None,
+    threads: int = 1,
+    memory_per_thread: str = "768M",
 ) -> str:
-    """Sort and index a BAM as it is, into `dest_bam` (the source is only read)."""
+    """Sort and index a BAM as it is, into `dest_bam` (the source is only read); with
+    `chrom_sizes`, its header's lengths must be theirs (check_lengths)."""
     path = Path(src)
-    _check_bam_end(path, "sort")
+    _check_bam(path, "sort", chrom_sizes)
     with _sorted_bam_at(dest_bam, threads) as work:
         try:
             _sort(path, work / "sorted.bam", threads, memory_per_thread)
@@ -547,14 +603,20 @@ def sort_bam(
     return f"sorted and indexed {_records(dest_bam)}"
 
 
-def link_bam(src: str | Path, dest_bam: str | Path, threads: int = 1) -> str | None:
+def link_bam(
+    src: str | Path,
+    dest_bam: str | Path,
+    chrom_sizes: dict[str, int] | None = None,
+    threads: int = 1,
+) -> str | None:
     """`dest_bam`, a symlink to a coordinate-sorted BAM, with an index of its own made here;
     None, and nothing written, when the BAM is not sorted (its header or its records say so).
+    With `chrom_sizes`, its header's lengths must be theirs (check_lengths).
 
     The link and its index appear together or not at all; the source is only read.
     """
     path = Path(src)
-    _check_bam_end(path, "index")
+    _check_bam(path, "index", chrom_sizes)
     try:
         with pysam.AlignmentFile(str(path), "rb", check_sq=False) as handle:
             order = handle.header.to_dict().get("HD", {}).get("SO")
@@ -594,12 +656,16 @@ def reads_to_bam(
     be right. With `link` (the user's own file, not a temporary download) a sorted BAM is
     linked rather than copied."""
     found = content_kind(Path(src))
+    if found in REFUSED_KINDS:
+        raise InputError(src, f"found {REFUSED_KINDS[found]}")
     if found != kind:
         expected = "a BAM file" if kind == "bam" else "tagAlign or BED text"
         shown = "a BAM file" if found == "bam" else "text"
         raise InputError(src, f"expected {expected}, found {shown} (see its format)")
     if kind == "bam":
-        return (link and link_bam(src, dest_bam, threads)) or sort_bam(src, dest_bam, threads)
+        sizes = load_chrom_sizes(chrom_sizes_file)
+        linked = link and link_bam(src, dest_bam, sizes, threads)
+        return linked or sort_bam(src, dest_bam, sizes, threads)
     return tagalign_to_bam(
         src, chrom_sizes_file, dest_bam, threads, bam_writer=bam_writer
     ).summary()

@@ -6,6 +6,9 @@ or `bam`). Tabs or commas separate the columns (told by the header line); blank 
 lines starting with `#` are skipped. Rules recorded here once:
 - An empty `format` is told from a local file's content (BAM or text, gzipped or not)
   and from a URL's name (`.bam` or not); a declared format must agree with the content.
+  A CRAM file or SAM text, whatever its name or declared format, is refused with the
+  command that converts it (reading CRAM needs its reference FASTA, which the sheet does
+  not name; a BAM is what both counters read).
 - Cell types and marks are the sheet's, in the order they first appear; every cell type
   needs every mark (a model sees all marks of a gene). `cell_types` or `marks` in the
   config select among them.
@@ -69,11 +72,21 @@ RESULTS_ENTRIES = (
     "logs",
     "plots",
     "predict",
+    "qc",
     "reference",
     "summary.tsv",
 )
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _BAM_MAGIC = b"BAM\x01"
+_CRAM_MAGIC = b"CRAM"
+#: The record types a SAM file's first (header) line may have.
+_SAM_HEADER_TYPES = (b"@HD", b"@SQ", b"@RG", b"@PG", b"@CO")
+#: Kinds content_kind finds but the pipeline does not read, and what to do with them.
+REFUSED_KINDS = {
+    "cram": "a CRAM file, not BAM: convert it with samtools view -b -T ref.fa -o reads.bam "
+    "reads.cram (ref.fa: the FASTA it was aligned to)",
+    "sam": "SAM text, not BAM: convert it with samtools view -b -o reads.bam reads.sam",
+}
 
 
 @dataclass(frozen=True)
@@ -132,14 +145,23 @@ class ReadSources:
 
 
 def content_kind(path: Path) -> str:
-    """ "bam" or "text", by the bytes: BGZF holding the BAM magic number, or anything else."""
-    if is_gzip(path):
-        with gzip.open(path, "rb") as handle:
-            try:
-                return "bam" if handle.read(4) == _BAM_MAGIC else "text"
-            except (OSError, EOFError):
-                return "text"  # damaged gzip: the reads' reader names the problem
-    return "text"
+    """ "bam", "cram", "sam" or "text", by the bytes, never the name: BGZF holding the BAM
+    magic number; the CRAM magic number; text (plain or gzipped) whose first line is a SAM
+    header line (@HD, @SQ, @RG, @PG or @CO, then a tab); anything else is text reads."""
+    try:
+        if is_gzip(path):
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(4)
+        else:
+            with open(path, "rb") as handle:
+                head = handle.read(4)
+            if head == _CRAM_MAGIC:
+                return "cram"
+    except (OSError, EOFError):
+        return "text"  # damaged gzip: the reads' reader names the problem
+    if head == _BAM_MAGIC:
+        return "bam"
+    return "sam" if head[:3] in _SAM_HEADER_TYPES and head[3:] == b"\t" else "text"
 
 
 def is_local(path: str) -> bool:
@@ -195,6 +217,8 @@ def _kind(path: str, declared: str, where: Path, line: int) -> str:
     if not local.is_file():
         raise InputError(where, f"reads file {path} does not exist", line=line)
     found = content_kind(local)
+    if found in REFUSED_KINDS:
+        raise InputError(where, f"{path} is {REFUSED_KINDS[found]}", line=line)
     expected = FORMAT_KINDS.get(declared, found)
     if found != expected:
         shown = "a BAM file" if found == "bam" else "text, not a BAM file"

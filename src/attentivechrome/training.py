@@ -40,8 +40,8 @@ from .progress import Progress
 
 log = logging.getLogger(__name__)
 
-# Scoring only, so it changes no result. 128 scored fastest on one CPU thread (0.39 ms
-# per gene against 0.56 at 256, whose larger temporaries no longer stay in cache).
+# Genes per scoring pass: it changes no result; a larger batch's temporaries leave the
+# cache and score slower (benchmarks/README.md).
 EVAL_BATCH_SIZE = 128
 
 
@@ -67,8 +67,9 @@ class Settings:
         # The epoch count may grow between a killed run and its resumption.
         values = asdict(self)
         values.pop("epochs")
-        # The reference kernel is what every run used before the setting existed, so
-        # their checkpoints still resume; a run never changes kernel half-way.
+        # The reference kernel is left out, so that its runs keep the fingerprint of
+        # settings without the key and checkpoints written without it resume; a run never
+        # changes kernel half-way.
         if values["lstm_kernel"] == "torch":
             values.pop("lstm_kernel")
         return values
@@ -113,8 +114,8 @@ def _resolve_settings(spec: ModelSpec, **given) -> Settings:
 
 
 def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
-    # Fused kernels: the same update rule in one pass over all parameters (about 1.5 ms
-    # less per AttentiveChrome step on one CPU thread than the default foreach path).
+    # Fused kernels: the same update rule in one pass over all parameters, faster than
+    # the default foreach path (benchmarks/README.md).
     if name == "adam":
         return torch.optim.Adam(parameters, lr=lr, fused=True)
     if name == "sgd":
@@ -218,10 +219,9 @@ def train_and_evaluate(
 ) -> dict:
     """Train `model_name` on one cell type and write its outputs; returns the metrics.
 
-    epochs, batch_size, lr and clip left as None take the model's published setting (see
-    `model.MODELS`): AttentiveChrome and the LSTMs Adam 2e-4, batch 16, clip 1, 30
-    epochs; DeepChrome SGD 1e-3, batch 1, no clipping, 100 epochs. `lstm_kernel` picks
-    what runs the per-mark LSTMs on the CPU ("torch" or "numba", see model.py).
+    epochs, batch_size, lr and clip left as None take the model's published setting
+    (`model.MODELS`, the one statement of them). `lstm_kernel` picks what runs the
+    per-mark LSTMs on the CPU ("torch" or "numba", see model.py).
     `on_epoch_end(epoch)` runs after each epoch's checkpoint is written (used by tests to
     interrupt a run).
     """

@@ -28,7 +28,7 @@ def bins_per_gene(flank: int, bin_size: int) -> int:
 
 
 def gene_bins(
-    genes: pd.DataFrame, chrom_sizes: dict[str, int], flank: int = 5000, bin_size: int = 100
+    genes: pd.DataFrame, chrom_sizes: dict[str, int], flank: int, bin_size: int
 ) -> pd.DataFrame:
     """One row per (gene, bin) with gene_id, bin, chrom, start, end; genes keep their order."""
     n_bins = bins_per_gene(flank, bin_size)

@@ -235,6 +235,11 @@ def cell_bam_marks(wildcards):
     return [mark for mark in MARKS for _ in READS.of(wildcards.cell, mark)]
 
 
+def cell_bam_sources(wildcards):
+    """The user's file or URL of each of cell_bams' BAMs, for messages about them."""
+    return [r.path for mark in MARKS for r in READS.of(wildcards.cell, mark)]
+
+
 def cell_bam_indexes(wildcards):
     """Their indexes: inputs too, so that a deleted .bai is made again before counting."""
     return [f"{bam}.bai" for bam in cell_bams(wildcards)]

@@ -24,8 +24,27 @@ rule bins_count:
         * attempt,
     params:
         marks=cell_bam_marks,
+        sources=cell_bam_sources,
         window=config["window"],
         counter=config["counter"],
         read_filter=config["counting"],
     script:
         "../scripts/bins_count.py"
+
+
+rule read_depth:
+    """Reads-in-bins of every cell type and mark against the mark's median: a warning for
+    one far below the others (its files or its counting settings are suspect)."""
+    input:
+        expand(f"{RESULTS}/{{cell}}/counts.npz", cell=CELLS),
+    output:
+        f"{RESULTS}/qc/depth.tsv",
+    log:
+        f"{LOGS}/qc/depth.log",
+    localrule: True
+    conda:
+        "../../envs/attentivechrome.yaml"
+    params:
+        cells=CELLS,
+    script:
+        "../scripts/read_depth.py"

@@ -2,6 +2,8 @@ rule summary:
     """One row per cell type: the test metrics of every model side by side."""
     input:
         **all_metrics(),
+        # Its warnings are repeated in the summary's log (no counts with authors_data).
+        **({} if AUTHORS_DATA else {"depth": rules.read_depth.output[0]}),
     output:
         f"{RESULTS}/summary.tsv",
     log:

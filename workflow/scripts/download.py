@@ -1,8 +1,8 @@
 import sys
 from pathlib import Path
 
-# The package is imported from this checkout, so conda environments need not install it
-# (resolved: scriptdir is spelled workflow/rules/../scripts).
+# The package is imported from this checkout (scriptdir resolved: it is spelled
+# workflow/rules/../scripts), so conda environments need not install it.
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
