@@ -719,7 +719,7 @@ def report(path: Path, cores: tuple[int, ...] = (2, 16, 64)) -> str:
     specs = parse_rules()
     defaults = default_resources()
     with_benchmark = {n: s for n, s in specs.items() if s.benchmark}
-    # Most specific first: train/E003-attentivechrome.tsv also fits train_baseline's.
+    # Most specific first: train/E003/attentivechrome-seed1.tsv also fits train_baseline's.
     ordered = sorted(with_benchmark.values(), key=lambda s: s.benchmark.count("{{"))
     patterns = {s.name: benchmark_pattern(s) for s in ordered}
     bench = read_benchmarks(results)

@@ -42,13 +42,13 @@ def damaged_reads(tmp_path, damage) -> dict:
     return {**base, "tagalign": str(folder / "{cell}-{mark}.tagAlign.gz")}
 
 
-def test_truncated_gzip_is_refused_at_download(tmp_path):
+def test_truncated_gzip_is_refused_with_no_output(tmp_path):
     sources = damaged_reads(tmp_path, lambda data: data[: len(data) // 2])
-    output = run_target(tmp_path, "bam/DEMO1-H3K4me3.bam", sources=sources)
-    assert "DEMO1-H3K4me3.tagAlign.gz" in output
-    assert "gzip" in output.lower()
-    assert not (tmp_path / "results/downloads/tagalign/DEMO1-H3K4me3.tagAlign.gz").exists()
-    assert not (tmp_path / "results/bam/DEMO1-H3K4me3.bam").exists()
+    run_target(tmp_path, "bam/DEMO1/H3K4me3.bam", sources=sources)
+    log = (tmp_path / "results/logs/bam/DEMO1/H3K4me3.log").read_text()
+    assert f"{tmp_path}/reads/DEMO1-H3K4me3.tagAlign.gz: truncated or corrupted gzip data" in log
+    assert not (tmp_path / "results/downloads").exists()  # a local file is read in place
+    assert not list((tmp_path / "results/bam/DEMO1").glob("H3K4me3*"))
 
 
 def test_non_numeric_coordinate_names_file_and_line(tmp_path):
@@ -58,14 +58,14 @@ def test_non_numeric_coordinate_names_file_and_line(tmp_path):
         return gzip.compress(b"".join(lines))
 
     sources = damaged_reads(tmp_path, damage)
-    run_target(tmp_path, "bam/DEMO1-H3K4me3.bam", sources=sources)
-    log = (tmp_path / "results/logs/bam/DEMO1-H3K4me3.log").read_text()
-    # The user's own file, not the copy under results/downloads/.
+    run_target(tmp_path, "bam/DEMO1/H3K4me3.bam", sources=sources)
+    log = (tmp_path / "results/logs/bam/DEMO1/H3K4me3.log").read_text()
+    # The user's own file, read where it is.
     assert f"{tmp_path}/reads/DEMO1-H3K4me3.tagAlign.gz, line 42" in log
     assert "downloads/" not in log.split(" ERROR ", 1)[1]
     assert "12x45" in log or "integer" in log
     assert "Traceback" not in log
-    assert not list((tmp_path / "results/bam").glob("DEMO1-H3K4me3*"))
+    assert not list((tmp_path / "results/bam/DEMO1").glob("H3K4me3*"))
 
 
 def test_authors_csv_with_a_missing_bin_row_is_refused_on_import(tmp_path):
@@ -230,10 +230,10 @@ def test_truncated_unindexed_bam_is_refused_with_no_output(tmp_path):
     truncated = tmp_path / "cut.bam"
     truncated.write_bytes((OWN / "reads/OWN1-H3K27ac-rep2.bam").read_bytes()[:-5000])
     rows = [f"OWN1\tH3K27ac\t{truncated}\t" if "H3K27ac-rep2" in row else row for row in own_rows()]
-    run_own(tmp_path, "bam/OWN1-H3K27ac.rep2.bam", rows)
-    log = (tmp_path / "results/logs/bam/OWN1-H3K27ac.rep2.log").read_text()
+    run_own(tmp_path, "bam/OWN1/H3K27ac.rep2.bam", rows)
+    log = (tmp_path / "results/logs/bam/OWN1/H3K27ac.rep2.log").read_text()
     assert f"{truncated}: truncated BAM file" in log and "Traceback" not in log
-    assert not list((tmp_path / "results/bam").glob("OWN1-H3K27ac*"))
+    assert not list((tmp_path / "results/bam/OWN1").glob("H3K27ac*"))
 
 
 def test_gtf_without_gene_records_names_the_file(tmp_path):

@@ -13,7 +13,8 @@ from http_server import FaultyServer
 # Every test here runs the real Snakemake on the demo (seconds to a minute each).
 pytestmark = pytest.mark.slow
 
-READS = "tagalign/DEMO1-H3K4me3.tagAlign.gz"
+READS = "tagalign/DEMO1/H3K4me3.tagAlign.gz"
+SERVED = "/tagalign/DEMO1-H3K4me3.tagAlign.gz"
 
 
 def serve_demo() -> FaultyServer:
@@ -45,14 +46,16 @@ def test_dropped_connection_is_resumed_to_identical_bytes(tmp_path):
         result = download(server, tmp_path, f"downloads/{READS}")
         assert result.returncode == 0, result.stderr
         assert [(r.path, r.range) for r in server.requests] == [
-            (f"/{READS}", None),
-            (f"/{READS}", "bytes=20000-"),
+            (SERVED, None),
+            (SERVED, "bytes=20000-"),
         ]
         downloaded = tmp_path / f"results/downloads/{READS}"
-        assert downloaded.read_bytes() == (REPO / f"resources/demo/{READS}").read_bytes()
-        result = download(server, tmp_path, "bam/DEMO1-H3K4me3.bam")
+        assert downloaded.read_bytes() == (REPO / f"resources/demo{SERVED}").read_bytes()
+        # The BAM from the download, and the chromosome sizes fetched on the way.
+        result = download(server, tmp_path, "bam/DEMO1/H3K4me3.bam")
         assert result.returncode == 0, result.stderr
-    assert (tmp_path / "results/bam/DEMO1-H3K4me3.bam.bai").exists()
+    assert (tmp_path / "results/bam/DEMO1/H3K4me3.bam.bai").exists()
+    assert (tmp_path / "results/logs/download/reference/chrom.sizes.log").exists()
     assert not downloaded.exists()  # raw reads are temporary once the BAM exists
 
 
@@ -63,29 +66,29 @@ def test_corrupted_file_fails_clearly_and_leaves_nothing_to_trust(tmp_path):
         again = download(server, tmp_path, f"downloads/{READS}")
     for result in (first, again):
         assert result.returncode != 0
-        assert "DEMO1-H3K4me3.tagAlign.gz" in result.stdout + result.stderr
+        assert "DEMO1/H3K4me3.tagAlign.gz" in result.stdout + result.stderr
     log = (tmp_path / f"results/logs/download/{READS}.log").read_text()
     assert "gzip" in log.lower()
-    folder = tmp_path / "results/downloads/tagalign"
+    folder = tmp_path / "results/downloads/tagalign/DEMO1"
     assert not folder.exists() or not any(folder.iterdir())
 
 
 def test_html_page_served_for_a_gz_ends_in_one_clear_line(tmp_path):
     with serve_demo() as server:
-        server.files[f"/{READS}"] = b"<!DOCTYPE html><html><body>Service unavailable</body></html>"
+        server.files[SERVED] = b"<!DOCTYPE html><html><body>Service unavailable</body></html>"
         result = download(server, tmp_path, f"downloads/{READS}")
     assert result.returncode != 0
     log = (tmp_path / f"results/logs/download/{READS}.log").read_text()
     assert "Traceback" not in log
     errors = [line for line in log.splitlines() if " ERROR " in line]
-    assert len(errors) == 1 and server.url(f"/{READS}") in errors[0]
+    assert len(errors) == 1 and server.url(SERVED) in errors[0]
     assert "an HTML page, not the data" in errors[0]
     assert not (tmp_path / f"results/downloads/{READS}").exists()
 
 
 def test_plain_text_reads_without_gz_are_accepted(tmp_path):
     with serve_demo() as server:
-        plain = gzip.decompress(server.files[f"/{READS}"])
+        plain = gzip.decompress(server.files[SERVED])
         server.files["/tagalign/DEMO1-H3K4me3.tagAlign"] = plain
         sources = {"tagalign": server.url("/tagalign/{cell}-{mark}.tagAlign")}
         config = tmp_path / "plain.yaml"
@@ -100,10 +103,10 @@ def test_plain_text_reads_without_gz_are_accepted(tmp_path):
                 }
             )
         )
-        bam = tmp_path / "results/bam/DEMO1-H3K4me3.bam"
+        bam = tmp_path / "results/bam/DEMO1/H3K4me3.bam"
         args = ["--cores", "1", "--configfile", "config/config.yaml", str(config)]
         snakemake(str(bam), *args)
-    log = (tmp_path / "results/logs/bam/DEMO1-H3K4me3.log").read_text()
+    log = (tmp_path / "results/logs/bam/DEMO1/H3K4me3.log").read_text()
     n_reads = plain.count(b"\n")
     assert f"{n_reads} reads" in log
     assert bam.exists() and bam.with_suffix(".bam.bai").exists()

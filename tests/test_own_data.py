@@ -70,15 +70,11 @@ def multicov_of_each(bams: list[Path], bins, folder, options) -> dict[Path, np.n
 
 
 def replicate_bams(results: Path, cell: str, mark: str) -> list[Path]:
-    """Each replicate's BAM as counting reads it: the user's when sorted and indexed."""
+    """Each replicate's BAM as counting reads it: results/bam/{cell}/{mark}[.rep{n}].bam."""
     sheet = pd.read_csv(OWN_DATA / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
     rows = sheet[(sheet["cell"] == cell) & (sheet["mark"] == mark)]
-    bams = []
-    for replicate, path in enumerate(rows["path"], start=1):
-        name = f"{cell}-{mark}" + (f".rep{replicate}" if len(rows) > 1 else "")
-        converted = results / "bam" / f"{name}.bam"
-        bams.append(converted if converted.exists() else REPO / path)
-    return bams
+    stems = [mark] if len(rows) == 1 else [f"{mark}.rep{n}" for n in range(1, len(rows) + 1)]
+    return [results / "bam" / cell / f"{stem}.bam" for stem in stems]
 
 
 @pytest.mark.slow
@@ -89,12 +85,16 @@ def test_own_data_end_to_end(own_run):
         (cell, model) for cell in ("OWN1", "OWN2") for model in ("attentivechrome", "logistic")
     }
     assert summary["test_auroc_mean"].between(0.5, 1).all()
-    # Only the unsorted BAM and the BED file were written under results/bam/; the user's
-    # files are as they were (no index written beside the unsorted BAM).
-    assert sorted(p.name for p in (results / "bam").glob("*.bam")) == [
-        "OWN1-H3K27ac.rep2.bam",
-        "OWN2-H3K27me3.bam",
+    # Only the unsorted BAM and the BED file were written under results/bam/; the sorted
+    # BAMs are links to the user's files, each with an index of its own. The user's files
+    # are as they were (no index written beside the unsorted BAM).
+    written = sorted(str(p.relative_to(results / "bam")) for p in (results / "bam").rglob("*.bam"))
+    assert [name for name in written if not (results / "bam" / name).is_symlink()] == [
+        "OWN1/H3K27ac.rep2.bam",
+        "OWN2/H3K27me3.bam",
     ]
+    assert len(written) == 9
+    assert all(Path(f"{results / 'bam' / name}.bai").is_file() for name in written)
     assert digests(OWN_DATA) == before
 
 

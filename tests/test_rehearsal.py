@@ -114,8 +114,8 @@ def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
     assert "{cell}" in config["sources"]["tagalign"] and "{mark}" in config["sources"]["tagalign"]
     rehearsal.validate_config(config)
     jobs = planned_jobs("--configfile", str(work / rehearsal.CONFIG_NAME))
+    # The files are local, read where they are: no download job (REMC's URLs have them).
     assert jobs == {
-        "download": 5 + 2,
         "reference_chrom_sizes": 1,
         "reference_genes": 1,
         "reads_to_bam": 5,
@@ -146,7 +146,7 @@ def test_requests_read_from_the_rules():
     bam = rehearsal.requests(specs["reads_to_bam"], config, defaults)
     assert bam == {"mem_mb": 3000, "runtime": defaults["runtime"], "threads": 1}  # fast writer
     assert rehearsal.requests(specs["bins_count"], config, defaults)["runtime"] == 60
-    assert specs["train_baseline"].benchmark == "train/{{cell}}-{{baseline}}-seed{{seed}}.tsv"
+    assert specs["train_baseline"].benchmark == "train/{{cell}}/{{baseline}}-seed{{seed}}.tsv"
 
 
 BENCHMARK = (
@@ -157,16 +157,16 @@ BENCHMARK = (
 
 def test_report_on_fake_benchmarks(tmp_path):
     bench = tmp_path / "benchmarks"
-    (bench / "bam").mkdir(parents=True)
-    (bench / "train").mkdir()
-    (bench / "bam/E003-H3K4me3.tsv").write_text(BENCHMARK.format(s=50.0, rss=3500.5))
-    (bench / "train/E003-attentivechrome-seed1.tsv").write_text(BENCHMARK.format(s=30.0, rss=800.0))
+    (bench / "bam/E003").mkdir(parents=True)
+    (bench / "train/E003").mkdir(parents=True)
+    (bench / "bam/E003/H3K4me3.tsv").write_text(BENCHMARK.format(s=50.0, rss=3500.5))
+    (bench / "train/E003/attentivechrome-seed1.tsv").write_text(BENCHMARK.format(s=30.0, rss=800.0))
     text = rehearsal.report(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| reads_to_bam")]
     assert rows == [
-        "| reads_to_bam | bam/E003-H3K4me3 | 50.0 | 3,500 | 3,000 | 120 | 1 | RSS above mem_mb |"
+        "| reads_to_bam | bam/E003/H3K4me3 | 50.0 | 3,500 | 3,000 | 120 | 1 | RSS above mem_mb |"
     ]
-    row = "| train_attentivechrome | train/E003-attentivechrome-seed1 | 30.0 | 800 | 2,000 |"
+    row = "| train_attentivechrome | train/E003/attentivechrome-seed1 | 30.0 | 800 | 2,000 |"
     assert row in text
     # 280 BAMs x 50 s x 1 thread (the fast writer) + 56 trainings x 30 s, on 2 cores.
     hours_2 = (280 * 50 * 1 + 56 * 30) / 2 / 3600

@@ -61,7 +61,7 @@ def test_killed_runs_resume_to_identical_outputs(demo, tmp_path, during_counting
     snakemake(*args, "--unlock")
     snakemake(*args)
 
-    assert "resuming" in (results / "logs/train/DEMO1-attentivechrome-seed1.log").read_text()
+    assert "resuming" in (results / "logs/train/DEMO1/attentivechrome-seed1.log").read_text()
     assert not checkpoint.exists()
     with np.load(results / "DEMO1/counts.npz") as got, np.load(demo / "DEMO1/counts.npz") as want:
         np.testing.assert_array_equal(got["X"], want["X"])
@@ -84,7 +84,7 @@ def test_deleted_bam_index_is_made_again_before_counting(tmp_path):
     target = f"{results}/DEMO1/counts.npz"
     args = ["--cores", "2", *FAST, "--config", f"results={results}"]
     snakemake(target, *args)
-    index = results / "bam/DEMO1-H3K36me3.bam.bai"
+    index = results / "bam/DEMO1/H3K36me3.bam.bai"
     index.unlink()
     (results / "DEMO1/counts.npz").unlink()
     snakemake(target, *args)  # the index is an input of counting (multicov needs it)

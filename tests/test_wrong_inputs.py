@@ -9,6 +9,7 @@ real rules on small BAMs made with pysam.
 from __future__ import annotations
 
 import gzip
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -295,16 +296,18 @@ def error_line(log: Path) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("counter", ["fast", "multicov"])
 def test_bam_of_another_assembly_is_refused_before_counting(tmp_path, counter):
-    # A sorted, indexed BAM read in place, its chr2 another length (hg19 against hg38).
+    # A sorted, indexed BAM (linked into the results), its chr2 another length (hg19 against
+    # hg38): refused by its BAM job.
     other = reheadered(OWN / "reads/OWN1-H3K4me3.bam", tmp_path / "hg19.bam", {"chr2": 6_100_000})
     rows = own_rows({"OWN1\tH3K4me3": [str(other)]})
     result, results = run_own(tmp_path, ["OWN1/counts.npz"], rows, counter=counter)
     assert result.returncode != 0
-    assert error_line(results / "logs/counts/OWN1.log") == (
+    assert error_line(results / "logs/bam/OWN1/H3K4me3.log") == (
         f"{other}: chromosome chr2 is 6100000 bp long in its header but 6000000 bp in the "
         "chromosome sizes: the reads were aligned to another assembly (align them to the "
         "genome of sources.chrom_sizes, or name that genome's sizes)"
     )
+    assert not list((results / "bam/OWN1").glob("H3K4me3.bam*"))
     assert not (results / "OWN1/counts.npz").exists()
 
 
@@ -316,11 +319,11 @@ def test_unsorted_bam_of_another_assembly_is_refused_before_sorting(tmp_path):
     rows = own_rows({"OWN1\tH3K27ac": [str(OWN / "reads/OWN1-H3K27ac-rep1.bam"), str(other)]})
     result, results = run_own(tmp_path, ["OWN1/counts.npz"], rows)
     assert result.returncode != 0
-    assert error_line(results / "logs/bam/OWN1-H3K27ac.rep2.log").startswith(
+    assert error_line(results / "logs/bam/OWN1/H3K27ac.rep2.log").startswith(
         f"{other}: chromosome 2 (chr2 in the sizes) is 6100000 bp long in its header but "
         "6000000 bp in the chromosome sizes"
     )
-    assert not list((results / "bam").rglob("*.bam"))
+    assert not list((results / "bam/OWN1").glob("H3K27ac.rep2.bam*"))
     assert not (results / "OWN1/counts.npz").exists()
 
 
@@ -339,13 +342,16 @@ def zero_read_bams(folder: Path) -> dict[str, Path]:
 def test_marks_without_a_counted_read_stop_the_counting_with_the_reason(tmp_path):
     bams = zero_read_bams(tmp_path)
     n = len(positions(bams["mapq0"]))
+    # Its own file: one file for two marks of a cell type is refused (samples).
+    empty_replicate = tmp_path / "header-only-H3K27ac.bam"
+    shutil.copy(bams["header_only"], empty_replicate)
     rows = own_rows(
         {
             "OWN1\tH3K4me3": [str(bams["header_only"])],
             "OWN1\tH3K36me3": [str(bams["mapq0"])],
             "OWN1\tH3K27me3": [str(bams["duplicates"])],
             # Replicate 1 counts nothing, replicate 2 does: a warning, not a stop.
-            "OWN1\tH3K27ac": [str(bams["header_only"]), str(OWN / "reads/OWN1-H3K27ac-rep2.bam")],
+            "OWN1\tH3K27ac": [str(empty_replicate), str(OWN / "reads/OWN1-H3K27ac-rep2.bam")],
         }
     )
     lines = {}
@@ -356,7 +362,7 @@ def test_marks_without_a_counted_read_stop_the_counting_with_the_reason(tmp_path
         lines[counter] = error_line(log)
         assert not (results / "OWN1/counts.npz").exists()
         assert (
-            f"WARNING attentivechrome.depth: OWN1 H3K27ac: replicate {bams['header_only']} "
+            f"WARNING attentivechrome.depth: OWN1 H3K27ac: replicate {empty_replicate} "
             "counted no read in any TSS window, its mark is counted from the other replicates: "
             "no records (a header-only BAM)"
         ) in log.read_text()
@@ -388,7 +394,7 @@ def test_proper_pairs_on_single_end_reads_stop_the_counting(tmp_path):
 
 @pytest.mark.slow
 def test_a_mark_far_below_the_other_cell_types_is_a_warning(tmp_path):
-    # OWN2's H3K4me3: one read in 100 of the demo's, sorted and indexed, read in place.
+    # OWN2's H3K4me3: one read in 100 of the demo's, sorted and indexed (linked).
     kept = positions(OWN / "reads/OWN2-H3K4me3.bam")[::100]
     thin = write_bam(tmp_path / "thin.bam", [(t, p, 0, 60) for t, p in kept])
     rows = own_rows({"OWN2\tH3K4me3": [str(thin)]})
@@ -463,9 +469,8 @@ def test_bed_with_track_lines_gives_the_bam_of_the_bed_without(tmp_path, bam_wri
     rows = own_rows({"OWN2\tH3K27me3": [str(plain), str(headed)]})
     result, results = run_own(tmp_path, ["OWN2/counts.npz"], rows, bam_writer=bam_writer)
     assert result.returncode == 0, result.stderr
-    [rep1] = (results / "bam").rglob("OWN2-H3K27me3.rep1.bam")
-    [rep2] = (results / "bam").rglob("OWN2-H3K27me3.rep2.bam")
+    rep1, rep2 = (results / f"bam/OWN2/H3K27me3.rep{n}.bam" for n in (1, 2))
     assert len(records_of(rep1)) > 14_000
     assert records_of(rep2) == records_of(rep1)
-    log = (results / "logs/bam/OWN2-H3K27me3.rep2.log").read_text()
+    log = (results / "logs/bam/OWN2/H3K27me3.rep2.log").read_text()
     assert "4 track, browser or comment lines skipped" in log

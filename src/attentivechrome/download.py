@@ -16,8 +16,10 @@ it stopped, and never leave behind a file that merely looks complete. ``fetch`` 
   readers check it), while an empty file or an HTML page (a portal's error or login page
   served in place of the data) is refused.
 
-Local sources (plain paths and ``file://`` URLs) are copied, not linked, so that later
-edits of the source cannot silently change a pipeline input.
+The pipeline fetches only URLs: a local file is an input of the job that reads it, so that
+Snakemake reruns what depends on it when it changes, and ``check_local`` gives it the same
+checks there. ``fetch`` still copies a local source (plain path or ``file://`` URL), not
+linking it, for callers that want a copy.
 
 A ``.part`` left by a transient failure (retries exhausted) is kept on purpose: the next
 run resumes it. A ``.part`` that failed verification is always removed.
@@ -123,6 +125,18 @@ def fetch(
 
 
 # --- local sources ---------------------------------------------------------------------
+
+
+def check_local(path: str | Path, sha256: str | None = None, contents: bool = True) -> None:
+    """Check a local input read where it is as a download is checked: its SHA-256 when one
+    is given and, with `contents`, that it is not empty, not an HTML page, and whole when
+    gzipped (its readers need not tell a cut-off gzip stream). Raises InputError naming it.
+    """
+    path = Path(path)
+    try:
+        _verify(path, sha256.strip().lower() if sha256 else None, contents)
+    except _Corrupt as exc:
+        raise InputError(path, str(exc)) from None
 
 
 def _file_url_path(url: str) -> Path:
@@ -315,11 +329,13 @@ def _describe(exc: BaseException) -> str:
 # --- verification ----------------------------------------------------------------------
 
 
-def _verify(path: Path, sha: str | None) -> None:
+def _verify(path: Path, sha: str | None, contents: bool = True) -> None:
     if sha is not None:
         actual = sha256_of(path)
         if actual != sha:
             raise _Corrupt(f"SHA-256 mismatch: expected {sha}, got {actual}")
+    if not contents:
+        return
     if path.stat().st_size == 0:
         raise _Corrupt("empty file")
     if is_gzip(path):

@@ -1,4 +1,5 @@
-"""Reads -> sorted, indexed BAM: tagAlign or BED text converted, other BAMs sorted.
+"""Reads -> sorted, indexed BAM: tagAlign or BED text converted, a user's sorted BAM linked,
+other BAMs sorted.
 
 A tagAlign file is BED6 (chrom, start, end, name, score, strand), one read per line,
 gzipped or plain (told apart by the gzip magic bytes, not by the file name).
@@ -22,11 +23,15 @@ past a chromosome's end, are dropped and counted (not moved to the first chromos
 bedtobam would do with them).
 
 A BAM input is sorted and indexed as it is (samtools sort), every record kept: counting
-applies multicov's rules to it. A BAM without its end-of-file marker is refused as
-truncated before sorting, since samtools would sort what it could read with a warning;
-so is a BAM whose header gives a chromosome of the sizes another length (aligned to
-another assembly, genome.check_lengths). CRAM and SAM are refused with the command that
-converts them (samples.REFUSED_KINDS).
+applies multicov's rules to it. A local BAM that is coordinate-sorted is not copied: the
+results hold a symlink to it and an index made here, since an index found beside the
+user's file may belong to another BAM (its age says nothing about that) and would give
+multicov wrong counts. A BAM that says it is sorted but is not fails indexing and is
+sorted instead. A BAM without its end-of-file marker is refused as truncated, since
+samtools would sort or index what it could read with a warning; so is a BAM whose header
+gives a chromosome of the sizes another length (aligned to another assembly,
+genome.check_lengths). CRAM and SAM are refused with the command that converts them
+(samples.REFUSED_KINDS).
 
 Both BAM writers read the same validated blocks (`parsed_blocks`): `fast` builds the
 records with numpy and compresses them with bgzip (module bamwriter); `bedtools` streams
@@ -562,6 +567,23 @@ def _sorted_bam_at(dest_bam: str | Path, threads: int) -> Iterator[Path]:
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
+def _check_bam(path: Path, doing: str, chrom_sizes: dict[str, int] | None) -> None:
+    """A whole BAM (its end-of-file marker) aligned to the genome of `chrom_sizes`."""
+    with open(path, "rb") as handle:
+        handle.seek(max(path.stat().st_size - len(BGZF_EOF), 0))
+        if handle.read() != BGZF_EOF:
+            raise InputError(path, f"truncated BAM file (no end-of-file marker): cannot {doing} it")
+    if chrom_sizes is not None:
+        header = read_header(path)
+        check_lengths(path, header.references, header.lengths, chrom_sizes)
+
+
+def _records(bam: str | Path) -> str:
+    with pysam.AlignmentFile(str(bam), "rb") as handle:
+        mapped, unmapped = handle.mapped, handle.unmapped
+    return f"{mapped + unmapped} records ({mapped} mapped)"
+
+
 def sort_bam(
     src: str | Path,
     dest_bam: str | Path,
@@ -572,21 +594,53 @@ def sort_bam(
     """Sort and index a BAM as it is, into `dest_bam` (the source is only read); with
     `chrom_sizes`, its header's lengths must be theirs (check_lengths)."""
     path = Path(src)
-    with open(path, "rb") as handle:
-        handle.seek(max(path.stat().st_size - len(BGZF_EOF), 0))
-        if handle.read() != BGZF_EOF:
-            raise InputError(path, "truncated BAM file (no end-of-file marker): cannot sort it")
-    if chrom_sizes is not None:
-        header = read_header(path)
-        check_lengths(path, header.references, header.lengths, chrom_sizes)
+    _check_bam(path, "sort", chrom_sizes)
     with _sorted_bam_at(dest_bam, threads) as work:
         try:
             _sort(path, work / "sorted.bam", threads, memory_per_thread)
         except pysam.utils.SamtoolsError as exc:
             raise InputError(path, f"samtools sort failed: {exc}") from None
-    with pysam.AlignmentFile(str(dest_bam), "rb") as bam:
-        mapped, unmapped = bam.mapped, bam.unmapped
-    return f"sorted and indexed {mapped + unmapped} records ({mapped} mapped)"
+    return f"sorted and indexed {_records(dest_bam)}"
+
+
+def link_bam(
+    src: str | Path,
+    dest_bam: str | Path,
+    chrom_sizes: dict[str, int] | None = None,
+    threads: int = 1,
+) -> str | None:
+    """`dest_bam`, a symlink to a coordinate-sorted BAM, with an index of its own made here;
+    None, and nothing written, when the BAM is not sorted (its header or its records say so).
+    With `chrom_sizes`, its header's lengths must be theirs (check_lengths).
+
+    The link and its index appear together or not at all; the source is only read.
+    """
+    path = Path(src)
+    _check_bam(path, "index", chrom_sizes)
+    try:
+        with pysam.AlignmentFile(str(path), "rb", check_sq=False) as handle:
+            order = handle.header.to_dict().get("HD", {}).get("SO")
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read the BAM file: {exc}") from None
+    if order != "coordinate":
+        return None
+    dest = Path(dest_bam)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_work(dest)
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        link = work / "linked.bam"
+        link.symlink_to(path.absolute())
+        try:
+            pysam.index("-@", str(max(threads - 1, 0)), str(link), str(work / "linked.bam.bai"))
+        except pysam.utils.SamtoolsError as exc:
+            log.warning("%s says it is sorted but cannot be indexed (%s): sorting it", path, exc)
+            return None
+        os.replace(work / "linked.bam.bai", f"{dest}.bai")
+        os.replace(link, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return f"linked {path} (coordinate-sorted) and indexed its {_records(dest)}"
 
 
 def reads_to_bam(
@@ -596,8 +650,11 @@ def reads_to_bam(
     kind: str = "text",
     threads: int = 1,
     bam_writer: str = "fast",
+    link: bool = False,
 ) -> str:
-    """One replicate's reads as a sorted, indexed BAM; `kind` (bam or text) must be right."""
+    """One replicate's reads as a sorted BAM with its own index; `kind` (bam or text) must
+    be right. With `link` (the user's own file, not a temporary download) a sorted BAM is
+    linked rather than copied."""
     found = content_kind(Path(src))
     if found in REFUSED_KINDS:
         raise InputError(src, f"found {REFUSED_KINDS[found]}")
@@ -606,7 +663,9 @@ def reads_to_bam(
         shown = "a BAM file" if found == "bam" else "text"
         raise InputError(src, f"expected {expected}, found {shown} (see its format)")
     if kind == "bam":
-        return sort_bam(src, dest_bam, load_chrom_sizes(chrom_sizes_file), threads)
+        sizes = load_chrom_sizes(chrom_sizes_file)
+        linked = link and link_bam(src, dest_bam, sizes, threads)
+        return linked or sort_bam(src, dest_bam, sizes, threads)
     return tagalign_to_bam(
         src, chrom_sizes_file, dest_bam, threads, bam_writer=bam_writer
     ).summary()

@@ -1,8 +1,9 @@
 """Which reads feed each cell type and mark: a sample sheet, or the tagAlign URL pattern.
 
-The sample sheet (`samples` in the config) is a TSV with a header and the columns `cell`,
-`mark`, `path` (a local path or a URL) and, optionally, `format` (`tagalign`, `bed` or
-`bam`). Rules recorded here once:
+The sample sheet (`samples` in the config) is a table with a header line and the columns
+`cell`, `mark`, `path` (a local path or a URL) and, optionally, `format` (`tagalign`, `bed`
+or `bam`). Tabs or commas separate the columns (told by the header line); blank lines and
+lines starting with `#` are skipped. Rules recorded here once:
 - An empty `format` is told from a local file's content (BAM or text, gzipped or not)
   and from a URL's name (`.bam` or not); a declared format must agree with the content.
   A CRAM file or SAM text, whatever its name or declared format, is refused with the
@@ -11,12 +12,20 @@ The sample sheet (`samples` in the config) is a TSV with a header and the column
 - Cell types and marks are the sheet's, in the order they first appear; every cell type
   needs every mark (a model sees all marks of a gene). `cell_types` or `marks` in the
   config select among them.
+- Names become folders and files: results/{cell}/, results/bam/{cell}/{mark}.bam,
+  logs/bam/{cell}/{mark}.log, downloads/tagalign/{cell}/{mark}.tagAlign.gz. So a name
+  holds letters, digits and `_ . -` only and starts with a letter, digit or `_`; a cell
+  type is none of the results folder's own entries (`reference`, `bam`, `logs`, ...); a
+  mark does not end like a replicate (`.rep2`). Every name derived from the rows is checked
+  distinct, case ignored (one file on a case-insensitive disk), so that no two samples can
+  write, or be counted from, one file.
 - Several rows for one (cell, mark) are replicates. Each becomes its own BAM, named
-  `{cell}-{mark}.rep{n}` in row order (`{cell}-{mark}` when there is one), and a mark's
-  counts are the sum of its replicates' counts: the counts of their merged BAM, since
-  each read counts on its own.
-- A local BAM that is coordinate-sorted and indexed (a `.bai` no older than it) is read
-  where it is; any other BAM is sorted and indexed into the results, never in place.
+  `{mark}.rep{n}` in row order (`{mark}` when there is one) in its cell type's folder, and
+  a mark's counts are the sum of its replicates' counts: the counts of their merged BAM,
+  since each read counts on its own.
+- A local file is known by what it is (device and inode), not by how its path is spelt
+  (a symlink, `a/./b`, relative or absolute, `file://`): one file twice for a cell type,
+  as two replicates or two marks, is refused; one file for two cell types is a warning.
 
 `sources.tagalign`, a path or URL pattern with {cell} and {mark}, is a shorthand for a
 sheet of tagAlign files, one per (cell, mark).
@@ -24,17 +33,19 @@ sheet of tagAlign files, one per (cell, mark).
 
 from __future__ import annotations
 
+import csv
 import gzip
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pandas as pd
-import pysam
 
 from .errors import InputError
-from .io import is_gzip, read_table
+from .io import is_gzip, open_text
 
 #: The sheet's formats, and what each is read as: a BAM, or text (tagAlign and BED alike).
 FORMAT_KINDS = {"tagalign": "text", "bed": "text", "bam": "bam"}
@@ -45,6 +56,26 @@ CORE_MARKS = ("H3K4me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K27me3")
 #: Roadmap's names of the marks its tagAlign files hold (the pattern's {mark}): a name
 #: outside these is a typo that would only show as a failed download.
 ROADMAP_MARKS = (*CORE_MARKS, "H3K27ac", "H3K9ac", "H2A.Z", "H3K79me2", "H4K20me1", "DNase")
+#: What a cell type or mark may be: it names files and folders (no `/`, no space, not
+#: hidden, not an option to a command-line tool).
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter, digit or '_'"
+#: A replicate's file name ends so; a mark named so would be another mark's replicate.
+REPLICATE_SUFFIX = re.compile(r"\.rep\d+$", re.IGNORECASE)
+#: Entries of the results folder beside the cell types' folders (results/{cell}/).
+RESULTS_ENTRIES = (
+    "bam",
+    "benchmarks",
+    "comparison.tsv",
+    "config.resolved.yaml",
+    "downloads",
+    "logs",
+    "plots",
+    "predict",
+    "qc",
+    "reference",
+    "summary.tsv",
+)
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _BAM_MAGIC = b"BAM\x01"
 _CRAM_MAGIC = b"CRAM"
@@ -68,12 +99,18 @@ class Reads:
     kind: str  # "bam" or "text" (tagAlign or BED, gzipped or plain)
     replicate: int = 1
     n_replicates: int = 1
+    line: int | None = None  # its line in the sample sheet
+
+    @property
+    def stem(self) -> str:
+        """Its file name in its cell type's folders, without suffix: the mark, or
+        `{mark}.rep{n}` with replicates."""
+        return self.mark if self.n_replicates == 1 else f"{self.mark}.rep{self.replicate}"
 
     @property
     def name(self) -> str:
-        """Its name in results/bam/ and in the logs."""
-        base = f"{self.cell}-{self.mark}"
-        return base if self.n_replicates == 1 else f"{base}.rep{self.replicate}"
+        """`{cell}/{stem}`: results/bam/{name}.bam, logs/bam/{name}.log."""
+        return f"{self.cell}/{self.stem}"
 
     @property
     def is_local(self) -> bool:
@@ -83,11 +120,11 @@ class Reads:
     def local_path(self) -> Path:
         return local_path(self.path)
 
-    def download_name(self) -> str | None:
-        """Name under the download folder; None for a local BAM, which is read in place."""
+    def source_name(self) -> str:
+        """Its name under the download folder (a URL's) and in `sources.sha256`."""
         if self.kind == "text":
             return f"tagalign/{self.name}.tagAlign.gz"
-        return None if self.is_local else f"bam/{self.name}.bam"
+        return f"bam/{self.name}.bam"
 
 
 @dataclass(frozen=True)
@@ -95,36 +132,16 @@ class ReadSources:
     reads: tuple[Reads, ...]
     cells: tuple[str, ...]
     marks: tuple[str, ...]
+    #: Things worth telling that do not stop the run (one file for two cell types).
+    warnings: tuple[str, ...] = ()
 
     def of(self, cell: str, mark: str) -> list[Reads]:
         return [r for r in self.reads if r.cell == cell and r.mark == mark]
-
-    def read_in_place(self) -> dict[str, Path]:
-        """Index of each local BAM that needs no sorting (sorted, a current .bai), by name."""
-        found = {
-            r.name: bam_index(r.local_path) for r in self.reads if r.kind == "bam" and r.is_local
-        }
-        return {name: index for name, index in found.items() if index is not None}
 
     def table(self) -> pd.DataFrame:
         """One row per replicate, for schema validation and for users to read back."""
         columns = ["cell", "mark", "path", "kind", "replicate", "name"]
         return pd.DataFrame([[getattr(r, c) for c in columns] for r in self.reads], columns=columns)
-
-
-def bam_index(bam: Path) -> Path | None:
-    """The .bai of a coordinate-sorted BAM, when it exists and is not older than the BAM
-    (a stale index would give multicov wrong counts)."""
-    for index in (Path(f"{bam}.bai"), bam.with_suffix(".bai")):
-        # Whole seconds, as htslib compares them: a copy made in one go keeps its index.
-        if index.is_file() and int(index.stat().st_mtime) >= int(bam.stat().st_mtime):
-            try:
-                with pysam.AlignmentFile(str(bam), "rb", check_sq=False) as handle:
-                    header = handle.header.to_dict()
-            except (OSError, ValueError):
-                return None
-            return index if header.get("HD", {}).get("SO") == "coordinate" else None
-    return None
 
 
 def content_kind(path: Path) -> str:
@@ -153,14 +170,50 @@ def is_local(path: str) -> bool:
 
 
 def local_path(path: str) -> Path:
-    return Path(re.sub(r"^file://", "", path, flags=re.IGNORECASE))
+    """The file a plain path or a file:// URL names (`file:///a%20b` is `/a b`)."""
+    if path.lower().startswith("file://"):
+        return Path(unquote(urlsplit(path).path))
+    return Path(path)
+
+
+def name_problem(name: str, what: str) -> str | None:
+    """Why `name` cannot be a cell type's or mark's (`what`) name, or None when it can."""
+    if not NAME.fullmatch(name):
+        bad = sorted({c for c in name if not re.fullmatch(r"[A-Za-z0-9_.-]", c)})
+        shown = f"has {', '.join(map(repr, bad))}" if bad else f"starts with {name[:1]!r}"
+        return f"{what} {name!r} cannot name a file (it {shown}): use {NAME_RULE}"
+    if what == "mark" and REPLICATE_SUFFIX.search(name):
+        return (
+            f"mark {name!r} ends like a replicate's file name "
+            f"({REPLICATE_SUFFIX.search(name).group()}): rows of one mark are its replicates, "
+            "so rename the mark"
+        )
+    if what == "cell type" and name.casefold() in RESULTS_ENTRIES:
+        return (
+            f"cell type {name!r} is an entry of the results folder itself (results/{name}); "
+            f"choose another name (none of {', '.join(RESULTS_ENTRIES)})"
+        )
+    return None
+
+
+def _identity(path: str) -> tuple:
+    """What a reads path is: a local file's device and inode, or the URL, normalised."""
+    if is_local(path):
+        stat = os.stat(local_path(path))
+        return ("file", stat.st_dev, stat.st_ino)
+    parts = urlsplit(path)
+    return ("url", parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query)
 
 
 def _kind(path: str, declared: str, where: Path, line: int) -> str:
     if not is_local(path):
         named = "bam" if path.lower().split("?")[0].endswith(".bam") else "text"
         return FORMAT_KINDS.get(declared, named)
+    if path.lower().startswith("file://") and urlsplit(path).netloc not in ("", "localhost"):
+        raise InputError(where, f"{path}: a file:// URL of another host", line=line)
     local = local_path(path)
+    if local.is_dir():
+        raise InputError(where, f"reads file {path} is a folder", line=line)
     if not local.is_file():
         raise InputError(where, f"reads file {path} does not exist", line=line)
     found = content_kind(local)
@@ -173,31 +226,72 @@ def _kind(path: str, declared: str, where: Path, line: int) -> str:
     return found
 
 
+def _sheet_lines(sheet: Path) -> list[tuple[int, list[str]]]:
+    """The sheet's header and rows, split, with their line numbers; `#` and blank lines
+    skipped; tabs or commas, as the header line has them."""
+    try:
+        with open_text(sheet) as handle:
+            lines = [(n, line.rstrip("\r\n")) for n, line in enumerate(handle, start=1)]
+    except UnicodeDecodeError:
+        raise InputError(sheet, "not a text file (a sample sheet is a table of text)") from None
+    kept = [(n, line) for n, line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not kept:
+        raise InputError(sheet, f"no header line ({', '.join(COLUMNS)} and optionally format)")
+    first, header = kept[0]
+    if "\t" in header:
+        dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    elif "," in header:
+        dialect = {"delimiter": ","}
+    elif len(header.split()) > 1:
+        raise InputError(
+            sheet,
+            "expected a tab- or comma-separated header (its columns are separated by spaces)",
+            line=first,
+        )
+    else:
+        dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    return [(n, [v.strip() for v in next(csv.reader([line], **dialect))]) for n, line in kept]
+
+
 def read_sample_sheet(
     path: str | Path, cells: Sequence[str] | None = None, marks: Sequence[str] | None = None
 ) -> ReadSources:
     """The sheet's reads, checked; `cells` and `marks`, when given, select among its own."""
     sheet = Path(path)
+    if sheet.is_dir():
+        raise InputError(sheet, f"a folder, not a sample sheet (a table: {', '.join(COLUMNS)})")
     if not sheet.is_file():
         raise InputError(sheet, "sample sheet not found")
-    table = read_table(sheet, dtype=str, keep_default_na=False)
-    missing = [c for c in COLUMNS if c not in table.columns]
+    (header_line, columns), *lines = _sheet_lines(sheet)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise InputError(sheet, f"column {', '.join(repeated)} appears twice", line=header_line)
+    missing = [c for c in COLUMNS if c not in columns]
     if missing:
         raise InputError(
             sheet,
-            f"missing column {', '.join(missing)} (the sheet has {', '.join(table.columns)}; "
+            f"missing column {', '.join(missing)} (the sheet has {', '.join(columns)}; "
             f"it needs {', '.join(COLUMNS)} and may have format)",
-            line=1,
+            line=header_line,
         )
-    if table.empty:
+    if not lines:
         raise InputError(sheet, "no rows (one per replicate of each cell type and mark)")
     rows = []
-    for number, row in enumerate(table.to_dict("records"), start=2):
-        values = {c: str(row[c]).strip() for c in COLUMNS}
+    for number, fields in lines:
+        if len(fields) > len(columns):
+            raise InputError(
+                sheet, f"{len(fields)} fields, the header has {len(columns)}", line=number
+            )
+        row = dict(zip(columns, fields + [""] * (len(columns) - len(fields)), strict=True))
+        values = {c: row[c] for c in COLUMNS}
         empty = [c for c in COLUMNS if not values[c]]
         if empty:
             raise InputError(sheet, f"empty {', '.join(empty)}", line=number)
-        declared = str(row.get("format", "")).strip().lower()
+        for key, what in (("cell", "cell type"), ("mark", "mark")):
+            problem = name_problem(values[key], what)
+            if problem:
+                raise InputError(sheet, problem, line=number)
+        declared = row.get("format", "").lower()
         if declared and declared not in FORMATS:
             raise InputError(
                 sheet,
@@ -219,26 +313,89 @@ def reads_from_pattern(pattern: str, cells: Sequence[str], marks: Sequence[str])
                 f"mark {mark} is not a Roadmap mark ({', '.join(ROADMAP_MARKS)}); reads of "
                 "other marks are named in a sample sheet (samples)",
             )
-    reads = tuple(
-        Reads(cell, mark, pattern.format(cell=cell, mark=mark), "text")
+    for names, what in ((cells, "cell type"), (marks, "mark")):
+        for name in names:
+            problem = name_problem(name, what)
+            if problem:
+                key = "cell_types" if what == "cell type" else "marks"
+                raise InputError(None, f"{key}: {problem}")
+    rows = [
+        (cell, mark, pattern.format(cell=cell, mark=mark), "text", None)
         for cell in cells
         for mark in marks
-    )
-    return ReadSources(reads, tuple(cells), tuple(marks))
+    ]
+    return _as_sources(rows, None)
 
 
-def _as_sources(rows: list[tuple], sheet: Path) -> ReadSources:
+def _where(sheet: Path | None, line: int | None) -> str:
+    return f"line {line}" if sheet is not None else "sources.tagalign"
+
+
+def _check_distinct(reads: tuple[Reads, ...], sheet: Path | None) -> None:
+    """Refuse rows whose derived names meet, case ignored: every path of the results is a
+    fixed prefix and suffix around a cell type's name (results/{cell}/, logs/counts/
+    {cell}.log) or a replicate's (results/bam/{cell}/{stem}.bam, logs/bam/{cell}/{stem}.log,
+    downloads/tagalign/{cell}/{stem}.tagAlign.gz), so distinct names are distinct files."""
+    cells: dict[str, Reads] = {}
+    names: dict[str, Reads] = {}
+    for r in reads:
+        first_cell = cells.setdefault(r.cell.casefold(), r)
+        first_name = names.setdefault(r.name.casefold(), r)
+        if first_cell.cell != r.cell:
+            first, shown = first_cell, f"results/{r.cell}/"
+        elif first_name is not r:
+            first, shown = first_name, f"results/bam/{r.name}.bam"
+        else:
+            continue
+        raise InputError(
+            sheet,
+            f"{r.cell} {r.mark} and {first.cell} {first.mark} ({_where(sheet, first.line)}) "
+            f"would share files ({shown}, case ignored as some disks do): rename one",
+            line=r.line,
+        )
+
+
+def _check_same_files(reads: tuple[Reads, ...], sheet: Path | None) -> tuple[str, ...]:
+    """Refuse one file twice for a cell type (as replicates every count would double; as
+    two marks one would be counted for the other); one file for two cell types is a warning."""
+    by_file: dict[tuple, Reads] = {}
+    warnings = []
+    for r in reads:
+        if r.is_local and not r.local_path.is_file():
+            continue  # a pattern's missing file: the rule reading it names it
+        first = by_file.setdefault(_identity(r.path), r)
+        if first is r:
+            continue
+        spelt = "" if first.path == r.path else f" (as {first.path})"
+        where = f"{_where(sheet, first.line)}{spelt}"
+        if (first.cell, first.mark) == (r.cell, r.mark):
+            raise InputError(
+                sheet,
+                f"{r.path} is listed twice for {r.cell} {r.mark} ({where}): the same reads "
+                "would be pooled as two replicates, every count doubled",
+                line=r.line,
+            )
+        if first.cell == r.cell:
+            raise InputError(
+                sheet,
+                f"{r.path} is the reads of both {r.cell} {first.mark} ({where}) and "
+                f"{r.cell} {r.mark}: one file cannot be two marks",
+                line=r.line,
+            )
+        location = f"{sheet}, line {r.line}" if sheet is not None else "sources.tagalign"
+        warnings.append(
+            f"{location}: {r.path} is the reads of {r.cell} {r.mark} and also of "
+            f"{first.cell} {first.mark} ({where}): one file for two cell types"
+        )
+    return tuple(warnings)
+
+
+def _as_sources(rows: list[tuple], sheet: Path | None) -> ReadSources:
     cells = tuple(dict.fromkeys(r[0] for r in rows))
     marks = tuple(dict.fromkeys(r[1] for r in rows))
     seen: dict[tuple[str, str], list[tuple]] = {}
     for row in rows:
         seen.setdefault((row[0], row[1]), []).append(row)
-    for rows_of_mark in seen.values():
-        paths: set[str] = set()
-        for cell, mark, path, _, line in rows_of_mark:
-            if path in paths:
-                raise InputError(sheet, f"{path} is listed twice for {cell} {mark}", line=line)
-            paths.add(path)
     holes = [f"{cell} {mark}" for cell in cells for mark in marks if (cell, mark) not in seen]
     if holes:
         raise InputError(
@@ -247,11 +404,13 @@ def _as_sources(rows: list[tuple], sheet: Path) -> ReadSources:
             f"({', '.join(marks)})",
         )
     reads = tuple(
-        Reads(cell, mark, path, kind, replicate, len(seen[(cell, mark)]))
+        Reads(cell, mark, path, kind, replicate, len(group), line)
         for (cell, mark), group in seen.items()
-        for replicate, (_, _, path, kind, _) in enumerate(group, start=1)
+        for replicate, (_, _, path, kind, line) in enumerate(group, start=1)
     )
-    return ReadSources(reads, cells, marks)
+    _check_distinct(reads, sheet)
+    warnings = _check_same_files(reads, sheet)
+    return ReadSources(reads, cells, marks, warnings)
 
 
 def _select(
@@ -268,4 +427,4 @@ def _select(
     cells = tuple(cells or sources.cells)
     marks = tuple(marks or sources.marks)
     reads = tuple(r for r in sources.reads if r.cell in cells and r.mark in marks)
-    return ReadSources(reads, cells, marks)
+    return ReadSources(reads, cells, marks, sources.warnings)

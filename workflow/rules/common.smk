@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import min_version, validate
 
@@ -31,6 +32,8 @@ from attentivechrome import labels
 from attentivechrome.genome import BUILTIN_GENOMES
 from attentivechrome.samples import (
     CORE_MARKS,
+    is_local,
+    local_path,
     read_sample_sheet,
     reads_from_pattern,
 )
@@ -93,32 +96,31 @@ def read_sources():
 
 
 READS = read_sources()
+for warning in READS.warnings:
+    logger.warning(f"Warning: {warning}")
 if "samples" in config:
     validate(READS.table(), schema="../schemas/samples.schema.yaml")
 CELLS, MARKS = list(READS.cells), list(READS.marks)
 # What they resolved to, for results/config.resolved.yaml.
 config["cell_types"], config["marks"] = CELLS, MARKS
-# Reads by name; sorted, indexed local BAMs are read in place (with their index named
-# here), every other replicate is converted or sorted into {results}/bam/.
+# Replicates by name, {cell}/{stem}: each one's BAM is {results}/bam/{name}.bam.
 READS_BY_NAME = {reads.name: reads for reads in READS.reads}
-IN_PLACE = READS.read_in_place()
-CONVERTED = [name for name in READS_BY_NAME if name not in IN_PLACE]
 
 
 def _reference_name(kind, source):
-    """Local download name of a reference file; gzip keeps its suffix."""
+    """Source name of a reference file; gzip keeps its suffix."""
     return f"reference/{kind}" + (".gz" if source.endswith(".gz") else "")
 
 
-# Every input the pipeline fetches, keyed by its name under the download folder.
-DOWNLOAD_SOURCES = {
-    reads.download_name(): reads.path
-    for reads in READS.reads
-    if reads.download_name() and not AUTHORS_DATA
+# Every input by its source name: its name under the download folder when it is a URL,
+# and its key in sources.sha256. A local file is an input of the job that reads it (so
+# that editing it reruns what depends on it); only URLs go through the download rule.
+SOURCE_NAMES = {
+    reads.source_name(): reads.path for reads in READS.reads if not AUTHORS_DATA
 }
 EXPRESSION = _reference_name("expression.tsv", SOURCES.get("expression", ""))
 GENE_INFO = _reference_name("gene_info.tsv", SOURCES.get("genes", ""))
-DOWNLOAD_SOURCES.update(
+SOURCE_NAMES.update(
     {
         name: SOURCES[key]
         for name, key in ((EXPRESSION, "expression"), (GENE_INFO, "genes"))
@@ -126,17 +128,28 @@ DOWNLOAD_SOURCES.update(
     }
 )
 if CHROM_SIZES and CHROM_SIZES not in BUILTIN_GENOMES:
-    DOWNLOAD_SOURCES["reference/chrom.sizes"] = CHROM_SIZES
+    SOURCE_NAMES["reference/chrom.sizes"] = CHROM_SIZES
+DOWNLOAD_SOURCES = {
+    name: source for name, source in SOURCE_NAMES.items() if not is_local(source)
+}
+SHA256 = SOURCES.get("sha256", {})
+_unknown_sha256 = sorted(set(SHA256) - set(SOURCE_NAMES))
+if _unknown_sha256:
+    raise InputError(
+        None,
+        f"sources.sha256: {', '.join(_unknown_sha256)} names no input of this run "
+        f"(inputs are named like {', '.join(list(SOURCE_NAMES)[:3])})",
+    )
 
 
 wildcard_constraints:
     cell="|".join(re.escape(c) for c in CELLS),
     mark="|".join(re.escape(m) for m in MARKS),
-    reads="|".join(re.escape(n) for n in CONVERTED) or "no-reads",
+    reads="|".join(re.escape(s) for s in {r.stem for r in READS.reads}) or "no-reads",
     split="|".join(SPLITS),
     baseline="|".join(re.escape(b) for b in BASELINES) or "no-baseline",
     seed="|".join(str(seed) for seed in SEEDS),
-    name="|".join(re.escape(n) for n in DOWNLOAD_SOURCES),
+    name="|".join(re.escape(n) for n in DOWNLOAD_SOURCES) or "no-downloads",
 
 
 def write_run_config():
@@ -162,17 +175,53 @@ def downloaded(name):
     return f"{DOWNLOADS}/{name}"
 
 
+def _is_local_source(name):
+    return name in SOURCE_NAMES and is_local(SOURCE_NAMES[name])
+
+
+def source_file(name):
+    """Where a job reads an input: the user's local file itself, or a URL's download
+    (also for a source not given, as with authors_data: such a job never runs)."""
+    if _is_local_source(name):
+        return str(local_path(SOURCE_NAMES[name]))
+    return downloaded(name)
+
+
+def local_sha256(name):
+    """The checksum of a local input, checked by the job that reads it (the download rule
+    checks a URL's)."""
+    return SHA256.get(name) if _is_local_source(name) else None
+
+
+def local_checks(**inputs):
+    """The local ones among a job's inputs (key: source name) with their checksums: the
+    job checks them as a download would be (URLs were checked when fetched)."""
+    return {
+        key: SHA256.get(name) for key, name in inputs.items() if _is_local_source(name)
+    }
+
+
 def raw_chrom_sizes():
-    """The sizes the user named: a download, or none for a built-in genome."""
+    """The sizes the user named: a file, or none for a built-in genome."""
     if CHROM_SIZES in BUILTIN_GENOMES:
         return []
-    return downloaded("reference/chrom.sizes")
+    return source_file("reference/chrom.sizes")
+
+
+def replicate(wildcards):
+    """The replicate of a BAM job ({cell}/{reads}), or an error naming the known ones."""
+    name = f"{wildcards.cell}/{wildcards.reads}"
+    if name not in READS_BY_NAME:
+        raise InputError(
+            None,
+            f"no reads named {name} (replicates are named {', '.join(list(READS_BY_NAME)[:4])}"
+            ", ...)",
+        )
+    return READS_BY_NAME[name]
 
 
 def bam_of(reads):
-    """Where the counting step reads one replicate: in place, or the pipeline's BAM."""
-    if reads.name in IN_PLACE:
-        return str(reads.local_path)
+    """The pipeline's BAM of one replicate, with its own index beside it."""
     return f"{RESULTS}/bam/{reads.name}.bam"
 
 
@@ -193,23 +242,17 @@ def cell_bam_sources(wildcards):
 
 def cell_bam_indexes(wildcards):
     """Their indexes: inputs too, so that a deleted .bai is made again before counting."""
-    return [
-        str(IN_PLACE.get(reads.name, f"{bam_of(reads)}.bai"))
-        for mark in MARKS
-        for reads in READS.of(wildcards.cell, mark)
-    ]
+    return [f"{bam}.bai" for bam in cell_bams(wildcards)]
 
 
 def reads_input(wildcards):
-    """The file one conversion job reads: a download, or a local BAM where it is."""
-    reads = READS_BY_NAME[wildcards.reads]
-    name = reads.download_name()
-    return downloaded(name) if name else str(reads.local_path)
+    """The file one BAM job reads: the user's local file, or a URL's download."""
+    return source_file(replicate(wildcards).source_name())
 
 
 def reads_source(wildcards):
     """The user's file or URL of one replicate's reads, for messages about them."""
-    return READS_BY_NAME[wildcards.reads].path
+    return replicate(wildcards).path
 
 
 def split_data(wildcards):

@@ -12,7 +12,7 @@ rule download:
         network=1,
     params:
         source=lambda wildcards: DOWNLOAD_SOURCES[wildcards.name],
-        sha256=lambda wildcards: SOURCES["sha256"].get(wildcards.name),
+        sha256=lambda wildcards: SHA256.get(wildcards.name),
         retries=config["downloads"]["retries"],
         timeout=config["downloads"]["timeout"],
     script:

@@ -1,15 +1,16 @@
 rule reads_to_bam:
-    """One replicate's reads -> sorted, indexed BAM: text converted, a BAM sorted as it is."""
+    """One replicate's reads -> sorted BAM with its own index in results/bam/{cell}/: text
+    converted, a local sorted BAM linked (read where it is), any other BAM sorted."""
     input:
         reads=reads_input,
         chrom_sizes=rules.reference_chrom_sizes.output[0],
     output:
-        bam=f"{RESULTS}/bam/{{reads}}.bam",
-        bai=f"{RESULTS}/bam/{{reads}}.bam.bai",
+        bam=f"{RESULTS}/bam/{{cell}}/{{reads}}.bam",
+        bai=f"{RESULTS}/bam/{{cell}}/{{reads}}.bam.bai",
     log:
-        f"{LOGS}/bam/{{reads}}.log",
+        f"{LOGS}/bam/{{cell}}/{{reads}}.log",
     benchmark:
-        f"{BENCHMARKS}/bam/{{reads}}.tsv"
+        f"{BENCHMARKS}/bam/{{cell}}/{{reads}}.tsv"
     conda:
         "../../envs/attentivechrome.yaml"
     # The fast writer uses 1.3 cores with 2 threads (bgzip's), but two 1-thread jobs side by
@@ -19,7 +20,9 @@ rule reads_to_bam:
         mem_mb=lambda wildcards, attempt: 3000 * attempt,
     params:
         source=reads_source,
-        kind=lambda wildcards: READS_BY_NAME[wildcards.reads].kind,
+        kind=lambda wildcards: replicate(wildcards).kind,
+        link=lambda wildcards: replicate(wildcards).is_local,
+        sha256=lambda wildcards: local_sha256(replicate(wildcards).source_name()),
         bam_writer=config["bam_writer"],
     script:
         "../scripts/reads_to_bam.py"

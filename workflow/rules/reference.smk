@@ -9,7 +9,10 @@ rule reference_chrom_sizes:
     conda:
         "../../envs/attentivechrome.yaml"
     params:
-        spec=CHROM_SIZES,
+        # A built-in genome's name, or the user's path or URL for messages (a function:
+        # a local path is the input itself).
+        spec=lambda wildcards: CHROM_SIZES,
+        local=local_checks(sizes="reference/chrom.sizes") if raw_chrom_sizes() else {},
     script:
         "../scripts/reference_chrom_sizes.py"
 
@@ -18,8 +21,8 @@ rule reference_genes:
     """Genes in both the annotation (gene_info, GTF or GFF3) and the expression table, with
     TSS, split and the bins BED."""
     input:
-        gene_info=downloaded(GENE_INFO),
-        expression=downloaded(EXPRESSION),
+        gene_info=source_file(GENE_INFO),
+        expression=source_file(EXPRESSION),
         chrom_sizes=rules.reference_chrom_sizes.output[0],
     output:
         genes=f"{RESULTS}/reference/genes.tsv",
@@ -35,5 +38,6 @@ rule reference_genes:
         gene_entries=config["gene_entries"],
         sources=SOURCES,
         cells=CELLS,
+        local=local_checks(gene_info=GENE_INFO, expression=EXPRESSION),
     script:
         "../scripts/reference_genes.py"

@@ -39,7 +39,7 @@ rule plot_cell:
             labels={"cell": "{cell}", "figure": "training curves"},
         ),
     log:
-        f"{LOGS}/plots/{{cell}}.log",
+        f"{LOGS}/plots/{{cell}}/cell.log",
     conda:
         "../../envs/attentivechrome.yaml"
     params:
@@ -65,9 +65,9 @@ rule plot_saliency:
         ),
         table=f"{RESULTS}/{{cell}}/saliency_agreement.tsv",
     log:
-        f"{LOGS}/plots/{{cell}}-saliency.log",
+        f"{LOGS}/plots/{{cell}}/saliency.log",
     benchmark:
-        f"{BENCHMARKS}/plots/{{cell}}-saliency.tsv"
+        f"{BENCHMARKS}/plots/{{cell}}/saliency.tsv"
     conda:
         "../../envs/attentivechrome.yaml"
     threads: config["train"]["threads"]
@@ -95,7 +95,7 @@ rule plot_gene:
             labels={"cell": "{cell}", "gene": "{gene}"},
         ),
     log:
-        f"{LOGS}/plots/{{cell}}-genes/{{gene}}.log",
+        f"{LOGS}/plots/{{cell}}/genes/{{gene}}.log",
     wildcard_constraints:
         gene=r"[A-Za-z0-9._-]+",
     conda:
@@ -137,7 +137,7 @@ rule plot_summary:
             labels={"figure": "mean mark attention"},
         ),
     log:
-        f"{LOGS}/plots/summary.log",
+        f"{LOGS}/plot_summary.log",
     localrule: True
     conda:
         "../../envs/attentivechrome.yaml"

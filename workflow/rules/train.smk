@@ -11,9 +11,9 @@ rule train_attentivechrome:
         history=f"{run_folder('attentivechrome')}/history.tsv",
         predictions=f"{run_folder('attentivechrome')}/test_predictions.tsv",
     log:
-        f"{LOGS}/train/{{cell}}-attentivechrome-seed{{seed}}.log",
+        f"{LOGS}/train/{{cell}}/attentivechrome-seed{{seed}}.log",
     benchmark:
-        f"{BENCHMARKS}/train/{{cell}}-attentivechrome-seed{{seed}}.tsv"
+        f"{BENCHMARKS}/train/{{cell}}/attentivechrome-seed{{seed}}.tsv"
     conda:
         "../../envs/attentivechrome.yaml"
     threads: config["train"]["threads"]
@@ -33,9 +33,9 @@ use rule train_attentivechrome as train_baseline with:
         history=f"{run_folder('{baseline}')}/history.tsv",
         predictions=f"{run_folder('{baseline}')}/test_predictions.tsv",
     log:
-        f"{LOGS}/train/{{cell}}-{{baseline}}-seed{{seed}}.log",
+        f"{LOGS}/train/{{cell}}/{{baseline}}-seed{{seed}}.log",
     benchmark:
-        f"{BENCHMARKS}/train/{{cell}}-{{baseline}}-seed{{seed}}.tsv"
+        f"{BENCHMARKS}/train/{{cell}}/{{baseline}}-seed{{seed}}.tsv"
     params:
         model=lambda wildcards: wildcards.baseline,
         train=train_params(),

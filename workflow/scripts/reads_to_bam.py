@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
+from attentivechrome.download import check_local
 from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
 from attentivechrome.reads import reads_to_bam
@@ -14,6 +15,9 @@ with (
     step_logging(snakemake.log[0]) as log,
     reported_as(snakemake.params.source, snakemake.input.reads),
 ):
+    # A local file's checksum (a download was checked when fetched); the reader checks
+    # the content.
+    check_local(snakemake.input.reads, snakemake.params.sha256, contents=False)
     summary = reads_to_bam(
         Path(snakemake.input.reads),
         Path(snakemake.input.chrom_sizes),
@@ -21,5 +25,6 @@ with (
         kind=snakemake.params.kind,
         threads=snakemake.threads,
         bam_writer=snakemake.params.bam_writer,
+        link=snakemake.params.link,
     )
     log.info("%s", summary)

@@ -6,10 +6,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
+from attentivechrome.download import check_local
+from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
 from attentivechrome.prepare import reference_chrom_sizes
 
 with step_logging(snakemake.log[0]):
+    # A local file is read where it is, with the checks a download would have had.
+    for sha256 in snakemake.params.local.values():
+        with reported_as(snakemake.params.spec, snakemake.input[0]):
+            check_local(snakemake.input[0], sha256)
     reference_chrom_sizes(
         snakemake.params.spec,
         Path(snakemake.input[0]) if snakemake.input else None,

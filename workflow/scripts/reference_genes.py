@@ -6,10 +6,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
+from attentivechrome.download import check_local
+from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
 from attentivechrome.prepare import reference_genes
 
+SOURCE_KEYS = {"gene_info": "genes", "expression": "expression"}
+
 with step_logging(snakemake.log[0]):
+    # Local files are read where they are, with the checks a download would have had.
+    for key, sha256 in snakemake.params.local.items():
+        with reported_as(snakemake.params.sources[SOURCE_KEYS[key]], snakemake.input[key]):
+            check_local(snakemake.input[key], sha256)
     reference_genes(
         gene_info=Path(snakemake.input.gene_info),
         expression=Path(snakemake.input.expression),
