@@ -65,7 +65,7 @@ def peak_rss_mib(who: int) -> float:
 
 def run_worker(args: argparse.Namespace) -> None:
     """Child process: one conversion; prints seconds and peak memory as JSON."""
-    from attentivechrome.reads import tagalign_to_bam
+    from attentivechrome.bam_conversion import tagalign_to_bam
 
     begin = time.perf_counter()
     stats = tagalign_to_bam(

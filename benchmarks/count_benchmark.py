@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attentivechrome.bam_conversion import tagalign_to_bam
 from attentivechrome.genome import load_chrom_sizes, write_chrom_sizes
-from attentivechrome.reads import tagalign_to_bam
 from attentivechrome.windows import gene_bins
 
 MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]

@@ -16,10 +16,10 @@ import pandas as pd
 import pysam
 import pytest
 
-from attentivechrome import bamwriter, reads
+from attentivechrome import bam_conversion, bamwriter, reads
+from attentivechrome.bam_conversion import tagalign_to_bam
 from attentivechrome.counting import count_fast, count_multicov
 from attentivechrome.errors import InputError
-from attentivechrome.reads import tagalign_to_bam
 
 # Not in name order, and chr3 gets no read: the header and the order follow this file.
 SIZES = {"chr2": 40_000, "chr10": 5_000, "chr3": 2_000, "chr1": 70_000}
@@ -173,7 +173,7 @@ def test_counters_agree_on_both_writers(tmp_path):
 
 def test_long_names_refused_by_both_writers(tmp_path):
     src = tagalign(tmp_path, [("chr1", 5, 41, "n" * 255, 0, "+")])
-    for writer in reads.BAM_WRITERS:
+    for writer in bam_conversion.BAM_WRITERS:
         with pytest.raises(InputError, match="line 1: read name of 255 bytes"):
             tagalign_to_bam(
                 src, write_sizes(tmp_path), tmp_path / writer / "x.bam", bam_writer=writer
@@ -197,7 +197,7 @@ def many_reads(folder: Path, n: int = 300_000) -> Path:
 
 KILLED_AFTER_FIRST_RECORDS = """
 import os, signal, sys
-from attentivechrome import bamwriter, reads
+from attentivechrome import bam_conversion, bamwriter
 records = bamwriter.records
 def records_then_die(*args):
     data = records(*args)
@@ -205,7 +205,7 @@ def records_then_die(*args):
         os.kill(os.getpid(), signal.SIGKILL)
     return data
 bamwriter.records = records_then_die
-reads.tagalign_to_bam(sys.argv[1], sys.argv[2], sys.argv[3], threads=2)
+bam_conversion.tagalign_to_bam(sys.argv[1], sys.argv[2], sys.argv[3], threads=2)
 """
 
 
@@ -217,7 +217,7 @@ def test_killed_conversion_leaves_no_bam_and_rerun_is_identical(tmp_path):
     out = tmp_path / "out"
     bam = out / "reads.bam"
     script = textwrap.dedent(KILLED_AFTER_FIRST_RECORDS)
-    env = {**os.environ, "PYTHONPATH": str(Path(reads.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(bam_conversion.__file__).parents[1])}
     result = subprocess.run(
         [sys.executable, "-c", script, str(src), str(sizes_file), str(bam)], env=env
     )

@@ -11,9 +11,9 @@ import pysam
 import pytest
 
 from attentivechrome import bamreader
+from attentivechrome.bam_conversion import tagalign_to_bam
 from attentivechrome.counting import MULTICOV_DEFAULTS, ReadFilter, count_fast, count_multicov
 from attentivechrome.errors import InputError
-from attentivechrome.reads import tagalign_to_bam
 
 SIZES = {"chr1": 20_000, "chr2": 8_000, "chr3": 3_000, "chr4": 5_000}
 

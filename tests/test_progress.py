@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from attentivechrome import bamreader, progress, reads
+from attentivechrome.bam_conversion import tagalign_to_bam
 from attentivechrome.counting import count_fast
 from attentivechrome.progress import Progress, byte_size
-from attentivechrome.reads import tagalign_to_bam
 from attentivechrome.training import time_left, train_and_evaluate
 from helpers import write_splits
 

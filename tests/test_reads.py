@@ -8,9 +8,10 @@ from pathlib import Path
 import pysam
 import pytest
 
-from attentivechrome import reads
+from attentivechrome import bam_conversion, reads
+from attentivechrome.bam_conversion import tagalign_to_bam
 from attentivechrome.errors import InputError
-from attentivechrome.reads import filter_tagalign, tagalign_to_bam
+from attentivechrome.reads import filter_tagalign
 
 SIZES = {"chr1": 10_000, "chr2": 5_000, "chr3": 2_000}
 
@@ -182,4 +183,4 @@ def test_bedtobam_failure_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(reads, "BLOCK_BYTES", 200)
     src = write_text(tmp_path / "reads.bed", "".join(tag_line("chr1", i) for i in range(3000)))
     with pytest.raises(RuntimeError, match="bedtools bedtobam failed .*missing.sizes"):
-        reads._bedtobam(src, SIZES, tmp_path / "missing.sizes", tmp_path / "x.bam")
+        bam_conversion._bedtobam(src, SIZES, tmp_path / "missing.sizes", tmp_path / "x.bam")

@@ -11,8 +11,8 @@ import pysam
 import pytest
 import yaml
 
+from attentivechrome.bam_conversion import reads_to_bam, sort_bam
 from attentivechrome.errors import InputError
-from attentivechrome.reads import reads_to_bam, sort_bam
 from attentivechrome.samples import (
     FORMATS,
     RESULTS_ENTRIES,

@@ -20,10 +20,11 @@ import pytest
 import yaml
 
 from attentivechrome import depth
+from attentivechrome.bam_conversion import reads_to_bam, tagalign_to_bam
 from attentivechrome.counting import ReadFilter, ReadTally, count_and_tally, count_multicov
 from attentivechrome.errors import InputError
 from attentivechrome.genome import check_lengths
-from attentivechrome.reads import reads_to_bam, tagalign_to_bam, write_filtered
+from attentivechrome.reads import write_filtered
 from attentivechrome.samples import content_kind, read_sample_sheet
 from helpers import REPO, planned_jobs, snakemake
 
