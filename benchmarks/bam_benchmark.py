@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from count_benchmark import main_chromosomes, random_genes, random_reads
 
-from attentivechrome.genome import load_chrom_sizes, write_chrom_sizes
+from attentivechrome.data.genome import load_chrom_sizes, write_chrom_sizes
 
 WRITERS = ("fast", "bedtools")
 #: Reads simulated at a time: bounds the simulator's memory for the 40 M-read file.
@@ -65,7 +65,7 @@ def peak_rss_mib(who: int) -> float:
 
 def run_worker(args: argparse.Namespace) -> None:
     """Child process: one conversion; prints seconds and peak memory as JSON."""
-    from attentivechrome.bam_conversion import tagalign_to_bam
+    from attentivechrome.data.bam_conversion import tagalign_to_bam
 
     begin = time.perf_counter()
     stats = tagalign_to_bam(

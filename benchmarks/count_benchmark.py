@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attentivechrome.bam_conversion import tagalign_to_bam
-from attentivechrome.genome import load_chrom_sizes, write_chrom_sizes
-from attentivechrome.windows import gene_bins
+from attentivechrome.data.bam_conversion import tagalign_to_bam
+from attentivechrome.data.genome import load_chrom_sizes, write_chrom_sizes
+from attentivechrome.data.windows import gene_bins
 
 MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
 READ_LENGTH = 36
@@ -119,7 +119,7 @@ def peak_rss_mib(who: int) -> float:
 
 def run_worker(args: argparse.Namespace) -> None:
     """Child process: count once, save the counts, print seconds and peak memory as JSON."""
-    from attentivechrome.counting import count_fast, count_multicov
+    from attentivechrome.data.counting import count_fast, count_multicov
 
     bins = pd.read_csv(args.bins, sep="\t", dtype={"chrom": str})
     counter = count_fast if args.worker == "fast" else count_multicov

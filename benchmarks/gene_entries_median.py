@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attentivechrome.expression import read_expression
-from attentivechrome.labels import entries_median, label_by_median
+from attentivechrome.data.expression import read_expression
+from attentivechrome.data.labels import entries_median, label_by_median
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = REPO / "tests" / "fixtures" / "remc_published_gene_order.txt.gz"

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from attentivechrome.genome import load_chrom_sizes
+from attentivechrome.data.genome import load_chrom_sizes
 from attentivechrome.io import BackgroundWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -573,7 +573,7 @@ def generate(args: argparse.Namespace) -> Path:
 BENCHMARK_COLUMNS = ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in",
                      "io_out", "mean_load", "cpu_time"]  # fmt: skip
 #: Jobs per rule in the full REMC run (56 cell types x 5 marks; 3 baselines): see
-#: tests/test_workflow.py::test_remc_dry_run_plans_the_whole_paper.
+#: tests/workflow/test_workflow.py::test_remc_dry_run_plans_the_whole_paper.
 REMC_CELLS = 56
 
 

@@ -62,7 +62,7 @@ Findings (issue 18; 2-core AMD EPYC shared with other work, CPU time):
   1.6e-6 (1.3e-5), w_hh 1.1e-6 (1.4e-6), biases 2.1e-6 (1.6e-5); against nn.LSTM itself
   at most 1.6e-5 of the largest value (max |diff| 1.2e-3 on w_ih gradients of size ~100).
   The attention likewise: 1e-7 to 1.2e-6 of the largest value against float64, PyTorch's
-  own 7e-8 to 1.5e-6 (tests/test_numba_lstm.py, tests/test_numba_attention.py).
+  own 7e-8 to 1.5e-6 (tests/learn/test_numba_lstm.py, tests/learn/test_numba_attention.py).
 - compiled-per-mark: no gain (0.94-0.99x); compiled-numba-kernel: 3-9% over the
   LSTM-only numba-kernel (about the spread between runs), and it needs a C++ compiler.
 - Tried and not kept: one division for the four gate activations instead of four (no
@@ -95,10 +95,10 @@ from grouped_lstm import grouped_lstm  # beside this script
 from torch import nn
 from torch.func import functional_call
 
-from attentivechrome.allocator import find_tcmalloc, loaded_tcmalloc, restart_with_tcmalloc
 from attentivechrome.io import atomic_write_text
-from attentivechrome.model import AttentiveChrome, DeepChrome, check_lstm_kernel
-from attentivechrome.training import make_optimizer, predict, train_one_epoch
+from attentivechrome.learn.allocator import find_tcmalloc, loaded_tcmalloc, restart_with_tcmalloc
+from attentivechrome.learn.model import AttentiveChrome, DeepChrome, check_lstm_kernel
+from attentivechrome.learn.training import make_optimizer, predict, train_one_epoch
 
 try:
     check_lstm_kernel("numba")
@@ -218,7 +218,7 @@ class GroupedManualChrome(GroupedBmmChrome):
 
 def numba_kernel_chrome() -> AttentiveChrome:
     """The model with its bin level (LSTMs and attention) run by the numba kernels
-    (attentivechrome.numba_lstm, attentivechrome.numba_attention)."""
+    (attentivechrome.learn.numba_lstm, attentivechrome.learn.numba_attention)."""
     return AttentiveChrome(lstm_kernel="numba")
 
 

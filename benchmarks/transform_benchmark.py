@@ -23,10 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from attentivechrome.data.labels import SPLITS
 from attentivechrome.io import atomic_write_text
-from attentivechrome.labels import SPLITS
-from attentivechrome.model import TRANSFORMS
-from attentivechrome.training import train_and_evaluate
+from attentivechrome.learn.model import TRANSFORMS
+from attentivechrome.learn.training import train_and_evaluate
 
 
 def find_cells(results: Path) -> list[str]:

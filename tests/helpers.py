@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attentivechrome.dataset import SplitData, write_npz
+from attentivechrome.data.dataset import SplitData, write_npz
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]

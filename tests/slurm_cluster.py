@@ -9,7 +9,7 @@ only when that path is free and removed on stop: snakemake-executor-plugin-slurm
 (0.6.1) removes SLURM_CONF before the `srun` that runs each job, so inside a job only the
 default path works. Hence one such cluster per machine, and none beside a system Slurm.
 
-From Python (the pytest fixture in tests/test_slurm.py)::
+From Python (the pytest fixture in tests/workflow/test_slurm.py)::
 
     with SlurmCluster(folder) as cluster:
         subprocess.run(["sbatch", "--wrap", "hostname"], env=cluster.env)

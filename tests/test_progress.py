@@ -8,11 +8,12 @@ import logging
 import pandas as pd
 import pytest
 
-from attentivechrome import bamreader, progress, reads
-from attentivechrome.bam_conversion import tagalign_to_bam
-from attentivechrome.counting import count_fast
+from attentivechrome import progress
+from attentivechrome.data import bamreader, reads
+from attentivechrome.data.bam_conversion import tagalign_to_bam
+from attentivechrome.data.counting import count_fast
+from attentivechrome.learn.training import time_left, train_and_evaluate
 from attentivechrome.progress import Progress, byte_size
-from attentivechrome.training import time_left, train_and_evaluate
 from helpers import write_splits
 
 

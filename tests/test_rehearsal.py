@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from attentivechrome.annotation import read_gene_info
-from attentivechrome.expression import read_expression
-from attentivechrome.gene_selection import select_genes
-from attentivechrome.genome import load_chrom_sizes, match_chroms
-from attentivechrome.reads import write_filtered
+from attentivechrome.data.annotation import read_gene_info
+from attentivechrome.data.expression import read_expression
+from attentivechrome.data.gene_selection import select_genes
+from attentivechrome.data.genome import load_chrom_sizes, match_chroms
+from attentivechrome.data.reads import write_filtered
 from helpers import REPO, planned_jobs
 
 sys.path.insert(0, str(REPO / "benchmarks"))

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from train_benchmark import block_diagonal_weights  # noqa: E402
 
-from attentivechrome.model import AttentiveChrome  # noqa: E402
+from attentivechrome.learn.model import AttentiveChrome  # noqa: E402
 
 
 def counts(batch: int) -> torch.Tensor:

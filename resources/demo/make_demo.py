@@ -3,7 +3,7 @@
     python resources/demo/make_demo.py --out resources/demo
 
 The output is byte-identical for a given seed, so the shipped files can be checked by
-regenerating them (tests/test_demos.py does). All logic lives in resources/simulate/demo.py.
+regenerating them (tests/demos/test_demos.py does). All logic lives in resources/simulate/demo.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python resources/own_demo/make_own_demo.py --out resources/own_demo
 
 The output is byte-identical for a given seed, so the shipped files can be checked by
-regenerating them (tests/test_demos.py does). All logic lives in
+regenerating them (tests/demos/test_demos.py does). All logic lives in
 resources/simulate/own_demo.py, which builds on resources/simulate/demo.py.
 """
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import InputError
-from .io import atomic_write_text
+from attentivechrome.errors import InputError
+from attentivechrome.io import atomic_write_text
 
 
 def write_resolved_config(

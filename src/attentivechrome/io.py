@@ -22,7 +22,7 @@ from typing import BinaryIO, TypeVar
 
 import pandas as pd
 
-from .errors import InputError, separator_hint
+from attentivechrome.errors import InputError, separator_hint
 
 GZIP_MAGIC = b"\x1f\x8b"
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InputError
+from attentivechrome.errors import InputError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

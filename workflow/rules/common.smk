@@ -28,16 +28,16 @@ except ModuleNotFoundError as error:
         "'attentivechrome-pipeline @ git+https://github.com/<owner>/<repo>@<tag>'"
     ) from error
 from attentivechrome.errors import InputError
-from attentivechrome import labels
-from attentivechrome.genome import BUILTIN_GENOMES
-from attentivechrome.samples import (
+from attentivechrome.data import labels
+from attentivechrome.data.genome import BUILTIN_GENOMES
+from attentivechrome.data.samples import (
     CORE_MARKS,
     is_local,
     local_path,
     read_sample_sheet,
     reads_from_pattern,
 )
-from attentivechrome.windows import bins_per_gene
+from attentivechrome.data.windows import bins_per_gene
 
 SCHEMA = "../schemas/config.schema.yaml"
 # The first line of a refusal names the key, its value and what is allowed; Snakemake's

@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
+from attentivechrome.data.prepare import bins_count
 from attentivechrome.logs import step_logging
-from attentivechrome.prepare import bins_count
 
 with step_logging(snakemake.log[0]):
     bins_count(

@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.comparison import compare_models
 from attentivechrome.logs import step_logging
+from attentivechrome.report.comparison import compare_models
 
 with step_logging(snakemake.log[0]) as log:
     table = compare_models(

@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
+from attentivechrome.data.prepare import datasets_import
 from attentivechrome.logs import step_logging
-from attentivechrome.prepare import datasets_import
 
 with step_logging(snakemake.log[0]):
     datasets_import(

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.download import fetch
+from attentivechrome.data.download import fetch
 from attentivechrome.logs import step_logging
 
 with step_logging(snakemake.log[0]) as log:

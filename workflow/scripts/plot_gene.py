@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.figures import cell_label, gene_figure
 from attentivechrome.logs import step_logging
+from attentivechrome.report.figures import cell_label, gene_figure
 
 with step_logging(snakemake.log[0]):
     cell = snakemake.wildcards.cell

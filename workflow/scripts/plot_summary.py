@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.figures import summary_figures
 from attentivechrome.logs import step_logging
+from attentivechrome.report.figures import summary_figures
 
 with step_logging(snakemake.log[0]):
     summary_figures(

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.depth import write_depth
+from attentivechrome.data.depth import write_depth
 from attentivechrome.logs import step_logging
 
 with step_logging(snakemake.log[0]):

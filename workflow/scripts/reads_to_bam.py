@@ -6,8 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.bam_conversion import reads_to_bam
-from attentivechrome.download import check_local
+from attentivechrome.data.bam_conversion import reads_to_bam
+from attentivechrome.data.download import check_local
 from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
 

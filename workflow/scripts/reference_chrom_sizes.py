@@ -6,10 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.download import check_local
+from attentivechrome.data.download import check_local
+from attentivechrome.data.prepare import reference_chrom_sizes
 from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
-from attentivechrome.prepare import reference_chrom_sizes
 
 with step_logging(snakemake.log[0]):
     # A local file is read where it is, with the checks a download would have had.

@@ -6,10 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.download import check_local
+from attentivechrome.data.download import check_local
+from attentivechrome.data.prepare import reference_genes
 from attentivechrome.errors import reported_as
 from attentivechrome.logs import step_logging
-from attentivechrome.prepare import reference_genes
 
 SOURCE_KEYS = {"gene_info": "genes", "expression": "expression"}
 

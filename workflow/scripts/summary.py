@@ -6,9 +6,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 
-from attentivechrome.depth import report_depth
+from attentivechrome.data.depth import report_depth
 from attentivechrome.logs import step_logging
-from attentivechrome.summary import write_summary
+from attentivechrome.report.summary import write_summary
 
 with step_logging(snakemake.log[0]):
     # InputFiles iterates over paths, not names: ask for the names.

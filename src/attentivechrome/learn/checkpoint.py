@@ -1,0 +1,115 @@
+"""Resuming a killed training run from the checkpoint written after every epoch.
+
+`out_dir/checkpoint.pt` holds the model and optimizer states, every RNG state the loop
+draws from, and the `RunState` (history, best epoch so far and its weights). It belongs
+to one run, named by its fingerprint: the settings and the SHA-256 of each split file.
+A run started again with the same fingerprint continues after the last finished epoch
+and ends with exactly the metrics of an uninterrupted run; a checkpoint with another
+fingerprint, past the requested epochs or unreadable is ignored (logged) and the run
+starts afresh. Training deletes the checkpoint once all outputs are written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from attentivechrome.io import atomic_path, sha256_of
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class RunState:
+    """Everything the epoch loop carries from one epoch to the next (checkpointed)."""
+
+    epoch: int = 0
+    best_epoch: int = 0
+    best_auroc: float = -math.inf
+    best_state: dict | None = None
+    epochs_without_gain: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def snapshot(model: nn.Module) -> dict:
+    """A CPU copy of the model's weights, unaffected by further training."""
+    return {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
+
+
+def fingerprint(settings: dict, data: dict[str, Path]) -> dict:
+    """What a checkpoint must match to be resumed: settings, and each data file's digest."""
+    return {"settings": settings, "data": {name: sha256_of(path) for name, path in data.items()}}
+
+
+def save_checkpoint(
+    path: Path,
+    run_fingerprint: dict,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    shuffler: torch.Generator,
+    device: torch.device,
+    progress: RunState,
+) -> None:
+    payload = {
+        "fingerprint": run_fingerprint,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": _rng_states(shuffler, device),
+        "progress": asdict(progress),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def resume(
+    path: Path,
+    run_fingerprint: dict,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    shuffler: torch.Generator,
+    device: torch.device,
+    epochs: int,
+) -> RunState:
+    """Load the checkpoint if it belongs to this very run; otherwise start from scratch."""
+    if not path.exists():
+        return RunState()
+    try:
+        # Loaded to the CPU: RNG states must stay CPU tensors, and load_state_dict moves
+        # model and optimizer tensors to the parameters' device (a GPU run resumes too).
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: never fatal, just retrain
+        log.warning("ignoring unreadable checkpoint %s (%s)", path, error)
+        return RunState()
+    if saved.get("fingerprint") != run_fingerprint:
+        log.warning("ignoring checkpoint %s: it was made with other data or settings", path)
+        return RunState()
+    progress = RunState(**saved["progress"])
+    if progress.epoch > epochs:
+        log.warning("ignoring checkpoint %s: at epoch %d, beyond %d", path, progress.epoch, epochs)
+        return RunState()
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    _restore_rng_states(saved["rng"], shuffler, device)
+    log.info("resuming %s after epoch %d", path.parent, progress.epoch)
+    return progress
+
+
+def _rng_states(shuffler: torch.Generator, device: torch.device) -> dict:
+    states = {"shuffler": shuffler.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _restore_rng_states(states: dict, shuffler: torch.Generator, device: torch.device) -> None:
+    shuffler.set_state(states["shuffler"])
+    torch.set_rng_state(states["torch"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)

@@ -1,0 +1,365 @@
+"""AttentiveChrome's bin-level LSTMs as one numba kernel, forward and backward (CPU).
+
+Used with `train.lstm_kernel: numba`; importing this module needs numba. The bin level
+is ten independent LSTMs (five marks, two directions), each with one input feature, H
+units (32) and one step per bin. `bin_lstms(x, lstms)` runs all of them over x (batch,
+marks, bins) with the weights of the model's nn.LSTM modules and returns what nn.LSTM
+gives there, (marks, bins, batch, 2H) [forward | backward]; its backward pass gives the
+gradients of the input and of every weight and bias, which autograd hands on to the
+modules' parameters. The arithmetic is nn.LSTM's (gates i, f, g, o; zero initial state),
+in float32, in another order: outputs and gradients agree with nn.LSTM's to about 1e-6
+of their largest value (tests/learn/test_numba_lstm.py). The attention over these states is
+numba_attention.py.
+
+How the kernel is built:
+
+- One LSTM at a time, all of its steps, so that its weights (W_hh is 16 KB) and state
+  stay in L1 cache; the LSTMs are independent, so nothing is gained by interleaving them.
+- Per step, a fused micro-kernel per two genes and eight units: eight accumulators (the
+  i, f, g, o pre-activations of both genes) start from bias + x * w_ih, take the
+  recurrent product h_prev @ W_hh^T as H rank-one updates in registers, and end in the
+  activations, the cell and the hidden state, written straight into the output layout.
+- Backward walks the steps in reverse: per step and gene the gate gradients (fused, the
+  same shape), then two register-blocked products, dh_prev = dgates @ W_hh and
+  dW_hh += dgates^T @ h_prev, so no per-step gate gradients are kept. What the forward
+  pass kept (8 MB per batch of 16, more than an L2 cache holds) is prefetched a step
+  ahead.
+- The arithmetic is on vectors of 8 floats (`numba_vector.f32x8`), so that a
+  micro-kernel's accumulators stay in registers.
+- tanh and the sigmoid are an odd rational approximation of tanh (Eigen's, clamped at
+  +-7.9; sigmoid(x) = (1 + tanh(x / 2)) / 2) in plain arithmetic, absolute error below
+  3.1e-7 (float32 itself: 6e-8 near 1), because libm's tanhf and expf do not vectorise.
+- numba compiles the kernel on first use and caches it (`numba_vector.JIT`).
+- The batch is padded to an even count (two genes per micro-kernel); a padded gene gets
+  zero output gradients and so adds nothing to any gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+from torch import nn
+
+from attentivechrome.learn.numba_vector import (
+    JIT,
+    flat,
+    prefetch,
+    vfma,
+    vload,
+    vmax,
+    vmin,
+    vsplat,
+    vstore,
+    vsum,
+)
+
+# --- the kernel ---------------------------------------------------------------------------
+
+
+@njit(inline="always", **JIT)
+def _tanh(x):
+    clamp = np.float32(7.90531110763549805)
+    x = vmin(vmax(x, vsplat(-clamp)), vsplat(clamp))
+    x2 = x * x
+    p = vfma(x2, vsplat(-2.76076847742355e-16), vsplat(2.00018790482477e-13))
+    p = vfma(p, x2, vsplat(-8.60467152213735e-11))
+    p = vfma(p, x2, vsplat(5.12229709037114e-08))
+    p = vfma(p, x2, vsplat(1.48572235717979e-05))
+    p = vfma(p, x2, vsplat(6.37261928875436e-04))
+    p = vfma(p, x2, vsplat(4.89352455891786e-03))
+    q = vfma(x2, vsplat(1.19825839466702e-06), vsplat(1.18534705686654e-04))
+    q = vfma(q, x2, vsplat(2.26843463243900e-03))
+    q = vfma(q, x2, vsplat(4.89352518554385e-03))
+    return p * x / q
+
+
+@njit(inline="always", **JIT)
+def _sigmoid(x):
+    half = vsplat(0.5)
+    return vfma(_tanh(x * half), half, half)
+
+
+@njit(inline="always", **JIT)
+def _load4(array, index, stride):
+    """Four vectors `stride` floats apart."""
+    return (
+        vload(array, index),
+        vload(array, index + stride),
+        vload(array, index + 2 * stride),
+        vload(array, index + 3 * stride),
+    )
+
+
+@njit(inline="always", **JIT)
+def _store4(array, index, stride, vectors):
+    a, b, c, d = vectors
+    vstore(array, index, a)
+    vstore(array, index + stride, b)
+    vstore(array, index + 2 * stride, c)
+    vstore(array, index + 3 * stride, d)
+
+
+@njit(inline="always", **JIT)
+def _fma4(scale, vectors, sums):
+    """sums + scale * vectors, four vectors at once."""
+    a, b, c, d = vectors
+    p, q, r, s = sums
+    return vfma(scale, a, p), vfma(scale, b, q), vfma(scale, c, r), vfma(scale, d, s)
+
+
+@njit(inline="always", **JIT)
+def _add4(vectors, others):
+    a, b, c, d = vectors
+    p, q, r, s = others
+    return a + p, b + q, c + r, d + s
+
+
+@njit(inline="always", **JIT)
+def _cell(pre, cs, hs, out, act, c_prev, c_row, h_row, o_row, a_row, keep, hidden):
+    """Activations, cell and hidden state of eight units of one gene, from the four gate
+    pre-activations; stores the states (and, with keep, the activations)."""
+    i, f, g, o = _sigmoid(pre[0]), _sigmoid(pre[1]), _tanh(pre[2]), _sigmoid(pre[3])
+    c = vfma(f, vload(cs, c_prev), i * g)
+    h = o * _tanh(c)
+    vstore(cs, c_row, c)
+    vstore(hs, h_row, h)
+    vstore(out, o_row, h)
+    if keep:
+        _store4(act, a_row, hidden, (i, f, g, o))
+
+
+@njit(**JIT)
+def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, steps, hidden, keep):
+    """All 2 * marks LSTMs over all steps; every array flat (1-D, C order).
+
+    x (B, M, T) inputs, B even; w_ih and bias (G, 4H), bias = b_ih + b_hh; w_t (G, H, 4H)
+    = W_hh transposed; LSTM g reads mark g % M, forward in time for g < M, backward
+    after. Writes out (M, T, B, 2H). With keep, cs and hs are (G, T + 1, B, H), slot
+    s + 1 the state after processing step s and slot 0 zero, and act (G, T, B, 4H) gets
+    sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) of every step; without keep, cs and hs
+    are (2, B, H), used in turn, and act is not touched.
+    """
+    width = 4 * hidden
+    state = batch * hidden
+    for g in range(2 * marks):
+        m = g % marks
+        direction = hidden if g >= marks else 0  # its half of the output; H: backward in time
+        base = g * (steps + 1) * state if keep else 0
+        cs[base : base + state] = 0
+        hs[base : base + state] = 0
+        for s in range(steps):
+            t = steps - 1 - s if direction else s
+            prev = base + (s if keep else s % 2) * state
+            cur = base + (s + 1 if keep else (s + 1) % 2) * state
+            for b in range(0, batch, 2):
+                x0 = vsplat(x[(b * marks + m) * steps + t])
+                x1 = vsplat(x[((b + 1) * marks + m) * steps + t])
+                for u in range(0, hidden, 8):
+                    start = _load4(bias, g * width + u, hidden)
+                    scale = _load4(w_ih, g * width + u, hidden)
+                    pre0 = _fma4(x0, scale, start)
+                    pre1 = _fma4(x1, scale, start)
+                    for k in range(hidden):
+                        rows = _load4(w_t, (g * hidden + k) * width + u, hidden)
+                        pre0 = _fma4(vsplat(hs[prev + b * hidden + k]), rows, pre0)
+                        pre1 = _fma4(vsplat(hs[prev + (b + 1) * hidden + k]), rows, pre1)
+                    for r in range(2):
+                        row = (b + r) * hidden + u
+                        o_row = ((m * steps + t) * batch + b + r) * 2 * hidden + direction + u
+                        a_row = ((g * steps + s) * batch + b + r) * width + u
+                        pre = pre0 if r == 0 else pre1
+                        _cell(pre, cs, hs, out, act, prev + row, cur + row, cur + row, o_row,
+                              a_row, keep, hidden)  # fmt: skip
+
+
+@njit(**JIT)
+def _backward(
+    x, w_ih, w_hh, grad_out, act, cs, hs, dx, dw_ih, dw_hh, dbias, batch, marks, steps, hidden,
+    need_dx,
+):  # fmt: skip
+    """Gradients of the weights (dw_ih and dbias (G, 4H), dw_hh (G, 4H, H) as nn.LSTM
+    stores W_hh) and, with need_dx, of the input (dx (B, M, T)), from grad_out (M, T, B,
+    2H) and what _forward kept; arrays flat as there. The outputs are overwritten."""
+    width = 4 * hidden
+    state = batch * hidden
+    dgates = np.empty(batch * width, dtype=np.float32)  # one step's gate gradients
+    dh_rec = np.empty(state, dtype=np.float32)  # dL/dh_prev through the recurrence
+    dc_rec = np.empty(state, dtype=np.float32)  # dL/dc_prev through the cell
+    # The weight gradients sum over every step and gene. Summed in blocks (16 genes, then
+    # 10 steps, then the blocks) their rounding error stays at nn.LSTM's; one running
+    # sum over all 1600 terms would be several times larger.
+    part_hh = np.zeros(width * hidden, dtype=np.float32)
+    part_ih = np.zeros(width, dtype=np.float32)
+    part_b = np.zeros(width, dtype=np.float32)
+    one = vsplat(1.0)
+    zero = vsplat(0.0)
+    dx[:] = 0
+    dw_ih[:] = 0
+    dbias[:] = 0
+    dw_hh[:] = 0
+    for g in range(2 * marks):
+        m = g % marks
+        direction = hidden if g >= marks else 0
+        w0 = g * width * hidden
+        base = g * (steps + 1) * state
+        dh_rec[:] = 0
+        dc_rec[:] = 0
+        for s in range(steps - 1, -1, -1):
+            t = steps - 1 - s if direction else s
+            prev = base + s * state
+            cur = prev + state
+            # Gate gradients per gene, eight units at a time.
+            for b in range(batch):
+                dot = zero
+                if s > 0:  # the previous step's activations and cells, 512 + 128 bytes per gene
+                    ahead = ((g * steps + s - 1) * batch + b) * width
+                    for line in range(0, width, 16):
+                        prefetch(act, ahead + line)
+                    prefetch(cs, prev - state + b * hidden)
+                    prefetch(cs, prev - state + b * hidden + 16)
+                for u in range(0, hidden, 8):
+                    row = b * hidden + u
+                    i, f, gg, o = _load4(act, ((g * steps + s) * batch + b) * width + u, hidden)
+                    tc = _tanh(vload(cs, cur + row))
+                    o_row = ((m * steps + t) * batch + b) * 2 * hidden + direction + u
+                    dh = vload(grad_out, o_row) + vload(dh_rec, row)
+                    dc = vfma(dh * o, one - tc * tc, vload(dc_rec, row))
+                    vstore(dc_rec, row, dc * f)
+                    d_i = dc * gg * i * (one - i)
+                    d_f = dc * vload(cs, prev + row) * f * (one - f)
+                    d_g = dc * i * (one - gg * gg)
+                    d_o = dh * tc * o * (one - o)
+                    _store4(dgates, b * width + u, hidden, (d_i, d_f, d_g, d_o))
+                    if need_dx:
+                        w_in = _load4(w_ih, g * width + u, hidden)
+                        dot = vfma(d_i, w_in[0], vfma(d_f, w_in[1], dot))
+                        dot = vfma(d_g, w_in[2], vfma(d_o, w_in[3], dot))
+                if need_dx:
+                    dx[(b * marks + m) * steps + t] += vsum(dot)
+            # dbias += the gate gradients summed over genes; dw_ih += the same times x.
+            for r in range(0, width, 16):
+                sb0, sb1, sw0, sw1 = zero, zero, zero, zero
+                for b in range(batch):
+                    xv = vsplat(x[(b * marks + m) * steps + t])
+                    d0, d1 = vload(dgates, b * width + r), vload(dgates, b * width + r + 8)
+                    sb0, sb1 = sb0 + d0, sb1 + d1
+                    sw0, sw1 = vfma(xv, d0, sw0), vfma(xv, d1, sw1)
+                vstore(part_b, r, vload(part_b, r) + sb0)
+                vstore(part_b, r + 8, vload(part_b, r + 8) + sb1)
+                vstore(part_ih, r, vload(part_ih, r) + sw0)
+                vstore(part_ih, r + 8, vload(part_ih, r + 8) + sw1)
+            # dh_prev = dgates @ W_hh, per block of two genes x 32 units, over the 4H gates.
+            if s > 0:
+                for b in range(0, batch, 2):
+                    for kc in range(0, hidden, 32):
+                        acc0 = (zero, zero, zero, zero)
+                        acc1 = (zero, zero, zero, zero)
+                        for r in range(width):
+                            rows = _load4(w_hh, w0 + r * hidden + kc, 8)
+                            acc0 = _fma4(vsplat(dgates[b * width + r]), rows, acc0)
+                            acc1 = _fma4(vsplat(dgates[(b + 1) * width + r]), rows, acc1)
+                        _store4(dh_rec, b * hidden + kc, 8, acc0)
+                        _store4(dh_rec, (b + 1) * hidden + kc, 8, acc1)
+            # dW_hh += dgates^T @ h_prev, per block of two gate rows x 32 units, over genes.
+            for r in range(0, width, 2):
+                for kc in range(0, hidden, 32):
+                    acc0 = (zero, zero, zero, zero)
+                    acc1 = (zero, zero, zero, zero)
+                    for b in range(batch):
+                        h_prev = _load4(hs, prev + b * hidden + kc, 8)
+                        acc0 = _fma4(vsplat(dgates[b * width + r]), h_prev, acc0)
+                        acc1 = _fma4(vsplat(dgates[b * width + r + 1]), h_prev, acc1)
+                    at = r * hidden + kc
+                    _store4(part_hh, at, 8, _add4(_load4(part_hh, at, 8), acc0))
+                    _store4(part_hh, at + hidden, 8, _add4(_load4(part_hh, at + hidden, 8), acc1))
+            if (steps - s) % 10 == 0 or s == 0:  # a block of steps is complete
+                for j in range(width * hidden):
+                    dw_hh[w0 + j] += part_hh[j]
+                    part_hh[j] = 0
+                for j in range(width):
+                    dw_ih[g * width + j] += part_ih[j]
+                    dbias[g * width + j] += part_b[j]
+                    part_ih[j] = 0
+                    part_b[j] = 0
+
+
+# --- autograd -----------------------------------------------------------------------------
+
+
+def stacked_weights(lstms: list[nn.LSTM]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(w_ih (G, 4H), w_hh (G, 4H, H), bias (G, 4H)) of the modules' forward directions,
+    then their backward ones; autograd carries the gradients back to the parameters."""
+    pairs = [(lstm, d) for d in ("", "_reverse") for lstm in lstms]
+    w_ih = torch.stack([getattr(m, f"weight_ih_l0{d}")[:, 0] for m, d in pairs])
+    w_hh = torch.stack([getattr(m, f"weight_hh_l0{d}") for m, d in pairs])
+    bias = torch.stack(
+        [getattr(m, f"bias_ih_l0{d}") + getattr(m, f"bias_hh_l0{d}") for m, d in pairs]
+    )
+    return w_ih, w_hh, bias
+
+
+class BinLSTMFunction(torch.autograd.Function):
+    """(B, M, T) inputs and stacked weights -> (M, T, B, 2H) hidden states."""
+
+    @staticmethod
+    def forward(ctx, x, w_ih, w_hh, bias):
+        batch, marks, steps = x.shape
+        groups, width, hidden = w_hh.shape
+        if x.device.type != "cpu" or x.dtype != torch.float32:
+            raise ValueError(f"the numba LSTM kernel takes float32 on the CPU, got {x.dtype}")
+        if hidden % 32 or groups != 2 * marks:
+            raise ValueError("the numba LSTM kernel takes 2 LSTMs per mark of 32k units each")
+        # forward() runs with grad disabled; needs_input_grad says whether backward follows.
+        keep = any(ctx.needs_input_grad)
+        padded = batch + batch % 2
+        x_pad = x.detach()
+        if padded != batch:
+            x_pad = torch.cat([x_pad, x_pad.new_zeros(1, marks, steps)])
+        x_np = flat(x_pad)
+        out = torch.empty(marks, steps, padded, 2 * hidden)
+        slots = groups * (steps + 1) if keep else 2
+        act = np.empty(groups * steps * padded * width if keep else 1, dtype=np.float32)
+        cs = np.empty(slots * padded * hidden, dtype=np.float32)
+        hs = np.empty(slots * padded * hidden, dtype=np.float32)
+        w_t = flat(w_hh.transpose(1, 2))
+        _forward(
+            x_np, flat(w_ih), w_t, flat(bias), out.view(-1).numpy(), act, cs, hs,
+            padded, marks, steps, hidden, keep,
+        )  # fmt: skip
+        if keep:
+            ctx.saved = (x_np, act, cs, hs, batch, padded)
+            ctx.save_for_backward(w_ih, w_hh)
+        return out if padded == batch else out[:, :, :batch].contiguous()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x_np, act, cs, hs, batch, padded = ctx.saved
+        w_ih, w_hh = ctx.saved_tensors
+        groups, width, hidden = w_hh.shape
+        marks, steps = groups // 2, grad_out.shape[1]
+        grad = grad_out.to(torch.float32).contiguous()
+        if padded != batch:
+            grad = torch.cat([grad, grad.new_zeros(marks, steps, 1, 2 * hidden)], dim=2)
+        dx = np.empty(x_np.size, dtype=np.float32)
+        dw_ih = np.empty(groups * width, dtype=np.float32)
+        dw_hh = np.empty(groups * width * hidden, dtype=np.float32)
+        dbias = np.empty(groups * width, dtype=np.float32)
+        need_dx = ctx.needs_input_grad[0]
+        _backward(
+            x_np, flat(w_ih), flat(w_hh), flat(grad), act, cs, hs, dx, dw_ih, dw_hh, dbias,
+            padded, marks, steps, hidden, need_dx,
+        )  # fmt: skip
+        grad_x = torch.from_numpy(dx).view(padded, marks, steps)[:batch] if need_dx else None
+        return (
+            grad_x,
+            torch.from_numpy(dw_ih).view(groups, width),
+            torch.from_numpy(dw_hh).view(groups, width, hidden),
+            torch.from_numpy(dbias).view(groups, width),
+        )
+
+
+def bin_lstms(x: torch.Tensor, lstms: list[nn.LSTM]) -> torch.Tensor:
+    """The per-mark BiLSTMs (nn.LSTM(1, H, bidirectional=True), one per mark) over x
+    (B, M, T): their outputs (M, T, B, 2H), as the modules would give them one by one."""
+    return BinLSTMFunction.apply(x, *stacked_weights(lstms))

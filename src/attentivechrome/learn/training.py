@@ -1,0 +1,433 @@
+"""Train one model on one cell type, keep its best validation epoch, and score the test set.
+
+Inputs are the three split files of a cell type (dataset.read_splits); the outputs are
+the run folder's files (outputs.py). Torch models are trained here, epoch by epoch, and
+can resume after a kill (checkpoint.py); logistic regression is fitted by logistic.py.
+
+Model selection follows the authors: after every epoch the validation AUROC is
+computed; the epoch with the highest value is kept (ties: the earliest) and only that
+epoch's weights are scored on the test set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from attentivechrome.data.dataset import SplitData, read_splits
+from attentivechrome.learn.checkpoint import (
+    CHECKPOINT_NAME,
+    RunState,
+    fingerprint,
+    resume,
+    save_checkpoint,
+    snapshot,
+)
+from attentivechrome.learn.logistic import fit_logistic
+from attentivechrome.learn.metrics import auprc, auroc
+from attentivechrome.learn.model import (
+    MODELS,
+    TRANSFORMS,
+    ModelSpec,
+    build_model,
+    check_lstm_kernel,
+    probabilities,
+    transform_counts,
+)
+from attentivechrome.learn.outputs import Predictions, write_outputs
+from attentivechrome.progress import Progress
+
+log = logging.getLogger(__name__)
+
+# Genes per scoring pass: it changes no result; a larger batch's temporaries leave the
+# cache and score slower (benchmarks/README.md).
+EVAL_BATCH_SIZE = 128
+
+
+@dataclass
+class Settings:
+    """Every setting that shapes the result; recorded in metrics.json and checkpoints."""
+
+    model: str
+    cell: str
+    epochs: int | None  # None for logistic regression, which is not trained in epochs
+    batch_size: int
+    lr: float
+    optimizer: str
+    clip: float | None
+    seed: int
+    threads: int
+    device: str
+    transform: str
+    early_stopping_patience: int | None
+    lstm_kernel: str = "torch"  # see model.LSTM_KERNELS
+
+    def fingerprint(self) -> dict:
+        # The epoch count may grow between a killed run and its resumption.
+        values = asdict(self)
+        values.pop("epochs")
+        # The reference kernel is left out, so that its runs keep the fingerprint of
+        # settings without the key and checkpoints written without it resume; a run never
+        # changes kernel half-way.
+        if values["lstm_kernel"] == "torch":
+            values.pop("lstm_kernel")
+        return values
+
+
+def limit_threads(threads: int) -> None:
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    # Settable once per process, before parallel work; later calls keep the first value.
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(threads)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def _resolve_settings(spec: ModelSpec, **given) -> Settings:
+    """Fill settings left as None with the model's published defaults, and check them."""
+    for key in ("batch_size", "lr", "clip", "epochs"):
+        if given[key] is None:
+            given[key] = getattr(spec, key)
+    if given["transform"] not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {TRANSFORMS}, got {given['transform']!r}")
+    if spec.builder is not None and given["epochs"] < 1:
+        raise ValueError(f"epochs must be >= 1, got {given['epochs']}")
+    if spec.builder is not None and given["batch_size"] < 1:
+        raise ValueError(f"batch_size must be >= 1, got {given['batch_size']}")
+    patience = given["early_stopping_patience"]
+    if patience is not None and patience < 1:
+        raise ValueError(f"early_stopping_patience must be >= 1 or None, got {patience}")
+    if given["lstm_kernel"] == "numba" and given["device"].startswith("cuda"):
+        log.info("lstm_kernel numba is for the CPU; on %s the nn.LSTM calls run", given["device"])
+        given["lstm_kernel"] = "torch"
+    check_lstm_kernel(given["lstm_kernel"])
+    return Settings(model=spec.name, optimizer=spec.optimizer, **given)
+
+
+def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
+    # Fused kernels: the same update rule in one pass over all parameters, faster than
+    # the default foreach path (benchmarks/README.md).
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, fused=True)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    with_attention: bool = False,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> Predictions:
+    """Score every gene in eval mode (dropout off); optionally collect attention weights."""
+    was_training = model.training
+    model.eval()
+    logits, bins, marks = [], [], []
+    for start in range(0, len(X), batch_size):
+        out = model(X[start : start + batch_size])
+        logits.append(out.logits)
+        if with_attention:
+            bins.append(out.bin_attention)
+            marks.append(out.mark_attention)
+    model.train(was_training)
+    logits = torch.cat(logits)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
+    result = Predictions(probabilities(logits).float().cpu().numpy(), loss)
+    if with_attention:
+        result.bin_attention = torch.cat(bins).float().cpu().numpy()
+        result.mark_attention = torch.cat(marks).float().cpu().numpy()
+    return result
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    clip: float | None,
+    shuffler: torch.Generator,
+    progress: Progress | None = None,
+) -> float:
+    """One pass over the shuffled training genes; returns the mean per-gene loss.
+
+    `progress`, when given, is told the genes done after each step (a long epoch, e.g.
+    DeepChrome's one gene per step on a full-size cell type, then shows in the log)."""
+    model.train()
+    order = torch.randperm(len(X), generator=shuffler).to(X.device)
+    total = 0.0
+    for start in range(0, len(X), batch_size):
+        idx = order[start : start + batch_size]
+        loss = nn.functional.binary_cross_entropy_with_logits(model(X[idx]).logits, y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        total += loss.item() * len(idx)
+        if progress is not None:
+            progress.update(start + len(idx))
+    return total / len(X)
+
+
+def gene_count(n: float) -> str:
+    return f"{n:,.0f} genes"
+
+
+def time_left(seconds: float) -> str:
+    """`1h02m`, `5m07s` or `12s`: the estimate of the epochs still to run."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def train_and_evaluate(
+    model_name: str,
+    train_npz: str | Path,
+    valid_npz: str | Path,
+    test_npz: str | Path,
+    out_dir: str | Path,
+    *,
+    cell: str,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seed: int = 1,
+    clip: float | None = None,
+    threads: int = 1,
+    device: str = "auto",
+    transform: str = "none",
+    early_stopping_patience: int | None = None,
+    lstm_kernel: str = "torch",
+    checkpoint: bool = True,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> dict:
+    """Train `model_name` on one cell type and write its outputs; returns the metrics.
+
+    epochs, batch_size, lr and clip left as None take the model's published setting
+    (`model.MODELS`, the one statement of them). `lstm_kernel` picks what runs the
+    per-mark LSTMs on the CPU ("torch" or "numba", see model.py).
+    `on_epoch_end(epoch)` runs after each epoch's checkpoint is written (used by tests to
+    interrupt a run).
+    """
+    if model_name not in MODELS:
+        raise ValueError(f"unknown model {model_name!r}; expected one of {sorted(MODELS)}")
+    spec = MODELS[model_name]
+    limit_threads(threads)
+    settings = _resolve_settings(
+        spec,
+        cell=cell,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        clip=clip,
+        threads=threads,
+        device=str(resolve_device(device)),
+        transform=transform,
+        early_stopping_patience=early_stopping_patience,
+        lstm_kernel=lstm_kernel,
+    )
+    paths = {"train": train_npz, "valid": valid_npz, "test": test_npz}
+    splits = read_splits(paths)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if spec.builder is None:
+        return _train_logistic(settings, splits, out_dir)
+    return _train_torch(settings, splits, out_dir, checkpoint, on_epoch_end)
+
+
+def _train_torch(
+    settings: Settings,
+    splits: dict[str, SplitData],
+    out_dir: Path,
+    checkpoint: bool,
+    on_epoch_end: Callable[[int], None] | None,
+) -> dict:
+    started = time.perf_counter()
+    device = torch.device(settings.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    tensors = {
+        name: (
+            torch.from_numpy(transform_counts(split.X, settings.transform)).to(device),
+            torch.from_numpy(split.y.astype(np.float32)).to(device),
+        )
+        for name, split in splits.items()
+    }
+    _, n_marks, n_bins = splits["train"].X.shape
+    torch.manual_seed(settings.seed)
+    model = build_model(settings.model, n_marks, n_bins, settings.lstm_kernel).to(device)
+    optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
+    shuffler = torch.Generator().manual_seed(settings.seed)
+
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    state = RunState()
+    if checkpoint:
+        run_fingerprint = fingerprint(
+            settings.fingerprint(), {name: split.path for name, split in splits.items()}
+        )
+        state = resume(
+            checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs
+        )
+
+    (X_train, y_train), (X_valid, y_valid) = tensors["train"], tensors["valid"]
+    patience = settings.early_stopping_patience
+    first_epoch, run_start = state.epoch + 1, time.perf_counter()
+    for epoch in range(first_epoch, settings.epochs + 1):
+        if patience is not None and state.epochs_without_gain >= patience:
+            log.info("early stop: no validation gain for %d epochs", patience)
+            break
+        epoch_start = time.perf_counter()
+        train_loss = train_one_epoch(
+            model,
+            optimizer,
+            X_train,
+            y_train,
+            batch_size=settings.batch_size,
+            clip=settings.clip,
+            shuffler=shuffler,
+            progress=Progress(
+                log, f"{settings.cell} {settings.model} epoch {epoch}", gene_count, len(X_train)
+            ),
+        )
+        valid = predict(model, X_valid, y_valid)
+        valid_auroc = auroc(splits["valid"].y, valid.probabilities, "valid split")
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "valid_loss": valid.loss,
+            "valid_auroc": valid_auroc,
+            "valid_auprc": auprc(splits["valid"].y, valid.probabilities, "valid split"),
+            "seconds": time.perf_counter() - epoch_start,
+        }
+        state.history.append(row)
+        if valid_auroc > state.best_auroc:  # strict: ties keep the earliest epoch
+            state.best_auroc, state.best_epoch = valid_auroc, epoch
+            state.best_state = snapshot(model)
+            state.epochs_without_gain = 0
+        else:
+            state.epochs_without_gain += 1
+        state.epoch = epoch
+        per_epoch = (time.perf_counter() - run_start) / (epoch - first_epoch + 1)
+        log.info(
+            "%s %s epoch %d of %d: train loss %.4f, valid AUROC %.4f (%.1fs; about %s left)",
+            settings.cell,
+            settings.model,
+            epoch,
+            settings.epochs,
+            train_loss,
+            valid_auroc,
+            row["seconds"],
+            time_left(per_epoch * (settings.epochs - epoch)),
+        )
+        if checkpoint:
+            save_checkpoint(
+                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, state
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+
+    model.load_state_dict(state.best_state)
+    spec = MODELS[settings.model]
+    X_test, y_test = tensors["test"]
+    test = predict(model, X_test, y_test, with_attention=spec.has_attention)
+    best_row = state.history[state.best_epoch - 1]
+    metrics = _metrics(settings, splits, state.best_epoch, best_row, test)
+    metrics["epochs_run"] = state.epoch
+    metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
+    metrics["seconds_total"] = time.perf_counter() - started
+    payload = {
+        "model_name": settings.model,
+        "hyperparameters": model.hyperparameters(),
+        "state_dict": state.best_state,
+        "marks": [str(m) for m in splits["train"].marks],
+        "transform": settings.transform,
+        "best_epoch": state.best_epoch,
+        "cell": settings.cell,
+    }
+    write_outputs(out_dir, metrics, state.history, splits["test"], test, payload)
+    checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
+    return metrics
+
+
+def _metrics(
+    settings: Settings,
+    splits: dict[str, SplitData],
+    best_epoch: int,
+    best_row: dict,
+    test: Predictions,
+) -> dict:
+    test_split = splits["test"]
+    return {
+        "cell": settings.cell,
+        "model": settings.model,
+        "best_epoch": best_epoch,
+        "valid_auroc": best_row["valid_auroc"],
+        "valid_auprc": best_row["valid_auprc"],
+        "test_auroc": auroc(test_split.y, test.probabilities, "test split"),
+        "test_auprc": auprc(test_split.y, test.probabilities, "test split"),
+        "test_loss": test.loss,
+        "n_train": splits["train"].n,
+        "n_valid": splits["valid"].n,
+        "n_test": test_split.n,
+        "marks": [str(m) for m in test_split.marks],
+        "n_bins": int(test_split.X.shape[2]),
+        "settings": asdict(settings),
+        "torch_version": torch.__version__,
+    }
+
+
+def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: Path) -> dict:
+    """Logistic regression, recorded like a torch model: one history row per C."""
+    started = time.perf_counter()
+    fit = fit_logistic(
+        splits, transform=settings.transform, seed=settings.seed, threads=settings.threads
+    )
+    metrics = _metrics(settings, splits, fit.best + 1, fit.history[fit.best], fit.test)
+    metrics["C"] = fit.c_value
+    metrics["epochs_run"] = len(fit.history)
+    metrics["seconds_total"] = time.perf_counter() - started
+    payload = {
+        "model_name": "logistic",
+        **fit.parameters,
+        "marks": [str(m) for m in splits["train"].marks],
+        "n_bins": int(splits["train"].X.shape[2]),
+        "transform": settings.transform,
+        "best_epoch": fit.best + 1,
+        "cell": settings.cell,
+    }
+    write_outputs(out_dir, metrics, fit.history, splits["test"], fit.test, payload)
+    return metrics
+
+
+__all__ = [
+    "Settings",
+    "make_optimizer",
+    "predict",
+    "train_and_evaluate",
+    "train_one_epoch",
+]
