@@ -27,6 +27,9 @@ from attentivechrome.data.bam_conversion import tagalign_to_bam
 from attentivechrome.data.genome import load_chrom_sizes, write_chrom_sizes
 from attentivechrome.data.windows import gene_bins
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resources"))
+from simulate.rehearsal import main_chromosomes  # noqa: E402
+
 MARKS = ["H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"]
 READ_LENGTH = 36
 #: The full REMC run: 56 epigenomes x 5 marks, about 40 M reads a file.
@@ -55,12 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bams", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def main_chromosomes(sizes: dict[str, int]) -> dict[str, int]:
-    """chr1..22, X, Y: where genes and most reads are (no random contigs, no chrM)."""
-    main = {c: n for c, n in sizes.items() if "_" not in c and c not in ("chrM", "chrMT")}
-    return main or sizes
 
 
 def random_genes(sizes: dict[str, int], n: int, rng: np.random.Generator) -> pd.DataFrame:

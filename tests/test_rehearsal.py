@@ -139,14 +139,55 @@ def test_full_size_config_keeps_the_published_split(tmp_path):
     rehearsal.validate_config(config)
 
 
-def test_requests_read_from_the_rules():
-    specs = rehearsal.parse_rules()
-    config = rehearsal.validate_config(yaml.safe_load((REPO / "config/remc.yaml").read_text()))
-    defaults = rehearsal.default_resources()
-    bam = rehearsal.requests(specs["reads_to_bam"], config, defaults)
-    assert bam == {"mem_mb": 3000, "runtime": defaults["runtime"], "threads": 1}  # fast writer
-    assert rehearsal.requests(specs["bins_count"], config, defaults)["runtime"] == 60
-    assert specs["train_baseline"].benchmark == "train/{{cell}}/{{baseline}}-seed{{seed}}.tsv"
+#: Two jobs as `snakemake --dry-run` lists them (paths shortened).
+LISTING = """
+rule reads_to_bam:
+    input: /w/tagalign/E003-H3K9me3.tagAlign.gz, /w/results/reference/chrom.sizes
+    jobid: 9
+    benchmark: /w/results/benchmarks/bam/E003/H3K9me3.tsv
+    wildcards: cell=E003, reads=H3K9me3
+    resources: tmpdir=/tmp, disk_mb=<TBD>, mem_mb=3000, mem=3 GB, mem_mib=2862, runtime=120
+Shell command: None
+
+localrule train_attentivechrome:
+    benchmark: /w/results/benchmarks/train/E003/attentivechrome-seed1.tsv
+    threads: 4
+    resources: tmpdir=/tmp, mem_mb=2000, mem=2 GB, runtime=120
+
+localrule all:
+    input: /w/results/summary.tsv
+    jobid: 0
+"""
+
+
+def test_planned_requests_read_from_a_dry_run_listing():
+    planned = rehearsal.planned_requests(LISTING, "/w/results/benchmarks")
+    assert planned == {
+        "bam/E003/H3K9me3.tsv": {
+            "rule": "reads_to_bam",
+            "threads": 1,
+            "mem_mb": 3000,
+            "runtime": 120,
+        },
+        "train/E003/attentivechrome-seed1.tsv": {
+            "rule": "train_attentivechrome",
+            "threads": 4,
+            "mem_mb": 2000,
+            "runtime": 120,
+        },
+    }
+
+
+@pytest.mark.slow
+def test_requests_planned_by_snakemake():
+    planned = rehearsal.planned_requests(
+        rehearsal.dry_run(REPO / "config/remc.yaml"), "results/benchmarks"
+    )
+    bam = planned["bam/E003/H3K4me3.tsv"]
+    assert bam == {"rule": "reads_to_bam", "threads": 1, "mem_mb": 3000, "runtime": 120}
+    assert planned["counts/E003.tsv"]["runtime"] == 60
+    assert planned["train/E003/lstm-seed1.tsv"]["rule"] == "train_baseline"
+    assert len(planned) == 56 * (5 + 1 + 5 + 1)  # BAMs, counting, trainings, saliency
 
 
 BENCHMARK = (
@@ -155,6 +196,7 @@ BENCHMARK = (
 )
 
 
+@pytest.mark.slow
 def test_report_on_fake_benchmarks(tmp_path):
     bench = tmp_path / "benchmarks"
     (bench / "bam/E003").mkdir(parents=True)

@@ -116,9 +116,9 @@ class DemoData:
 # --------------------------------------------------------------------------- genes
 
 
-def _gene_ids(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Sorted, distinct Ensembl-style ids (ENSG + 11 digits), starting like the real list."""
-    numbers = np.sort(rng.choice(np.arange(4, 260_000), size=n - 1, replace=False))
+def gene_ids(rng: np.random.Generator, n: int, high: int = 260_000) -> np.ndarray:
+    """Sorted, distinct ENSG ids (11 digits, below `high`), starting like the real list."""
+    numbers = np.sort(rng.choice(np.arange(4, high), size=n - 1, replace=False))
     numbers = np.concatenate([[3], numbers])  # ENSG00000000003 opens the real list too
     return np.array([f"ENSG{x:011d}" for x in numbers])
 
@@ -182,7 +182,7 @@ def _assign_roles(rng: np.random.Generator, config: DemoConfig, n_total: int) ->
 def simulate_genes(rng: np.random.Generator, config: DemoConfig) -> pd.DataFrame:
     """All ids with their role and, for those in gene_info, coordinates (TSS = `tss`)."""
     n_total = config.n_genes + config.n_info_only + config.n_expression_only
-    ids = _gene_ids(rng, n_total)
+    ids = gene_ids(rng, n_total)
     roles = _assign_roles(rng, config, n_total)
     placed_ids = ids[roles != "expression_only"]
     placed_roles = roles[roles != "expression_only"]
