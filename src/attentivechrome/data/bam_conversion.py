@@ -158,7 +158,8 @@ def tagalign_to_bam(
 
 @contextmanager
 def _sorted_bam_at(dest_bam: str | Path, threads: int) -> Iterator[Path]:
-    """A work folder beside `dest_bam`; the caller writes `sorted.bam` there.
+    """A work folder beside `dest_bam`; the caller writes (or links) `sorted.bam` there, and
+    it is indexed here.
 
     `dest_bam` and `dest_bam.bai` appear together at the end or not at all; temporary files
     are removed whatever happens (a killed run's are removed by the next one)."""
@@ -238,23 +239,13 @@ def link_bam(
         raise InputError(path, f"cannot read the BAM file: {exc}") from None
     if order != "coordinate":
         return None
-    dest = Path(dest_bam)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_work(dest)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        link = work / "linked.bam"
-        link.symlink_to(path.absolute())
-        try:
-            pysam.index("-@", str(max(threads - 1, 0)), str(link), str(work / "linked.bam.bai"))
-        except pysam.utils.SamtoolsError as exc:
-            log.warning("%s says it is sorted but cannot be indexed (%s): sorting it", path, exc)
-            return None
-        os.replace(work / "linked.bam.bai", f"{dest}.bai")
-        os.replace(link, dest)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return f"linked {path} (coordinate-sorted) and indexed its {_records(dest)}"
+        with _sorted_bam_at(dest_bam, threads) as work:
+            (work / "sorted.bam").symlink_to(path.absolute())
+    except pysam.utils.SamtoolsError as exc:
+        log.warning("%s says it is sorted but cannot be indexed (%s): sorting it", path, exc)
+        return None
+    return f"linked {path} (coordinate-sorted) and indexed its {_records(dest_bam)}"
 
 
 def reads_to_bam(
