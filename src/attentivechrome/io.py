@@ -48,6 +48,11 @@ def open_text(path: str | Path):
     return open(path, encoding="utf-8")
 
 
+def header_separator(header: str) -> str:
+    """The separator of a table told by its header line: a comma without a tab, else a tab."""
+    return "," if "," in header and "\t" not in header else "\t"
+
+
 def read_table(
     path: str | Path, sep: str = "\t", skiprows: int = 0, **read_csv_args
 ) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from attentivechrome.data.annotation import strip_versions
 from attentivechrome.errors import InputError
-from attentivechrome.io import open_text, read_table
+from attentivechrome.io import header_separator, open_text, read_table
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def table_layout(path: str | Path) -> TableLayout:
                 comments.append(line)
     except (OSError, EOFError, UnicodeDecodeError) as error:
         raise InputError(path, f"cannot read the expression table: {error}") from None
-    separator = _separator(first)
+    separator = header_separator(first)
     header_has_hash = bool(comments and first) and _fields(comments[-1], separator) == _fields(
         first, separator
     )
@@ -99,11 +99,7 @@ def table_layout(path: str | Path) -> TableLayout:
     if skipped:
         log.info("%s: %d comment line(s) (#) before the header skipped", path, skipped)
     header = comments[-1] if header_has_hash else first
-    return TableLayout(_separator(header), skipped)
-
-
-def _separator(header: str) -> str:
-    return "," if "," in header and "\t" not in header else "\t"
+    return TableLayout(header_separator(header), skipped)
 
 
 def _fields(line: str, separator: str) -> int:

@@ -44,8 +44,8 @@ from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
-from attentivechrome.errors import InputError
-from attentivechrome.io import is_gzip, open_text
+from attentivechrome.errors import InputError, separator_hint
+from attentivechrome.io import header_separator, is_gzip, open_text
 
 #: The sheet's formats, and what each is read as: a BAM, or text (tagAlign and BED alike).
 FORMAT_KINDS = {"tagalign": "text", "bed": "text", "bam": "bam"}
@@ -238,18 +238,16 @@ def _sheet_lines(sheet: Path) -> list[tuple[int, list[str]]]:
     if not kept:
         raise InputError(sheet, f"no header line ({', '.join(COLUMNS)} and optionally format)")
     first, header = kept[0]
-    if "\t" in header:
-        dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
-    elif "," in header:
-        dialect = {"delimiter": ","}
-    elif len(header.split()) > 1:
+    separator = header_separator(header)
+    if separator == "\t" and separator_hint(header):
         raise InputError(
             sheet,
             "expected a tab- or comma-separated header (its columns are separated by spaces)",
             line=first,
         )
-    else:
-        dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    dialect = (
+        {"delimiter": ","} if separator == "," else {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+    )
     return [(n, [v.strip() for v in next(csv.reader([line], **dialect))]) for n, line in kept]
 
 
