@@ -96,7 +96,7 @@ def reference_genes(
         windows.gene_bins(genes, sizes, window["flank"], window["bin_size"]), bins_out
     )
     with atomic_path(expression_out) as tmp:
-        matrix.loc[genes["gene_id"]].to_csv(tmp, sep="\t")
+        kept.to_csv(tmp, sep="\t")
     with atomic_path(genes_out) as tmp:
         genes.to_csv(tmp, sep="\t", index=False)
     return genes
