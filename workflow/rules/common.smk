@@ -63,6 +63,14 @@ CHROM_SIZES = SOURCES.get("chrom_sizes")
 SPLITS = list(labels.SPLITS)
 # The authors' processed matrices, when given, replace download, BAM and counting.
 AUTHORS_DATA = config.get("authors_data", "").rstrip("/")
+# classification or regression (src/attentivechrome/task.py).
+TASK = config["task"]
+if TASK == "regression" and AUTHORS_DATA:
+    raise InputError(
+        None,
+        "task: regression needs each gene's expression, which the authors' processed "
+        "matrices (authors_data) do not hold (only labels): give sources instead",
+    )
 DATASET_FILES = expand(
     f"{RESULTS}/{{cell}}/data/{{split}}.{{ext}}",
     split=SPLITS,
@@ -265,6 +273,7 @@ def train_params():
     skip = ("threads", "seeds")  # the seed comes from the job's wildcard
     params = {key: value for key, value in config["train"].items() if key not in skip}
     params["early_stopping_patience"] = params.pop("early_stopping") or None
+    params["task"] = TASK
     return params
 
 
@@ -288,6 +297,7 @@ def all_metrics():
 def report_figures():
     """Every figure shown by `snakemake --report`: per cell type, then across cell types."""
     per_cell = ["attention_profile", "mark_attention", "roc_pr", "training", "saliency"]
+    per_cell += list(regression_figures())
     figures = expand(
         f"{RESULTS}/{{cell}}/plots/{{name}}.png", cell=CELLS, name=per_cell
     )
@@ -303,6 +313,21 @@ def report_figures():
 
 # Figures: per cell type under {RESULTS}/{cell}/plots/, across cell types here.
 PLOTS = f"{RESULTS}/plots"
+
+
+def regression_figures():
+    """The figures of plot_cell that only regression draws, by output name."""
+    if TASK != "regression":
+        return {}
+    return {
+        "predicted_observed": report(
+            f"{RESULTS}/{{cell}}/plots/predicted_observed.png",
+            caption="../report/predicted_observed.rst",
+            category="Cell types",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "figure": "predicted against observed level"},
+        )
+    }
 
 
 def model_runs(wildcards):

@@ -23,7 +23,9 @@ if AUTHORS_DATA:
 else:
 
     rule datasets_build:
-        """Median-RPKM labels and the shared split, written in the authors' CSV layout."""
+        """Median-RPKM labels and the shared split, written in the authors' CSV layout
+        (for regression, with each gene's log2(expression + 1) in the .npz files).
+        """
         input:
             counts=rules.bins_count.output[0],
             genes=rules.reference_genes.output.genes,
@@ -36,5 +38,6 @@ else:
             "../../envs/attentivechrome.yaml"
         params:
             source=SOURCES["expression"],
+            task=TASK,
         script:
             "../scripts/datasets_build.py"

@@ -4,12 +4,14 @@
 
 
 rule plot_cell:
-    """Attention profiles, mark attention, ROC/PR curves and training curves of one cell type."""
+    """Attention profiles, mark attention, ROC/PR curves and training curves of one cell type
+    (for regression also the predicted against the observed levels of every model)."""
     input:
         attention=figure_run("attention.npz"),
         runs=model_runs,
         cell_table=cell_table_input(),
     output:
+        **regression_figures(),
         profile=report(
             f"{RESULTS}/{{cell}}/plots/attention_profile.png",
             caption="../report/attention_profile.rst",

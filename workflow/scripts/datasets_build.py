@@ -17,4 +17,5 @@ with step_logging(snakemake.log[0]):
         cell=snakemake.wildcards.cell,
         out_dir=Path(snakemake.output[0]).parent,
         expression_source=snakemake.params.source,
+        task=snakemake.params.task,
     )

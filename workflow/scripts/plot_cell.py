@@ -17,7 +17,7 @@ with step_logging(snakemake.log[0]):
         cell,
         Path(snakemake.input.attention),
         dict(zip(snakemake.params.models, folders, strict=True)),
-        {key: Path(snakemake.output[key]) for key in ("profile", "marks", "curves", "training")},
+        {key: Path(path) for key, path in snakemake.output.items()},
         flank=snakemake.params.window["flank"],
         bin_size=snakemake.params.window["bin_size"],
         label=cell_label(cell, snakemake.input.cell_table or None),

@@ -5,7 +5,8 @@ Authors' CSV (`{cell}/classification/{split}.csv` in their Zenodo record): no he
 one count per mark in alphabetical mark order, then the gene's label on every row.
 
 Binary copy (`{split}.npz`): arrays X int32 (genes, marks, bins), y int8, gene_ids and
-marks (sorted). `read_npz` is its one reader and checks every rule of it.
+marks (sorted); for `task: regression` also `level` float32 (genes,), the target
+log2(expression + 1). `read_npz` is its one reader and checks every rule of it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ import pandas as pd
 from attentivechrome.data.labels import SPLITS
 from attentivechrome.errors import InputError
 from attentivechrome.io import atomic_path
+from attentivechrome.learn.metrics import (
+    NoSpreadError,
+    OneClassError,
+    check_spread,
+    check_two_classes,
+)
 
 ENSEMBL_PREFIX = "ENSG00000"
 NPZ_ARRAYS = ("X", "y", "gene_ids", "marks")
+LEVEL = "level"  # the optional regression target
 
 
 @dataclass
@@ -34,11 +42,14 @@ class SplitData:
     X: np.ndarray  # (n, m, bins) int32
     y: np.ndarray  # (n,) int8
     path: Path | None = None  # the .npz it was read from, if any
+    level: np.ndarray | None = None  # (n,) float32 log2(expression + 1), for regression
 
     def __post_init__(self):
         n, m, _ = self.X.shape
         if len(self.gene_ids) != n or len(self.y) != n or len(self.marks) != m:
             raise ValueError("gene_ids, marks, X and y disagree in size")
+        if self.level is not None and len(self.level) != n:
+            raise ValueError("level and y disagree in size")
 
     @property
     def n(self) -> int:
@@ -54,6 +65,8 @@ def long_id(short: str) -> str:
 
 
 def write_npz(data: SplitData, path: str | Path) -> None:
+    """The split file; `level` is written only when the split has one (regression)."""
+    level = {} if data.level is None else {LEVEL: data.level.astype(np.float32)}
     with atomic_path(path) as tmp:
         np.savez(
             tmp,
@@ -61,6 +74,7 @@ def write_npz(data: SplitData, path: str | Path) -> None:
             y=data.y.astype(np.int8),
             gene_ids=data.gene_ids.astype(str),
             marks=data.marks.astype(str),
+            **level,
         )
 
 
@@ -81,21 +95,22 @@ def read_npz(path: str | Path, name: str | None = None) -> SplitData:
                     path, f"missing array(s) {missing}; expected X, y, gene_ids and marks"
                 )
             arrays = {key: archive[key] for key in NPZ_ARRAYS}
+            level = archive[LEVEL] if LEVEL in archive.files else None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         if isinstance(error, InputError):
             raise
         raise InputError(path, f"not a readable .npz archive ({error})") from None
     _check_arrays(path, name, **arrays)
-    return SplitData(arrays["gene_ids"], arrays["marks"], arrays["X"], arrays["y"], path)
+    if level is not None:
+        _check_level(path, name, level, arrays["gene_ids"])
+    return SplitData(
+        arrays["gene_ids"], arrays["marks"], arrays["X"], arrays["y"], path, level=level
+    )
 
 
 def _check_arrays(
     path: Path, name: str, X: np.ndarray, y: np.ndarray, gene_ids: np.ndarray, marks: np.ndarray
 ) -> None:
-    # Imported here: metrics loads scikit-learn, which the steps that only write splits
-    # (prepare) need not pay for.
-    from attentivechrome.learn.metrics import OneClassError, check_two_classes
-
     if X.ndim != 3 or not np.issubdtype(X.dtype, np.integer):
         raise InputError(
             path, f"X must be integer counts of shape (genes, marks, bins), got {X.dtype} {X.shape}"
@@ -122,12 +137,37 @@ def _check_arrays(
         raise InputError(path, str(error)) from None
 
 
-def read_splits(paths: dict[str, str | Path]) -> dict[str, SplitData]:
+def _check_level(path: Path, name: str, level: np.ndarray, gene_ids: np.ndarray) -> None:
+    if level.shape != gene_ids.shape or not np.issubdtype(level.dtype, np.floating):
+        raise InputError(
+            path, f"level must be {gene_ids.shape[0]} numbers, got {level.dtype} {level.shape}"
+        )
+    bad = np.flatnonzero(~np.isfinite(level) | (level < 0))
+    if bad.size:
+        raise InputError(
+            path,
+            f"gene {gene_ids[bad[0]]}: level {level[bad[0]]}, expected log2(expression + 1) >= 0",
+        )
+    try:
+        check_spread(level, f"{name} split")
+    except NoSpreadError as error:
+        raise InputError(path, str(error)) from None
+
+
+def read_splits(
+    paths: dict[str, str | Path], *, task: str = "classification"
+) -> dict[str, SplitData]:
     """The train, valid and test files of one cell type, each checked, and all alike in
-    marks and bins (the train split's)."""
+    marks and bins (the train split's); for regression each must hold its levels."""
     splits = {name: read_npz(paths[name], name) for name in SPLITS}
     train = splits["train"]
     for split in splits.values():
+        if task == "regression" and split.level is None:
+            raise InputError(
+                split.path,
+                "no expression levels (array level) for task: regression; the split was "
+                "written for classification (datasets_build writes levels for regression)",
+            )
         if list(split.marks) != list(train.marks) or split.X.shape[2] != train.X.shape[2]:
             raise InputError(
                 split.path,

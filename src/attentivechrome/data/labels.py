@@ -1,4 +1,4 @@
-"""Expression labels and the gene split shared by every cell type."""
+"""Expression labels, the regression target and the gene split shared by every cell type."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ def label_by_median(rpkm: pd.Series, entries: pd.Series | None = None) -> pd.Ser
     many entries of the gene list each gene is: the median is taken over the entries.
     """
     return (rpkm > entries_median(rpkm, entries)).astype(np.int8)
+
+
+def expression_level(expression: pd.Series) -> pd.Series:
+    """The regression target: log2(expression + 1), in whatever unit the table has.
+
+    The table's values are checked non-negative and finite where it is read
+    (`expression.read_expression`), so every level is a finite number >= 0.
+    """
+    return np.log2(expression.astype(np.float64) + 1.0).astype(np.float32)
 
 
 def entries_median(rpkm: pd.Series, entries: pd.Series | None = None) -> float:

@@ -15,6 +15,7 @@ from attentivechrome.data.gene_selection import select_genes
 from attentivechrome.data.genome import load_chrom_sizes, write_chrom_sizes
 from attentivechrome.errors import InputError, reported_as
 from attentivechrome.io import atomic_path
+from attentivechrome.learn.metrics import NoSpreadError, check_spread
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +185,14 @@ def datasets_build(
     cell: str,
     out_dir: Path,
     expression_source: str | None = None,
+    task: str = "classification",
 ) -> None:
     """Label genes by the cell type's median RPKM and write each split (CSV + binary).
 
     `expression` is the table reference_genes stored (`gene_id` first, cell types only).
+    For `task: regression` the binary copy also holds each gene's level, log2(expression
+    + 1), which must differ between the genes of every split (the CSV has labels only, as
+    the authors' layout has).
     """
     gene_table = read_genes(genes)
     matrix = read_expression(expression)
@@ -214,12 +219,30 @@ def datasets_build(
         X, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]
     if not np.array_equal(gene_ids, gene_table["gene_id"].to_numpy(str)):
         raise ValueError(f"{counts} and {genes} list different genes: rerun the counting step")
+    level = labels.expression_level(rpkm).to_numpy() if task == "regression" else None
+    splits = {}
     for split in labels.SPLITS:
         keep = (gene_table["split"] == split).to_numpy()
-        data = SplitData(gene_ids[keep], marks, X[keep], y[keep])
+        splits[split] = SplitData(
+            gene_ids[keep], marks, X[keep], y[keep], level=None if level is None else level[keep]
+        )
+        if level is not None:
+            try:
+                check_spread(splits[split].level, f"cell type {cell}, {split} split")
+            except NoSpreadError as error:  # checked before any split is written
+                raise InputError(expression_source or expression, str(error)) from None
+    for split, data in splits.items():
         write_authors_csv(data, out_dir / f"{split}.csv")
         write_npz(data, out_dir / f"{split}.npz")
-        log.info("%s: %d genes, %d labelled 1", split, keep.sum(), data.y.sum())
+        log.info("%s: %d genes, %d labelled 1", split, data.n, data.y.sum())
+    if level is not None:
+        log.info(
+            "%s: regression target log2(expression + 1), from %.3g to %.3g (median %.3g)",
+            cell,
+            level.min(),
+            level.max(),
+            np.median(level),
+        )
 
 
 def datasets_import(sources: list[Path], marks: list[str], n_bins: int, out_dir: Path) -> None:

@@ -32,7 +32,7 @@ class RunState:
 
     epoch: int = 0
     best_epoch: int = 0
-    best_auroc: float = -math.inf
+    best_score: float = -math.inf  # the task's validation score of best_epoch (task.py)
     best_state: dict | None = None
     epochs_without_gain: int = 0
     history: list[dict] = field(default_factory=list)
@@ -90,7 +90,10 @@ def resume(
     if saved.get("fingerprint") != run_fingerprint:
         log.warning("ignoring checkpoint %s: it was made with other data or settings", path)
         return RunState()
-    progress = RunState(**saved["progress"])
+    saved_progress = dict(saved["progress"])
+    if "best_auroc" in saved_progress:  # the key of checkpoints that know one task only
+        saved_progress["best_score"] = saved_progress.pop("best_auroc")
+    progress = RunState(**saved_progress)
     if progress.epoch > epochs:
         log.warning("ignoring checkpoint %s: at epoch %d, beyond %d", path, progress.epoch, epochs)
         return RunState()

@@ -2,6 +2,7 @@
 flattened bin counts, one fit per C in the grid, C chosen on the validation AUROC.
 
 Only the fitting and scoring live here; training.py records the result like any model's.
+Its regression form, ridge regression on the same inputs, is ridge.py.
 """
 
 from __future__ import annotations
@@ -21,31 +22,38 @@ LOGISTIC_C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
 
 @dataclass
-class LogisticFit:
-    history: list[dict]  # one row per C: the history.tsv columns, an "epoch" per C, and C
-    best: int  # index of the chosen C (the highest validation AUROC; ties: the smaller C)
+class LinearFit:
+    """The chosen fit of a linear baseline over its grid of penalties."""
+
+    history: list[dict]  # one row per penalty: the history.tsv columns, an "epoch" each
+    best: int  # index of the chosen penalty (the best validation score; ties: the stronger)
     test: Predictions
     parameters: dict  # what model.pt keeps of the chosen fit and its scaler
-
-    @property
-    def c_value(self) -> float:
-        return LOGISTIC_C_GRID[self.best]
+    penalty_name: str  # "C" (logistic) or "alpha" (ridge), a column of history.tsv
+    penalty: float  # the chosen value
 
 
-def fit_logistic(
-    splits: dict[str, SplitData], *, transform: str, seed: int, threads: int
-) -> LogisticFit:
-    # Imported here: scikit-learn's estimators are needed by this one model only.
-    from sklearn.linear_model import LogisticRegression
+def standardised_features(splits: dict[str, SplitData], transform: str):
+    """Each split's flattened (transformed) counts scaled by the training split's mean and
+    sd, and the fitted scaler."""
     from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
 
     features = {
         name: transform_counts(split.X, transform).reshape(split.n, -1)
         for name, split in splits.items()
     }
     scaler = StandardScaler().fit(features["train"])
-    features = {name: scaler.transform(values) for name, values in features.items()}
+    return {name: scaler.transform(values) for name, values in features.items()}, scaler
+
+
+def fit_logistic(
+    splits: dict[str, SplitData], *, transform: str, seed: int, threads: int
+) -> LinearFit:
+    # Imported here: scikit-learn's estimators are needed by this one model only.
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    features, scaler = standardised_features(splits, transform)
     labels = {name: split.y.astype(int) for name, split in splits.items()}
 
     history, fits, best = [], [], 0
@@ -79,7 +87,7 @@ def fit_logistic(
         "scaler_mean": torch.from_numpy(scaler.mean_),
         "scaler_scale": torch.from_numpy(scaler.scale_),
     }
-    return LogisticFit(history, best, test, parameters)
+    return LinearFit(history, best, test, parameters, "C", LOGISTIC_C_GRID[best])
 
 
 def _log_loss(labels: np.ndarray, fit, features: np.ndarray) -> float:

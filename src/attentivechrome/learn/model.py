@@ -3,10 +3,13 @@
 Logistic regression, the fifth, lives in logistic.py (scikit-learn).
 
 Every torch model takes float input of shape (batch, marks, bins) (`transform_counts`
-makes it from read counts) and returns a `ModelOutput` with one logit per gene. The
-training loss takes the logits (BCE with logits); everywhere else they become
-probabilities through `probabilities`, the one sigmoid, so that no path applies it
-twice or skips it (forward never returns probabilities).
+makes it from read counts) and returns a `ModelOutput` with one output per gene. For
+classification that output is a logit: the training loss takes the logits (BCE with
+logits); everywhere else they become probabilities through `probabilities`, the one
+sigmoid, so that no path applies it twice or skips it (forward never returns
+probabilities). For regression (see task.py) the same output of the same architecture
+is the predicted level, standardised by the training split's mean and sd (`LevelScale`,
+kept in model.pt), trained with mean squared error (`loss_function`, `scores`).
 
 The per-mark LSTMs: every mark has its own BiLSTM, as in the original: five `nn.LSTM`
 modules, called one after the other, which on a CPU run PyTorch's fused LSTM kernel
@@ -30,6 +33,7 @@ run.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -43,7 +47,7 @@ LSTM_KERNELS = ("torch", "numba")  # what runs the per-mark LSTMs on the CPU: mo
 
 
 class ModelOutput(NamedTuple):
-    logits: torch.Tensor  # (batch,)
+    logits: torch.Tensor  # (batch,): the logit, or in regression the predicted level
     bin_attention: torch.Tensor | None = None  # (batch, marks, bins), rows sum to 1
     mark_attention: torch.Tensor | None = None  # (batch, marks), rows sum to 1
 
@@ -57,6 +61,53 @@ def probabilities(logits):
     if isinstance(logits, torch.Tensor):
         return torch.sigmoid(logits)
     return torch.sigmoid(torch.as_tensor(logits, dtype=torch.float64)).numpy()
+
+
+@dataclass(frozen=True)
+class LevelScale:
+    """How a regression model's output maps to log2(expression + 1): models are trained on
+    the levels standardised by the training split's mean and sd, so that the loss and its
+    gradients have the size they have in classification whatever the expression unit."""
+
+    mean: float
+    sd: float
+
+    @classmethod
+    def of(cls, levels: np.ndarray) -> LevelScale:
+        """The scale of the training split's levels (which differ: dataset.read_npz)."""
+        levels = np.asarray(levels, dtype=np.float64)
+        return cls(float(levels.mean()), float(levels.std()))
+
+    @classmethod
+    def from_payload(cls, payload: Mapping) -> LevelScale | None:
+        """The scale saved in a model.pt; None for a classification model."""
+        if "level_mean" not in payload:
+            return None
+        return cls(float(payload["level_mean"]), float(payload["level_sd"]))
+
+    def payload(self) -> dict:
+        return {"level_mean": self.mean, "level_sd": self.sd}
+
+    def standardise(self, levels):
+        return (levels - self.mean) / self.sd
+
+    def levels(self, outputs):
+        """Predicted levels from outputs (a tensor or an array, keeping its kind)."""
+        return outputs * self.sd + self.mean
+
+
+def loss_function(task: str):
+    """The training loss of a task on the models' outputs and the targets."""
+    if task == "regression":
+        return nn.functional.mse_loss
+    return nn.functional.binary_cross_entropy_with_logits
+
+
+def scores(outputs, scale: LevelScale | None = None):
+    """What a model's outputs say about each gene: the probability of expression above the
+    median (a classification model, by `probabilities`, for tensors and arrays alike), or
+    the predicted level (a regression model, whose `scale` is given)."""
+    return probabilities(outputs) if scale is None else scale.levels(outputs)
 
 
 def transform_counts(counts, transform: str):

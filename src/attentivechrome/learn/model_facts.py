@@ -29,5 +29,9 @@ PUBLISHED_MEAN_AUROC = {
 }
 
 
-def model_label(model: str) -> str:
-    return MODEL_LABELS.get(model, model)
+#: Labels that differ with the task: `logistic` is fitted as ridge regression in regression.
+TASK_MODEL_LABELS = {"regression": {"logistic": "Ridge regression"}}
+
+
+def model_label(model: str, task: str = "classification") -> str:
+    return TASK_MODEL_LABELS.get(task, {}).get(model) or MODEL_LABELS.get(model, model)

@@ -2,11 +2,13 @@
 
 Inputs are the three split files of a cell type (dataset.read_splits); the outputs are
 the run folder's files (outputs.py). Torch models are trained here, epoch by epoch, and
-can resume after a kill (checkpoint.py); logistic regression is fitted by logistic.py.
+can resume after a kill (checkpoint.py); the linear baseline is fitted by logistic.py
+(classification) or ridge.py (regression).
 
 Model selection follows the authors: after every epoch the validation AUROC is
 computed; the epoch with the highest value is kept (ties: the earliest) and only that
-epoch's weights are scored on the test set.
+epoch's weights are scored on the test set. For `task: regression` (task.py) the same
+holds with the validation Pearson r of the predicted levels.
 """
 
 from __future__ import annotations
@@ -32,18 +34,22 @@ from attentivechrome.learn.checkpoint import (
     snapshot,
 )
 from attentivechrome.learn.logistic import fit_logistic
-from attentivechrome.learn.metrics import auprc, auroc
+from attentivechrome.learn.metrics import auprc, auroc, mse, pearson, r_squared, spearman
 from attentivechrome.learn.model import (
     MODELS,
     TRANSFORMS,
+    LevelScale,
     ModelSpec,
     build_model,
     check_lstm_kernel,
-    probabilities,
+    loss_function,
+    scores,
     transform_counts,
 )
 from attentivechrome.learn.outputs import Predictions, write_outputs
+from attentivechrome.learn.ridge import fit_ridge
 from attentivechrome.progress import Progress
+from attentivechrome.task import DEFAULT_TASK, get_task, metric_label
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +75,19 @@ class Settings:
     transform: str
     early_stopping_patience: int | None
     lstm_kernel: str = "torch"  # see model.LSTM_KERNELS
+    task: str = DEFAULT_TASK  # see task.py
 
     def fingerprint(self) -> dict:
         # The epoch count may grow between a killed run and its resumption.
         values = asdict(self)
         values.pop("epochs")
-        # The reference kernel is left out, so that its runs keep the fingerprint of
-        # settings without the key and checkpoints written without it resume; a run never
-        # changes kernel half-way.
+        # The reference kernel and the default task are left out, so that their runs keep
+        # the fingerprint of settings without these keys and checkpoints written without
+        # them resume; a run never changes kernel or task half-way.
         if values["lstm_kernel"] == "torch":
             values.pop("lstm_kernel")
+        if values["task"] == DEFAULT_TASK:
+            values.pop("task")
         return values
 
 
@@ -117,6 +126,7 @@ def _resolve_settings(spec: ModelSpec, **given) -> Settings:
         log.info("lstm_kernel numba is for the CPU; on %s the nn.LSTM calls run", given["device"])
         given["lstm_kernel"] = "torch"
     check_lstm_kernel(given["lstm_kernel"])
+    get_task(given["task"])
     return Settings(model=spec.name, optimizer=spec.optimizer, **given)
 
 
@@ -136,10 +146,14 @@ def predict(
     X: torch.Tensor,
     y: torch.Tensor,
     *,
+    scale: LevelScale | None = None,
     with_attention: bool = False,
     batch_size: int = EVAL_BATCH_SIZE,
 ) -> Predictions:
-    """Score every gene in eval mode (dropout off); optionally collect attention weights."""
+    """Score every gene in eval mode (dropout off); optionally collect attention weights.
+
+    `y` holds the targets, for the loss: labels, or for a regression model (whose `scale`
+    is given) the standardised levels; its scores are then the predicted levels."""
     was_training = model.training
     model.eval()
     logits, bins, marks = [], [], []
@@ -151,8 +165,8 @@ def predict(
             marks.append(out.mark_attention)
     model.train(was_training)
     logits = torch.cat(logits)
-    loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
-    result = Predictions(probabilities(logits).float().cpu().numpy(), loss)
+    loss = loss_function("classification" if scale is None else "regression")(logits, y).item()
+    result = Predictions(scores(logits, scale).float().cpu().numpy(), loss)
     if with_attention:
         result.bin_attention = torch.cat(bins).float().cpu().numpy()
         result.mark_attention = torch.cat(marks).float().cpu().numpy()
@@ -169,6 +183,7 @@ def train_one_epoch(
     clip: float | None,
     shuffler: torch.Generator,
     progress: Progress | None = None,
+    task: str = DEFAULT_TASK,
 ) -> float:
     """One pass over the shuffled training genes; returns the mean per-gene loss.
 
@@ -177,9 +192,10 @@ def train_one_epoch(
     model.train()
     order = torch.randperm(len(X), generator=shuffler).to(X.device)
     total = 0.0
+    loss_of = loss_function(task)
     for start in range(0, len(X), batch_size):
         idx = order[start : start + batch_size]
-        loss = nn.functional.binary_cross_entropy_with_logits(model(X[idx]).logits, y[idx])
+        loss = loss_of(model(X[idx]).logits, y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip is not None:
@@ -221,6 +237,7 @@ def train_and_evaluate(
     transform: str = "none",
     early_stopping_patience: int | None = None,
     lstm_kernel: str = "torch",
+    task: str = DEFAULT_TASK,
     checkpoint: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict:
@@ -228,7 +245,8 @@ def train_and_evaluate(
 
     epochs, batch_size, lr and clip left as None take the model's published setting
     (`model.MODELS`, the one statement of them). `lstm_kernel` picks what runs the
-    per-mark LSTMs on the CPU ("torch" or "numba", see model.py).
+    per-mark LSTMs on the CPU ("torch" or "numba", see model.py). `task` is
+    "classification" or "regression" (task.py; regression needs split files with levels).
     `on_epoch_end(epoch)` runs after each epoch's checkpoint is written (used by tests to
     interrupt a run).
     """
@@ -249,13 +267,14 @@ def train_and_evaluate(
         transform=transform,
         early_stopping_patience=early_stopping_patience,
         lstm_kernel=lstm_kernel,
+        task=task,
     )
     paths = {"train": train_npz, "valid": valid_npz, "test": test_npz}
-    splits = read_splits(paths)
+    splits = read_splits(paths, task=settings.task)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if spec.builder is None:
-        return _train_logistic(settings, splits, out_dir)
+        return _train_linear(settings, splits, out_dir)
     return _train_torch(settings, splits, out_dir, checkpoint, on_epoch_end)
 
 
@@ -271,10 +290,12 @@ def _train_torch(
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+    task = settings.task
+    scale = LevelScale.of(splits["train"].level) if task == "regression" else None
     tensors = {
         name: (
             torch.from_numpy(transform_counts(split.X, settings.transform)).to(device),
-            torch.from_numpy(split.y.astype(np.float32)).to(device),
+            torch.from_numpy(targets(split, scale)).to(device),
         )
         for name, split in splits.items()
     }
@@ -313,20 +334,22 @@ def _train_torch(
             progress=Progress(
                 log, f"{settings.cell} {settings.model} epoch {epoch}", gene_count, len(X_train)
             ),
+            task=task,
         )
-        valid = predict(model, X_valid, y_valid)
-        valid_auroc = auroc(splits["valid"].y, valid.probabilities, "valid split")
+        valid = predict(model, X_valid, y_valid, scale=scale)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
             "valid_loss": valid.loss,
-            "valid_auroc": valid_auroc,
-            "valid_auprc": auprc(splits["valid"].y, valid.probabilities, "valid split"),
+            **validation_scores(splits["valid"], valid.scores, task),
             "seconds": time.perf_counter() - epoch_start,
         }
         state.history.append(row)
-        if valid_auroc > state.best_auroc:  # strict: ties keep the earliest epoch
-            state.best_auroc, state.best_epoch = valid_auroc, epoch
+        selected = get_task(task).selection
+        # Strict: ties keep the earliest epoch. A NaN (constant predictions) never wins,
+        # but the first epoch is kept when no epoch has a number.
+        if row[selected] > state.best_score or state.best_state is None:
+            state.best_score, state.best_epoch = row[selected], epoch
             state.best_state = snapshot(model)
             state.epochs_without_gain = 0
         else:
@@ -334,13 +357,14 @@ def _train_torch(
         state.epoch = epoch
         per_epoch = (time.perf_counter() - run_start) / (epoch - first_epoch + 1)
         log.info(
-            "%s %s epoch %d of %d: train loss %.4f, valid AUROC %.4f (%.1fs; about %s left)",
+            "%s %s epoch %d of %d: train loss %.4f, %s %.4f (%.1fs; about %s left)",
             settings.cell,
             settings.model,
             epoch,
             settings.epochs,
             train_loss,
-            valid_auroc,
+            metric_label(selected),
+            row[selected],
             row["seconds"],
             time_left(per_epoch * (settings.epochs - epoch)),
         )
@@ -354,11 +378,12 @@ def _train_torch(
     model.load_state_dict(state.best_state)
     spec = MODELS[settings.model]
     X_test, y_test = tensors["test"]
-    test = predict(model, X_test, y_test, with_attention=spec.has_attention)
+    test = predict(model, X_test, y_test, scale=scale, with_attention=spec.has_attention)
     best_row = state.history[state.best_epoch - 1]
     metrics = _metrics(settings, splits, state.best_epoch, best_row, test)
     metrics["epochs_run"] = state.epoch
     metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
+    metrics.update(scale.payload() if scale else {})
     metrics["seconds_total"] = time.perf_counter() - started
     payload = {
         "model_name": settings.model,
@@ -368,10 +393,54 @@ def _train_torch(
         "transform": settings.transform,
         "best_epoch": state.best_epoch,
         "cell": settings.cell,
+        "task": task,
+        **(scale.payload() if scale else {}),
     }
-    write_outputs(out_dir, metrics, state.history, splits["test"], test, payload)
+    write_outputs(out_dir, metrics, state.history, splits["test"], test, payload, task)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     return metrics
+
+
+def targets(split: SplitData, scale: LevelScale | None) -> np.ndarray:
+    """What a model is trained towards: the median labels, or for regression the levels
+    standardised by `scale` (the training split's)."""
+    if scale is None:
+        return split.y.astype(np.float32)
+    return scale.standardise(split.level.astype(np.float64)).astype(np.float32)
+
+
+def validation_scores(valid: SplitData, predicted: np.ndarray, task: str) -> dict:
+    """The history.tsv columns that judge one epoch (or fit) on the validation split."""
+    if task == "regression":
+        return {
+            "valid_pearson": pearson(valid.level, predicted, "valid split"),
+            "valid_spearman": spearman(valid.level, predicted, "valid split"),
+            "valid_auroc": auroc(valid.y, predicted, "valid split"),
+        }
+    return {
+        "valid_auroc": auroc(valid.y, predicted, "valid split"),
+        "valid_auprc": auprc(valid.y, predicted, "valid split"),
+    }
+
+
+def test_scores(test_split: SplitData, test: Predictions, task: str) -> dict:
+    """metrics.json's test metrics: the ranking of the score against the median label, and
+    in regression how well the predicted levels match the observed ones."""
+    if task == "regression":
+        observed, predicted = test_split.level, test.scores
+        return {
+            "test_pearson": pearson(observed, predicted, "test split"),
+            "test_spearman": spearman(observed, predicted, "test split"),
+            "test_r2": r_squared(observed, predicted, "test split"),
+            "test_mse": mse(observed, predicted),
+            "test_auroc": auroc(test_split.y, predicted, "test split"),
+            "test_auprc": auprc(test_split.y, predicted, "test split"),
+        }
+    return {
+        "test_auroc": auroc(test_split.y, test.scores, "test split"),
+        "test_auprc": auprc(test_split.y, test.scores, "test split"),
+        "test_loss": test.loss,
+    }
 
 
 def _metrics(
@@ -382,15 +451,13 @@ def _metrics(
     test: Predictions,
 ) -> dict:
     test_split = splits["test"]
+    validation = [c for c in get_task(settings.task).history_columns if c.startswith("valid_")]
     return {
         "cell": settings.cell,
         "model": settings.model,
         "best_epoch": best_epoch,
-        "valid_auroc": best_row["valid_auroc"],
-        "valid_auprc": best_row["valid_auprc"],
-        "test_auroc": auroc(test_split.y, test.probabilities, "test split"),
-        "test_auprc": auprc(test_split.y, test.probabilities, "test split"),
-        "test_loss": test.loss,
+        **{c: best_row[c] for c in validation if c != "valid_loss"},
+        **test_scores(test_split, test, settings.task),
         "n_train": splits["train"].n,
         "n_valid": splits["valid"].n,
         "n_test": test_split.n,
@@ -401,14 +468,20 @@ def _metrics(
     }
 
 
-def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: Path) -> dict:
-    """Logistic regression, recorded like a torch model: one history row per C."""
+def _train_linear(settings: Settings, splits: dict[str, SplitData], out_dir: Path) -> dict:
+    """The linear baseline, recorded like a torch model: one history row per penalty.
+
+    Logistic regression (one row per C) for classification, ridge regression (one row per
+    alpha) for regression, on the same standardised inputs."""
     started = time.perf_counter()
-    fit = fit_logistic(
-        splits, transform=settings.transform, seed=settings.seed, threads=settings.threads
-    )
+    if settings.task == "regression":
+        fit = fit_ridge(splits, transform=settings.transform, threads=settings.threads)
+    else:
+        fit = fit_logistic(
+            splits, transform=settings.transform, seed=settings.seed, threads=settings.threads
+        )
     metrics = _metrics(settings, splits, fit.best + 1, fit.history[fit.best], fit.test)
-    metrics["C"] = fit.c_value
+    metrics[fit.penalty_name] = fit.penalty
     metrics["epochs_run"] = len(fit.history)
     metrics["seconds_total"] = time.perf_counter() - started
     payload = {
@@ -419,8 +492,9 @@ def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: P
         "transform": settings.transform,
         "best_epoch": fit.best + 1,
         "cell": settings.cell,
+        "task": settings.task,
     }
-    write_outputs(out_dir, metrics, fit.history, splits["test"], fit.test, payload)
+    write_outputs(out_dir, metrics, fit.history, splits["test"], fit.test, payload, settings.task)
     return metrics
 
 

@@ -1,7 +1,8 @@
 """Paired comparison of models across cell types, as the paper's "better on 49 of 56".
 
-For every pair of models (A, B), on the per-cell-type means over seeds:
-- wins / ties / losses of A against B (a tie: equal test AUROC at the decimals shown,
+For every pair of models (A, B), on the per-cell-type means over seeds of the task's
+primary metric (test AUROC, or test Pearson r for regression; task.py):
+- wins / ties / losses of A against B (a tie: equal values at the decimals shown,
   `summary.DECIMALS`);
 - the mean difference A - B with a bootstrap 95% interval over cell types (resampling
   cell types with replacement, a fixed seed, so the table is reproducible; empty with one
@@ -27,7 +28,8 @@ import pandas as pd
 from attentivechrome.io import atomic_path
 from attentivechrome.learn.model_facts import model_label
 from attentivechrome.report.plots import plot_model_pairs, write_html_table
-from attentivechrome.report.summary import DECIMALS, metric_column, read_summary
+from attentivechrome.report.summary import DECIMALS, metric_column, read_summary, summary_task
+from attentivechrome.task import metric_label
 
 BOOTSTRAP_SAMPLES = 10_000
 BOOTSTRAP_SEED = 20171204
@@ -54,11 +56,15 @@ def auroc_by_cell(summary: pd.DataFrame, column: str) -> pd.DataFrame:
     return table.reindex(index=list(dict.fromkeys(summary["cell"])), columns=models)
 
 
-def seed_tables(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """cells x models tables of the test AUROC's seed mean and its sd, from summary.tsv."""
+def seed_tables(
+    summary: pd.DataFrame, metric: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """cells x models tables of a test metric's seed mean and its sd, from summary.tsv;
+    by default the primary metric of the summary's task."""
+    metric = metric or summary_task(summary).primary
     return (
-        auroc_by_cell(summary, metric_column("test_auroc", "mean")),
-        auroc_by_cell(summary, metric_column("test_auroc", "sd")),
+        auroc_by_cell(summary, metric_column(metric, "mean")),
+        auroc_by_cell(summary, metric_column(metric, "sd")),
     )
 
 
@@ -110,7 +116,9 @@ def comparison_table(means: pd.DataFrame, sds: pd.DataFrame) -> pd.DataFrame:
 
 def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFrame:
     """comparison.tsv, its HTML page and the pairwise figure. outputs: table, html, figure."""
-    means, sds = seed_tables(read_summary(summary_tsv))
+    summary = read_summary(summary_tsv)
+    metric = metric_label(summary_task(summary).primary)
+    means, sds = seed_tables(summary)
     table = comparison_table(means, sds)
     with atomic_path(outputs["table"]) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4g", na_rep="")
@@ -121,7 +129,8 @@ def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFra
         shown,
         outputs["html"],
         title="Paired comparison of models across cell types",
-        note="Test AUROC of model A against model B on each cell type's mean over seeds: "
+        note=f"{metric[0].upper()}{metric[1:]} of model A against model B on each cell type's "
+        "mean over seeds: "
         "wins/ties/losses of A, the mean difference A - B with a bootstrap 95% interval over "
         "cell types, the Wilcoxon signed-rank p-value and, with several seeds, the number of "
         "cell types whose difference exceeds the sum of the two seed standard deviations.",
@@ -130,5 +139,5 @@ def compare_models(summary_tsv: Path, outputs: Mapping[str, Path]) -> pd.DataFra
     reference = means.columns[0]
     against = table[table["model_a"] == reference]
     wins = dict(zip(against["model_b"], against["wins"], strict=True))
-    plot_model_pairs(means, sds, wins, outputs["figure"], reference=reference)
+    plot_model_pairs(means, sds, wins, outputs["figure"], reference=reference, metric=metric)
     return table

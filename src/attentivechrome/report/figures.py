@@ -26,12 +26,14 @@ from attentivechrome.report.plots import (
     plot_auroc_summary,
     plot_gene,
     plot_mark_attention,
+    plot_predicted_observed,
     plot_roc_pr,
     plot_saliency_agreement,
     plot_training,
     write_html_table,
 )
-from attentivechrome.report.summary import FLOAT_FORMAT, read_summary
+from attentivechrome.report.summary import FLOAT_FORMAT, read_summary, summary_task
+from attentivechrome.task import CLASSIFICATION, REGRESSION, Task, metric_label, task_of_run
 
 #: Columns of the optional cell table; `group` may be left out.
 CELL_TABLE_COLUMNS = ["id", "name", "group"]
@@ -80,6 +82,12 @@ def read_attention(path: str | Path) -> dict[str, np.ndarray]:
         return {key: archive[key] for key in archive.files}
 
 
+def attention_scores(data: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The model's score of each gene in an attention.npz: its probability, or its
+    predicted level (regression); figures split genes into halves by it."""
+    return data["predictions"] if "predictions" in data else data["probabilities"]
+
+
 def cell_figures(
     cell: str,
     attention: Path,
@@ -93,7 +101,8 @@ def cell_figures(
     """All per-cell-type figures.
 
     runs: model name -> its output folder (metrics.json, history.tsv, test_predictions.tsv).
-    outputs: keys profile, marks, curves, training -> PNG paths.
+    outputs: keys profile, marks, curves, training -> PNG paths; for regression runs also
+    predicted_observed.
     label: the cell type in the titles (see `cell_label`), `cell` when not given.
     """
     label = label or cell
@@ -101,7 +110,7 @@ def cell_figures(
     marks = [str(m) for m in data["marks"]]
     plot_attention_profiles(
         data["bin_attention"],
-        data["probabilities"],
+        attention_scores(data),
         marks,
         outputs["profile"],
         flank=flank,
@@ -110,31 +119,63 @@ def cell_figures(
     )
     plot_mark_attention(
         data["mark_attention"],
-        data["probabilities"],
+        attention_scores(data),
         marks,
         outputs["marks"],
         title=f"{label}: mark attention per test gene",
     )
     predictions = {m: pd.read_csv(d / "test_predictions.tsv", sep="\t") for m, d in runs.items()}
     histories = {m: pd.read_csv(d / "history.tsv", sep="\t") for m, d in runs.items()}
-    best = {m: json.loads((d / "metrics.json").read_text())["best_epoch"] for m, d in runs.items()}
-    plot_roc_pr(predictions, outputs["curves"], title=f"{label}: test genes, best epoch")
-    plot_training(histories, outputs["training"], best_epochs=best, title=f"{label}: training")
+    metrics = {m: json.loads((d / "metrics.json").read_text()) for m, d in runs.items()}
+    best = {m: run["best_epoch"] for m, run in metrics.items()}
+    task = task_of_run(next(iter(metrics.values())))
+    plot_roc_pr(
+        predictions,
+        outputs["curves"],
+        title=f"{label}: test genes, best epoch"
+        + (" (predicted level against the median label)" if task is REGRESSION else ""),
+        score=task.score_column,
+        task=task.name,
+    )
+    plot_training(
+        histories, outputs["training"], best_epochs=best, title=f"{label}: training", task=task.name
+    )
+    if task is REGRESSION:
+        plot_predicted_observed(
+            predictions,
+            outputs["predicted_observed"],
+            title=f"{label}: predicted against observed level, test genes",
+        )
+
+
+#: What the table for people shows of each model, per task: (metric, column suffix).
+TABLE_METRICS = {
+    CLASSIFICATION.name: [("test_auroc", "AUROC")],
+    REGRESSION.name: [("test_pearson", "r"), ("test_auroc", "AUROC")],
+}
+
+
+def metric_table_column(model: str, suffix: str, task: Task = CLASSIFICATION) -> str:
+    """The people's table column of a model's metric: `LSTM AUROC`, `LSTM r`."""
+    return f"{model_label(model, task.name)} {suffix}"
 
 
 def auroc_column(model: str) -> str:
     """The AUROC table's column of a model's test AUROC (its sd: `sd_column`)."""
-    return f"{model_label(model)} AUROC"
+    return metric_table_column(model, "AUROC")
 
 
-def sd_column(model: str) -> str:
-    return f"{model_label(model)} sd"
+def sd_column(model: str, suffix: str = "", task: Task = CLASSIFICATION) -> str:
+    """The column of its sd over seeds: `LSTM sd` (classification), `LSTM r sd`."""
+    return metric_table_column(model, f"{suffix} sd" if suffix else "sd", task)
 
 
 def summary_frames(
     summary: pd.DataFrame, cell_table: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """From summary.tsv: (AUROC table for people, per-model mean and sd tables to plot)."""
+    """From summary.tsv: (the table for people, per-model mean and sd tables to plot) of the
+    task's primary metric; for regression the table also gives the AUROC of the level."""
+    task = summary_task(summary)
     means, sds = seed_tables(summary)
     models, cells = list(means.columns), [str(c) for c in means.index]
     plot_table = means.reset_index(drop=True)
@@ -144,17 +185,31 @@ def summary_frames(
     for column in ("name", "group"):
         values = by_cell(cell_table, column)
         people[column] = [values.get(c, "") for c in cells]
-    for model in models:
-        people[auroc_column(model)] = means[model].to_numpy()
-        if several_seeds:
-            people[sd_column(model)] = sds[model].to_numpy()
+    shown, by_model = [], {model: [] for model in models}  # each model's columns side by side
+    for metric, suffix in TABLE_METRICS[task.name]:
+        metric_means, metric_sds = seed_tables(summary, metric)
+        # Only classification's sd column keeps its short name (`LSTM sd`).
+        sd_suffix = suffix if task is REGRESSION else ""
+        for model in models:
+            column = metric_table_column(model, suffix, task)
+            people[column] = metric_means[model].to_numpy()
+            shown.append(column)
+            by_model[model].append(column)
+            if several_seeds:
+                people[sd_column(model, sd_suffix, task)] = metric_sds[model].to_numpy()
+                by_model[model].append(sd_column(model, sd_suffix, task))
+    people = people[["cell", "name", "group"] + [c for m in models for c in by_model[m]]]
     mean_row = {"cell": "mean", "name": f"{len(cells)} cell types", "group": ""}
-    mean_row |= {auroc_column(m): people[auroc_column(m)].mean() for m in models}
-    published = {auroc_column(m): v for m, (_, v) in PUBLISHED_MEAN_AUROC.items() if m in models}
-    published_row = {"cell": "published", "name": "mean over 56 REMC cell types", "group": ""}
-    people = pd.concat(
-        [people, pd.DataFrame([mean_row, published_row | published])], ignore_index=True
-    )
+    mean_row |= {column: people[column].mean() for column in shown}
+    rows = [mean_row]
+    if task is CLASSIFICATION:  # the published means are of the paper's task
+        published = {
+            auroc_column(m): v for m, (_, v) in PUBLISHED_MEAN_AUROC.items() if m in models
+        }
+        rows.append(
+            {"cell": "published", "name": "mean over 56 REMC cell types", "group": ""} | published
+        )
+    people = pd.concat([people, pd.DataFrame(rows)], ignore_index=True)
     return people, plot_table, sds.reset_index(drop=True)
 
 
@@ -167,18 +222,41 @@ def summary_figures(
 ) -> None:
     """Across cell types. outputs: keys auroc (PNG), table (TSV), html, heatmap (PNG)."""
     table = read_cell_table(cell_table)
-    people, plot_table, sds = summary_frames(read_summary(summary_tsv), table)
+    summary = read_summary(summary_tsv)
+    task = summary_task(summary)
+    people, plot_table, sds = summary_frames(summary, table)
     with atomic_path(outputs["table"]) as tmp:
         people.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep="")
-    write_html_table(
-        people,
-        outputs["html"],
-        title="Test AUROC per cell type",
-        note="Each model is evaluated at its best validation-AUROC epoch; with several seeds "
-        "the value is their mean (sd: standard deviation over seeds). The last row gives the "
-        "published means over the 56 REMC cell types for comparison.",
-    )
-    plot_auroc_summary(plot_table, outputs["auroc"], sd=sds)
+    if task is REGRESSION:
+        write_html_table(
+            people,
+            outputs["html"],
+            title="Regression: test Pearson r per cell type",
+            note="Task: regression of log2(expression + 1). Each model is evaluated at its "
+            "best validation-Pearson-r epoch; r is the Pearson correlation of the predicted "
+            "and observed levels of the test genes, AUROC that of the predicted level against "
+            "the median label (the classification task's labels). With several seeds the value "
+            "is their mean (sd: standard deviation over seeds).",
+        )
+        plot_auroc_summary(
+            plot_table,
+            outputs["auroc"],
+            sd=sds,
+            published={},
+            metric=metric_label(task.primary),
+            task=task.name,
+            title="Regression: test Pearson r per cell type",
+        )
+    else:
+        write_html_table(
+            people,
+            outputs["html"],
+            title="Test AUROC per cell type",
+            note="Each model is evaluated at its best validation-AUROC epoch; with several "
+            "seeds the value is their mean (sd: standard deviation over seeds). The last row "
+            "gives the published means over the 56 REMC cell types for comparison.",
+        )
+        plot_auroc_summary(plot_table, outputs["auroc"], sd=sds)
     rows = {}
     marks: list[str] = []
     for cell, path in attention.items():
@@ -221,6 +299,7 @@ def saliency_figures(
         result.bin_attention,
         result.mark_attention,
         result.saliency,
+        result.scale,
     )
     with atomic_path(out_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", na_rep="NA")
@@ -267,18 +346,20 @@ def gene_figure(
     label: str = "",
 ) -> Path:
     """One test gene: its counts, bin and mark attention, and saliency, in one figure."""
-    from attentivechrome.learn.model import probabilities  # torch, as above
-    from attentivechrome.report.saliency import model_saliency
+    from attentivechrome.report.saliency import model_saliency  # torch, as above
 
     data = read_npz(test_npz)
     index = find_test_gene(gene, data.gene_ids, test_npz, predictions)
     marks = [str(m) for m in data.marks]
     result = model_saliency(model_path, data.X[index : index + 1], marks)
-    probability = float(probabilities(result.logits[0]))
+    if result.scale is not None:
+        observed = "" if data.level is None else f"observed {data.level[index]:.2f}, "
+        said = f"log2(expression + 1): {observed}predicted {float(result.scores[0]):.2f}"
+    else:
+        said = f"predicted probability {float(result.scores[0]):.3f}"
     title = (
         f"{label + ': ' if label else ''}{data.gene_ids[index]}  label {int(data.y[index])} "
-        f"(expression {'above' if data.y[index] else 'at or below'} median), "
-        f"predicted probability {probability:.3f}"
+        f"(expression {'above' if data.y[index] else 'at or below'} median), {said}"
     )
     return plot_gene(
         data.X[index],

@@ -32,6 +32,7 @@ from sklearn.metrics import (  # noqa: E402
 from attentivechrome.io import atomic_path  # noqa: E402
 from attentivechrome.learn.model_facts import PUBLISHED_MEAN_AUROC, model_label  # noqa: E402
 from attentivechrome.report.summary import DECIMALS  # noqa: E402
+from attentivechrome.task import get_task, metric_label  # noqa: E402
 
 #: Fixed colours so that a mark or a model looks the same in every figure.
 MARK_COLOURS = {
@@ -198,21 +199,29 @@ def plot_mark_attention(
     return save_figure(fig, out)
 
 
-def plot_roc_pr(runs: Mapping[str, pd.DataFrame], out: str | Path, *, title: str = "") -> Path:
+def plot_roc_pr(
+    runs: Mapping[str, pd.DataFrame],
+    out: str | Path,
+    *,
+    title: str = "",
+    score: str = "probability",
+    task: str = "classification",
+) -> Path:
     """ROC and precision-recall curves on the test genes, one line per model.
 
     Each DataFrame holds the model's test predictions at its best validation epoch
-    (columns label, probability). The PR baseline is the fraction of positive genes.
+    (columns label and `score`: the probability, or in regression the predicted level,
+    ranked against the median label). The PR baseline is the fraction of positive genes.
     """
     fig = Figure(figsize=(10, 4.4), layout="constrained")
     roc_ax, pr_ax = fig.subplots(1, 2)
     positive_rate = None
     for model, table in runs.items():
-        labels, scores = table["label"].to_numpy(), table["probability"].to_numpy()
+        labels, scores = table["label"].to_numpy(), table[score].to_numpy()
         fpr, tpr, _ = roc_curve(labels, scores)
         precision, recall, _ = precision_recall_curve(labels, scores)
         col = colour(model, MODEL_COLOURS)
-        name = model_label(model)
+        name = model_label(model, task)
         area, ap = roc_auc_score(labels, scores), average_precision_score(labels, scores)
         roc_ax.plot(fpr, tpr, color=col, lw=1.4, label=f"{name} ({area:.3f})")
         pr_ax.plot(recall, precision, color=col, lw=1.4, label=f"{name} ({ap:.3f})")
@@ -235,33 +244,65 @@ def plot_training(
     *,
     best_epochs: Mapping[str, int] | None = None,
     title: str = "",
+    task: str = "classification",
 ) -> Path:
-    """Loss (train solid, validation dashed) and validation AUROC per epoch, per model.
+    """Loss (train solid, validation dashed) and the validation score that picks the epoch
+    (AUROC, or Pearson r for regression) per epoch, per model.
 
-    A dot marks the epoch each model kept (best validation AUROC).
+    A dot marks the epoch each model kept (the best validation score).
     """
     best_epochs = best_epochs or {}
+    task_facts = get_task(task)
+    selection = task_facts.selection
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     loss_ax, auc_ax = fig.subplots(1, 2)
     for model, history in histories.items():
         col = colour(model, MODEL_COLOURS)
         epochs = history["epoch"].to_numpy()
-        loss_ax.plot(epochs, history["train_loss"], color=col, lw=1.3, label=model_label(model))
+        name = model_label(model, task)
+        loss_ax.plot(epochs, history["train_loss"], color=col, lw=1.3, label=name)
         loss_ax.plot(epochs, history["valid_loss"], color=col, lw=1.3, ls="--")
-        auc_ax.plot(
-            epochs, history["valid_auroc"], color=col, lw=1.3, marker=".", label=model_label(model)
-        )
+        auc_ax.plot(epochs, history[selection], color=col, lw=1.3, marker=".", label=name)
         best = best_epochs.get(model)
         if best is not None and best in set(epochs):
-            value = history.loc[history["epoch"] == best, "valid_auroc"].iloc[0]
+            value = history.loc[history["epoch"] == best, selection].iloc[0]
             auc_ax.plot([best], [value], "o", color=col, ms=8, mfc="none", mew=1.5)
     loss_ax.plot([], [], color="black", lw=1.3, label="train")
     loss_ax.plot([], [], color="black", lw=1.3, ls="--", label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="BCE loss", title="Loss")
-    auc_ax.set(xlabel="epoch", ylabel="validation AUROC", title="Validation AUROC (o = kept)")
+    loss_ax.set(xlabel="epoch", ylabel=task_facts.loss_name, title="Loss")
+    shown = metric_label(selection)
+    auc_ax.set(xlabel="epoch", ylabel=shown, title=f"{shown[0].upper()}{shown[1:]} (o = kept)")
     loss_ax.legend(fontsize=8)
     auc_ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(title or "Training")
+    return save_figure(fig, out)
+
+
+def plot_predicted_observed(
+    runs: Mapping[str, pd.DataFrame], out: str | Path, *, title: str = ""
+) -> Path:
+    """Regression: predicted against observed log2(expression + 1) of the test genes, one
+    panel per model (each at its kept epoch), with the diagonal and the model's Pearson r.
+
+    Each DataFrame holds the columns level (observed) and prediction.
+    """
+    fig, axes = _mark_grid(len(runs), width=3.6, height=3.5)
+    levels = np.concatenate(
+        [t[c].to_numpy(float) for t in runs.values() for c in ("level", "prediction")]
+    )
+    low, high = float(levels.min()), float(levels.max())
+    pad = 0.03 * (high - low or 1.0)
+    for ax, (model, table) in zip(axes, runs.items(), strict=True):
+        observed, predicted = table["level"].to_numpy(float), table["prediction"].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.corrcoef(observed, predicted)[0, 1]
+        ax.scatter(observed, predicted, s=5, alpha=0.5, color=colour(model, MODEL_COLOURS), lw=0)
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="black", lw=0.8, ls="--")
+        ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), aspect="equal")
+        ax.set(xlabel="observed log2(expression + 1)", ylabel="predicted")
+        ax.set_title(f"{model_label(model, 'regression')} (r = {r:.3f})", fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or "Predicted against observed level, test genes")
     return save_figure(fig, out)
 
 
@@ -379,11 +420,14 @@ def plot_auroc_summary(
     published: Mapping[str, tuple[str, float]] = PUBLISHED_MEAN_AUROC,
     title: str = "",
     sd: pd.DataFrame | None = None,
+    metric: str = "test AUROC",
+    task: str = "classification",
 ) -> Path:
-    """Test AUROC per cell type (one marker per model) with published means as lines.
+    """Test AUROC (or another `metric`) per cell type, one marker per model, with published
+    means as lines.
 
     table: one row per cell type, column `label` (shown on the axis) and one
-    `{model}` column of test AUROC per model; `sd`, the same columns, draws error bars.
+    `{model}` column of the metric per model; `sd`, the same columns, draws error bars.
     """
     models = [c for c in table.columns if c != "label"]
     n_cells = len(table)
@@ -402,7 +446,7 @@ def plot_auroc_summary(
             ms=6,
             lw=0.8,
             color=colour(model, MODEL_COLOURS),
-            label=f"{model_label(model)} (mean {table[model].mean():.3f})",
+            label=f"{model_label(model, task)} (mean {table[model].mean():.3f})",
         )
     for key, (name, value) in published.items():
         ax.axhline(value, color=colour(key, MODEL_COLOURS), lw=1, ls="--", label=f"{name}: {value}")
@@ -413,7 +457,7 @@ def plot_auroc_summary(
             text.set(ha="right", rotation_mode="anchor")
     else:  # few: upright, wrapped so neighbours do not overlap
         ax.set_xticks(x, [textwrap.fill(label, 16) for label in table["label"]], fontsize=8)
-    ax.set(ylabel="test AUROC", xlim=(-0.6, n_cells - 0.4))
+    ax.set(ylabel=metric, xlim=(-0.6, n_cells - 0.4))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(title or "Test AUROC per cell type (dashed: published means over 56 cell types)")
@@ -448,8 +492,11 @@ def plot_model_pairs(
     out: str | Path,
     *,
     reference: str,
+    metric: str = "test AUROC",
+    task: str = "classification",
 ) -> Path:
-    """Test AUROC of `reference` against every other model, one point per cell type.
+    """`metric` (test AUROC) of `reference` against every other model, one point per cell
+    type.
 
     Points above the diagonal are cell types where `reference` is better (`wins`: their
     count per other model, from the comparison table); error bars are the standard
@@ -468,8 +515,8 @@ def plot_model_pairs(
                     color=colour(reference, MODEL_COLOURS))  # fmt: skip
         ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--")
         ax.set(xlim=(low, high), ylim=(low, high), aspect="equal",
-               xlabel=f"{model_label(other)} test AUROC",
-               ylabel=f"{model_label(reference)} test AUROC")  # fmt: skip
+               xlabel=f"{model_label(other, task)} {metric}",
+               ylabel=f"{model_label(reference, task)} {metric}")  # fmt: skip
         ax.set_title(f"better on {wins[other]} of {len(x)} cell types", fontsize=9)
         ax.grid(alpha=0.3)
     return save_figure(fig, out)

@@ -1,7 +1,8 @@
 """Input-gradient saliency and how well it agrees with AttentiveChrome's attention.
 
 Saliency of gene g at (mark m, bin b) is |d logit_g / d x_gmb|, the first-order change
-of the model's logit (before the sigmoid) per extra read in that bin. Attention says
+of the model's logit (before the sigmoid) per extra read in that bin; for a regression
+model, of its predicted level log2(expression + 1). Attention says
 where the model pools; saliency says where the input moves the output. Where both point
 at the same bins and marks, the attention maps are a fair reading of the model.
 
@@ -23,7 +24,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from attentivechrome.errors import InputError
-from attentivechrome.learn.model import probabilities, transform_counts
+from attentivechrome.learn.model import LevelScale, scores, transform_counts
 
 #: Genes per forward/backward pass: bounds memory, the result does not depend on it.
 BATCH_SIZE = 256
@@ -32,9 +33,15 @@ BATCH_SIZE = 256
 @dataclass
 class SaliencyResult:
     saliency: np.ndarray  # (genes, marks, bins) float32, |d logit / d input|
-    logits: np.ndarray  # (genes,) float32
+    logits: np.ndarray  # (genes,) float32: the model's outputs
     bin_attention: np.ndarray | None  # (genes, marks, bins) or None for models without
     mark_attention: np.ndarray | None  # (genes, marks)
+    scale: LevelScale | None = None  # a regression model's: its outputs are levels by it
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Each gene's probability, or predicted level (a regression model)."""
+        return scores(self.logits, self.scale)
 
 
 def input_saliency(
@@ -107,14 +114,17 @@ def agreement_table(
     bin_attention: np.ndarray,
     mark_attention: np.ndarray,
     saliency: np.ndarray,
+    scale: LevelScale | None = None,
 ) -> pd.DataFrame:
-    """One row per gene: agreement measures and the top mark by attention and by saliency."""
+    """One row per gene: agreement measures and the top mark by attention and by saliency;
+    the model's score is its probability, or for a regression model (whose `scale` is
+    given) the predicted level, column `prediction`."""
     bin_rho = bin_agreement(bin_attention, saliency)
     table = pd.DataFrame(
         {
             "gene_id": gene_ids,
             "label": labels.astype(int),
-            "probability": probabilities(logits),
+            "probability" if scale is None else "prediction": scores(logits, scale),
             "mark_spearman": mark_agreement(mark_attention, saliency),
             "top_mark_attention": np.asarray(marks)[mark_attention.argmax(axis=1)],
             "top_mark_saliency": np.asarray(marks)[mark_saliency(saliency).argmax(axis=1)],
@@ -148,4 +158,8 @@ def model_saliency(
             f"model {payload['model_name']!r} has no attention; saliency is compared with "
             "AttentiveChrome's attention, so give its model.pt",
         )
-    return input_saliency(model, X, transform=payload.get("transform") or "none")
+    result = input_saliency(model, X, transform=payload.get("transform") or "none")
+    result.scale = LevelScale.from_payload(payload)
+    if result.scale is not None:  # the gradient of the predicted level, not of its z-score
+        result.saliency *= np.float32(result.scale.sd)
+    return result

@@ -1,0 +1,72 @@
+"""The linear baseline of `task: regression`: ridge regression (scikit-learn) on the
+standardised, flattened bin counts that logistic regression reads, one fit per penalty
+strength, the strength chosen on the validation Pearson r.
+
+The strengths are the logistic grid's C as a ridge alpha, 1 / (2 C): scikit-learn's
+Ridge minimises |y - Xw|^2 + alpha |w|^2, and LogisticRegression C * (summed log loss) +
+|w|^2 / 2, so each alpha weighs the penalty against the summed loss as its C does. The
+levels are standardised as for the torch models (model.LevelScale), which moves no
+prediction (the fit scales with them) and puts the losses on the same scale.
+Only the fitting and scoring live here; training.py records the result like any model's.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from attentivechrome.data.dataset import SplitData
+from attentivechrome.learn.logistic import LOGISTIC_C_GRID, LinearFit, standardised_features
+from attentivechrome.learn.metrics import auroc, mse, pearson, spearman
+from attentivechrome.learn.model import LevelScale
+from attentivechrome.learn.outputs import Predictions
+
+#: From the strongest penalty to the weakest, as the C grid goes; ties keep the stronger.
+RIDGE_ALPHA_GRID = tuple(1 / (2 * c) for c in LOGISTIC_C_GRID)
+
+
+def fit_ridge(splits: dict[str, SplitData], *, transform: str, threads: int) -> LinearFit:
+    from sklearn.linear_model import Ridge
+    from threadpoolctl import threadpool_limits
+
+    features, scaler = standardised_features(splits, transform)
+    scale = LevelScale.of(splits["train"].level)
+    targets = {
+        name: scale.standardise(split.level.astype(np.float64)) for name, split in splits.items()
+    }
+
+    history, fits, best = [], [], 0
+    with threadpool_limits(threads):
+        for index, alpha in enumerate(RIDGE_ALPHA_GRID):
+            fit_start = time.perf_counter()
+            fit = Ridge(alpha=alpha).fit(features["train"], targets["train"])
+            valid = scale.levels(fit.predict(features["valid"]))
+            history.append(
+                {
+                    "epoch": index + 1,
+                    "train_loss": mse(targets["train"], fit.predict(features["train"])),
+                    "valid_loss": mse(targets["valid"], scale.standardise(valid)),
+                    "valid_pearson": pearson(splits["valid"].level, valid, "valid split"),
+                    "valid_spearman": spearman(splits["valid"].level, valid, "valid split"),
+                    "valid_auroc": auroc(splits["valid"].y, valid, "valid split"),
+                    "seconds": time.perf_counter() - fit_start,
+                    "alpha": alpha,
+                }
+            )
+            fits.append(fit)
+            if history[-1]["valid_pearson"] > history[best]["valid_pearson"]:
+                best = index
+        fit = fits[best]
+        test = fit.predict(features["test"])
+    parameters = {
+        "coef": torch.from_numpy(fit.coef_.astype(np.float64)),
+        "intercept": float(fit.intercept_),
+        "alpha": RIDGE_ALPHA_GRID[best],
+        "scaler_mean": torch.from_numpy(scaler.mean_),
+        "scaler_scale": torch.from_numpy(scaler.scale_),
+        **scale.payload(),
+    }
+    predictions = Predictions(scale.levels(test).astype(np.float32), mse(targets["test"], test))
+    return LinearFit(history, best, predictions, parameters, "alpha", RIDGE_ALPHA_GRID[best])
