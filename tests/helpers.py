@@ -66,12 +66,29 @@ def planted_split(rng: np.random.Generator, n: int, first_id: int, n_bins: int =
     return SplitData(gene_ids, np.array(MARKS), X, y)
 
 
-def write_splits(folder: Path, sizes=(96, 64, 64), seed: int = 0) -> dict[str, Path]:
+def planted_levels(rng: np.random.Generator, n: int, first_id: int, n_bins: int = 100) -> SplitData:
+    """Poisson background; each gene's level log2(expression + 1) is 8 s for a strength s
+    drawn uniformly in [0, 1], and H3K4me3 gets Poisson(10 s) extra reads in each of the
+    ten bins around the TSS: the level is a known function of that one mark."""
+    strength = rng.uniform(0, 1, n)
+    X = rng.poisson(1.0, (n, len(MARKS), n_bins)).astype(np.int32)
+    tss = slice(n_bins // 2 - 5, n_bins // 2 + 5)
+    X[:, SIGNAL_MARK, tss] += rng.poisson(10.0 * strength[:, None], (n, 10)).astype(np.int32)
+    level = (8 * strength).astype(np.float32)
+    y = (level > np.median(level)).astype(np.int8)
+    gene_ids = np.array([f"ENSG{first_id + i:011d}" for i in range(n)])
+    return SplitData(gene_ids, np.array(MARKS), X, y, level=level)
+
+
+def write_splits(
+    folder: Path, sizes=(96, 64, 64), seed: int = 0, make=planted_split
+) -> dict[str, Path]:
+    """Train, valid and test files of `make`'s planted data (`planted_levels`: regression)."""
     rng = np.random.default_rng(seed)
     paths, first = {}, 0
     for name, n in zip(("train", "valid", "test"), sizes, strict=True):
         paths[name] = folder / f"{name}.npz"
-        write_npz(planted_split(rng, n, first), paths[name])
+        write_npz(make(rng, n, first), paths[name])
         first += n
     return paths
 

@@ -78,6 +78,11 @@ def test_no_config_file_means_the_demo(tmp_path):
         ({"window": {"bin_size": 300}}, "bin_size 300 must be positive and divide the window"),
         ({"counter": "fastest"}, "'fastest' is not one of ['fast', 'multicov']"),
         ({"train": {"epochs": 0}}, "0 is less than the minimum of 1"),
+        (
+            {"task": "regression", "authors_data": "zenodo"},
+            "task: regression needs each gene's expression, which the authors' processed "
+            "matrices (authors_data) do not hold",
+        ),
     ],
 )
 def test_bad_config_is_refused_before_any_job(tmp_path, settings, message):

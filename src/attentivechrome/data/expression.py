@@ -307,7 +307,7 @@ def _comma_hint(text, separator: str) -> str:
 
 def check_expressed(matrix: pd.DataFrame, cells: Sequence[str], path: str | Path) -> None:
     """Stop when a cell type holds one value for every gene: no gene is above the median,
-    so every label would be 0.
+    so every label would be 0, and no level differs for a regression.
 
     An all-zero column is a failed quantification; caught here, naming the table and the
     column, rather than when training finds a split with one class.
@@ -321,5 +321,6 @@ def check_expressed(matrix: pd.DataFrame, cells: Sequence[str], path: str | Path
         raise InputError(
             path,
             f"column {cell} is {value} for all {len(values)} genes kept{failed}: no gene is "
-            "above the median, so every gene would be labelled 0",
+            "above the median, so every gene would be labelled 0 (and for task: regression "
+            "every level would be the same)",
         )

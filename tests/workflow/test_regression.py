@@ -1,0 +1,73 @@
+"""The real `snakemake` on the demo with `task: regression`, through the same rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attentivechrome.data.dataset import read_npz
+from attentivechrome.report.summary import read_summary
+from helpers import FAST, snakemake
+
+CELLS = ["DEMO1", "DEMO2", "DEMO3"]
+MODELS = ["attentivechrome", "lstm", "logistic"]
+
+
+@pytest.fixture(scope="module")
+def regression(demo, tmp_path_factory):
+    """The demo as a regression (tests/configs/regression.yaml), from the classification
+    demo's genes, BAMs and counts (copied): the data steps from the split files on run."""
+    results = tmp_path_factory.mktemp("regression") / "results"
+    for name in ("reference", "bam"):
+        shutil.copytree(demo / name, results / name)
+    for cell in CELLS:
+        (results / cell).mkdir()
+        shutil.copy2(demo / cell / "counts.npz", results / cell / "counts.npz")
+    config = ("--configfile", *FAST[1:], "tests/configs/regression.yaml")
+    result = snakemake("--cores", "2", *config, "--config", f"results={results}")
+    return results, result.stdout + result.stderr
+
+
+def test_regression_runs_through_the_same_rules(regression):
+    results, output = regression
+    assert "bins_count" not in output and "reads_to_bam" not in output  # reused
+    for rule in ("datasets_build", "train_attentivechrome", "train_baseline", "plot_cell"):
+        assert rule in output
+    summary = read_summary(results / "summary.tsv")
+    assert list(summary["model"]) == MODELS * len(CELLS)
+    for column in ("test_pearson_mean", "test_spearman_mean", "test_r2_mean", "test_mse_mean"):
+        assert summary[column].notna().all(), column
+    assert "test_auroc_mean" in summary and "test_pearson_seed1" in summary
+    assert "test_auprc_mean" not in summary
+    # The planted link between marks and expression is learnt as a level too.
+    assert (summary.loc[summary["model"] == "logistic", "test_pearson_mean"] > 0.5).all()
+    comparison = pd.read_csv(results / "comparison.tsv", sep="\t")
+    assert (comparison[["wins", "ties", "losses"]].sum(axis=1) == len(CELLS)).all()
+    page = (results / "plots/auroc.html").read_text()
+    assert "Regression: test Pearson r per cell type" in page and "Ridge regression r" in page
+
+
+def test_regression_outputs_carry_levels(regression, demo):
+    results, _ = regression
+    test = read_npz(results / "DEMO2/data/test.npz")
+    assert test.level is not None and read_npz(demo / "DEMO2/data/test.npz").level is None
+    assert (results / "DEMO2/data/test.csv").read_bytes() == (
+        demo / "DEMO2/data/test.csv"
+    ).read_bytes()  # the same split and labels: the CSV has no levels
+    run = results / "DEMO2/attentivechrome/seed1"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["settings"]["task"] == "regression" and "test_pearson" in metrics
+    predictions = pd.read_csv(run / "test_predictions.tsv", sep="\t")
+    np.testing.assert_allclose(predictions["level"], test.level, rtol=1e-5)
+    with np.load(run / "attention.npz") as attention:
+        np.testing.assert_allclose(attention["predictions"], predictions["prediction"], atol=1e-4)
+    ridge = json.loads((results / "DEMO2/logistic/seed1/metrics.json").read_text())
+    assert "alpha" in ridge and "C" not in ridge
+    for cell in CELLS:
+        assert (results / cell / "plots/predicted_observed.png").stat().st_size > 0
+    saliency = pd.read_csv(results / "DEMO2/saliency_agreement.tsv", sep="\t")
+    assert "prediction" in saliency and "probability" not in saliency
