@@ -204,22 +204,12 @@ def datasets_build(
             "numbers throughout are left out, see the log of reference_genes)",
             line=1,
         )
-    rpkm = matrix[cell].reindex(gene_table["gene_id"])
-    entries = gene_table["entries"].set_axis(rpkm.index)
-    y = labels.label_by_median(rpkm, entries).to_numpy()
-    log.info(
-        "%s: median RPKM %.4g over %d entries, %d of %d genes labelled 1",
-        cell,
-        labels.entries_median(rpkm, entries),
-        entries.sum(),
-        y.sum(),
-        len(y),
-    )
+    y = cell_labels(matrix, gene_table, cell)
     with np.load(counts) as archive:
         X, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]
     if not np.array_equal(gene_ids, gene_table["gene_id"].to_numpy(str)):
         raise ValueError(f"{counts} and {genes} list different genes: rerun the counting step")
-    level = labels.expression_level(rpkm).to_numpy() if task == "regression" else None
+    level = cell_levels(matrix, gene_table, cell) if task == "regression" else None
     splits = {}
     for split in labels.SPLITS:
         keep = (gene_table["split"] == split).to_numpy()
@@ -243,6 +233,28 @@ def datasets_build(
             level.max(),
             np.median(level),
         )
+
+
+def cell_labels(matrix: pd.DataFrame, gene_table: pd.DataFrame, cell: str) -> np.ndarray:
+    """Each gene's label in `cell`: above the median expression over the gene list's
+    entries (gene_table's order)."""
+    rpkm = matrix[cell].reindex(gene_table["gene_id"])
+    entries = gene_table["entries"].set_axis(rpkm.index)
+    y = labels.label_by_median(rpkm, entries).to_numpy()
+    log.info(
+        "%s: median RPKM %.4g over %d entries, %d of %d genes labelled 1",
+        cell,
+        labels.entries_median(rpkm, entries),
+        entries.sum(),
+        y.sum(),
+        len(y),
+    )
+    return y
+
+
+def cell_levels(matrix: pd.DataFrame, gene_table: pd.DataFrame, cell: str) -> np.ndarray:
+    """Each gene's regression target in `cell`, log2(expression + 1) (gene_table's order)."""
+    return labels.expression_level(matrix[cell].reindex(gene_table["gene_id"])).to_numpy()
 
 
 def datasets_import(sources: list[Path], marks: list[str], n_bins: int, out_dir: Path) -> None:

@@ -28,6 +28,7 @@ class LinearFit:
     history: list[dict]  # one row per penalty: the history.tsv columns, an "epoch" each
     best: int  # index of the chosen penalty (the best validation score; ties: the stronger)
     test: Predictions
+    scored: dict[str, Predictions]  # every split by the chosen fit (test: `test`)
     parameters: dict  # what model.pt keeps of the chosen fit and its scaler
     penalty_name: str  # "C" (logistic) or "alpha" (ridge), a column of history.tsv
     penalty: float  # the chosen value
@@ -78,8 +79,14 @@ def fit_logistic(
             if history[-1]["valid_auroc"] > history[best]["valid_auroc"]:
                 best = index
         fit = fits[best]
-        test_p = fit.predict_proba(features["test"])[:, 1].astype(np.float32)
-    test = Predictions(test_p, _log_loss(labels["test"], fit, features["test"]))
+        scored = {
+            name: Predictions(
+                fit.predict_proba(values)[:, 1].astype(np.float32),
+                _log_loss(labels[name], fit, values),
+            )
+            for name, values in features.items()
+        }
+    test = scored["test"]
     parameters = {
         "coef": torch.from_numpy(fit.coef_[0].astype(np.float64)),
         "intercept": float(fit.intercept_[0]),
@@ -87,7 +94,7 @@ def fit_logistic(
         "scaler_mean": torch.from_numpy(scaler.mean_),
         "scaler_scale": torch.from_numpy(scaler.scale_),
     }
-    return LinearFit(history, best, test, parameters, "C", LOGISTIC_C_GRID[best])
+    return LinearFit(history, best, test, scored, parameters, "C", LOGISTIC_C_GRID[best])
 
 
 def _log_loss(labels: np.ndarray, fit, features: np.ndarray) -> float:

@@ -60,7 +60,13 @@ def fit_ridge(splits: dict[str, SplitData], *, transform: str, threads: int) -> 
             if history[-1]["valid_pearson"] > history[best]["valid_pearson"]:
                 best = index
         fit = fits[best]
-        test = fit.predict(features["test"])
+        scored = {
+            name: Predictions(
+                scale.levels(fit.predict(values)).astype(np.float32),
+                mse(targets[name], fit.predict(values)),
+            )
+            for name, values in features.items()
+        }
     parameters = {
         "coef": torch.from_numpy(fit.coef_.astype(np.float64)),
         "intercept": float(fit.intercept_),
@@ -69,5 +75,6 @@ def fit_ridge(splits: dict[str, SplitData], *, transform: str, threads: int) -> 
         "scaler_scale": torch.from_numpy(scaler.scale_),
         **scale.payload(),
     }
-    predictions = Predictions(scale.levels(test).astype(np.float32), mse(targets["test"], test))
-    return LinearFit(history, best, predictions, parameters, "alpha", RIDGE_ALPHA_GRID[best])
+    return LinearFit(
+        history, best, scored["test"], scored, parameters, "alpha", RIDGE_ALPHA_GRID[best]
+    )

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from attentivechrome.data.dataset import SplitData, read_splits
+from attentivechrome.data.prepare import read_genes
 from attentivechrome.learn.checkpoint import (
     CHECKPOINT_NAME,
     RunState,
@@ -46,7 +47,7 @@ from attentivechrome.learn.model import (
     scores,
     transform_counts,
 )
-from attentivechrome.learn.outputs import Predictions, write_outputs
+from attentivechrome.learn.outputs import GeneScores, Predictions, write_outputs
 from attentivechrome.learn.ridge import fit_ridge
 from attentivechrome.progress import Progress
 from attentivechrome.task import DEFAULT_TASK, get_task, metric_label
@@ -238,6 +239,7 @@ def train_and_evaluate(
     early_stopping_patience: int | None = None,
     lstm_kernel: str = "torch",
     task: str = DEFAULT_TASK,
+    genes: str | Path | None = None,
     checkpoint: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict:
@@ -247,6 +249,8 @@ def train_and_evaluate(
     (`model.MODELS`, the one statement of them). `lstm_kernel` picks what runs the
     per-mark LSTMs on the CPU ("torch" or "numba", see model.py). `task` is
     "classification" or "regression" (task.py; regression needs split files with levels).
+    `genes`, the reference gene table, names the genes of predictions.tsv (every gene
+    scored by the kept model).
     `on_epoch_end(epoch)` runs after each epoch's checkpoint is written (used by tests to
     interrupt a run).
     """
@@ -273,15 +277,17 @@ def train_and_evaluate(
     splits = read_splits(paths, task=settings.task)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    gene_table = read_genes(genes) if genes is not None else None
     if spec.builder is None:
-        return _train_linear(settings, splits, out_dir)
-    return _train_torch(settings, splits, out_dir, checkpoint, on_epoch_end)
+        return _train_linear(settings, splits, out_dir, gene_table)
+    return _train_torch(settings, splits, out_dir, gene_table, checkpoint, on_epoch_end)
 
 
 def _train_torch(
     settings: Settings,
     splits: dict[str, SplitData],
     out_dir: Path,
+    gene_table,
     checkpoint: bool,
     on_epoch_end: Callable[[int], None] | None,
 ) -> dict:
@@ -379,6 +385,12 @@ def _train_torch(
     spec = MODELS[settings.model]
     X_test, y_test = tensors["test"]
     test = predict(model, X_test, y_test, scale=scale, with_attention=spec.has_attention)
+    scored = {
+        name: test
+        if name == "test"
+        else predict(model, *tensors[name], scale=scale, with_attention=spec.has_attention)
+        for name in splits
+    }
     best_row = state.history[state.best_epoch - 1]
     metrics = _metrics(settings, splits, state.best_epoch, best_row, test)
     metrics["epochs_run"] = state.epoch
@@ -396,7 +408,18 @@ def _train_torch(
         "task": task,
         **(scale.payload() if scale else {}),
     }
-    write_outputs(out_dir, metrics, state.history, splits["test"], test, payload, task)
+    every_gene = GeneScores.of_splits(splits, scored, task)
+    write_outputs(
+        out_dir,
+        metrics,
+        state.history,
+        splits["test"],
+        test,
+        payload,
+        every_gene,
+        gene_table,
+        task,
+    )
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     return metrics
 
@@ -468,7 +491,9 @@ def _metrics(
     }
 
 
-def _train_linear(settings: Settings, splits: dict[str, SplitData], out_dir: Path) -> dict:
+def _train_linear(
+    settings: Settings, splits: dict[str, SplitData], out_dir: Path, gene_table
+) -> dict:
     """The linear baseline, recorded like a torch model: one history row per penalty.
 
     Logistic regression (one row per C) for classification, ridge regression (one row per
@@ -494,7 +519,18 @@ def _train_linear(settings: Settings, splits: dict[str, SplitData], out_dir: Pat
         "cell": settings.cell,
         "task": settings.task,
     }
-    write_outputs(out_dir, metrics, fit.history, splits["test"], fit.test, payload, settings.task)
+    every_gene = GeneScores.of_splits(splits, fit.scored, settings.task)
+    write_outputs(
+        out_dir,
+        metrics,
+        fit.history,
+        splits["test"],
+        fit.test,
+        payload,
+        every_gene,
+        gene_table,
+        settings.task,
+    )
     return metrics
 
 
