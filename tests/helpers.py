@@ -93,6 +93,26 @@ def write_splits(
     return paths
 
 
+def gene_table(splits: dict[str, Path]) -> pd.DataFrame:
+    """A reference gene table (reference/genes.tsv's columns) for planted splits' genes."""
+    ids, names = [], []
+    for name in ("train", "valid", "test"):
+        with np.load(splits[name]) as archive:
+            ids += list(archive["gene_ids"])
+        names += [name] * (len(ids) - len(names))
+    return pd.DataFrame(
+        {
+            "gene_id": ids,
+            "chrom": "chr1",
+            "tss": np.arange(len(ids)) * 20_000 + 10_000,
+            "strand": "+",
+            "symbol": [f"G{i}" for i in range(len(ids))],
+            "entries": 1,
+            "split": names,
+        }
+    )
+
+
 def history(out: Path) -> pd.DataFrame:
     return pd.read_csv(out / "history.tsv", sep="\t").drop(columns="seconds")
 

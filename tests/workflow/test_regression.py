@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from attentivechrome.data.dataset import read_npz
+from attentivechrome.learn.outputs import REGRESSION_GENE_COLUMNS, read_gene_predictions
+from attentivechrome.predict.bundle import read_bundle
 from attentivechrome.report.summary import read_summary
 from helpers import FAST, snakemake
 
@@ -43,8 +45,11 @@ def test_regression_runs_through_the_same_rules(regression):
         assert summary[column].notna().all(), column
     assert "test_auroc_mean" in summary and "test_pearson_seed1" in summary
     assert "test_auprc_mean" not in summary
-    # The planted link between marks and expression is learnt as a level too.
-    assert (summary.loc[summary["model"] == "logistic", "test_pearson_mean"] > 0.5).all()
+    # The planted, noisy link between marks and expression is learnt as a level too: ridge
+    # regression's level ranks genes by the median label about as logistic regression's
+    # probability does (AUROC about 0.73 on the demo).
+    ridge = summary[summary["model"] == "logistic"]
+    assert (ridge["test_pearson_mean"] > 0.2).all() and (ridge["test_auroc_mean"] > 0.65).all()
     comparison = pd.read_csv(results / "comparison.tsv", sep="\t")
     assert (comparison[["wins", "ties", "losses"]].sum(axis=1) == len(CELLS)).all()
     page = (results / "plots/auroc.html").read_text()
@@ -71,3 +76,17 @@ def test_regression_outputs_carry_levels(regression, demo):
         assert (results / cell / "plots/predicted_observed.png").stat().st_size > 0
     saliency = pd.read_csv(results / "DEMO2/saliency_agreement.tsv", sep="\t")
     assert "prediction" in saliency and "probability" not in saliency
+
+
+def test_every_gene_and_predicted_samples_carry_predicted_levels(regression):
+    results, _ = regression
+    every = read_gene_predictions(results / "DEMO2/lstm/seed1/predictions.tsv")
+    assert list(every.columns) == REGRESSION_GENE_COLUMNS and len(every) == 1200
+    # config/config.yaml predicts DEMO2 with DEMO1's model: levels, ranked by prediction.
+    predicted = read_gene_predictions(results / "predict/DEMO2/attentivechrome.tsv")
+    assert list(predicted.columns) == REGRESSION_GENE_COLUMNS
+    np.testing.assert_allclose(predicted["level"], every["level"])
+    card = json.loads((results / "predict/DEMO2/attentivechrome.json").read_text())
+    assert card["task"] == "regression" and np.isfinite(card["pearson_test"])
+    bundle = read_bundle(results / "bundles/DEMO1/logistic-seed1.zip")
+    assert bundle.task == "regression" and "alpha" in bundle.card["hyperparameters"]
