@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from attentivechrome.learn.outputs import read_gene_predictions
-from helpers import FAST, REPO, snakemake
+from helpers import FAST, REPO, planned_jobs, snakemake
 
 AUTHORS_MODEL = REPO / "tests/fixtures/authors-model/DEMO1_attchrome_avgAUC_model.pt"
 
@@ -107,3 +107,22 @@ def test_a_prediction_naming_no_model_is_refused_before_any_job(tmp_path):
         "DEMO3) nor a name under pretrained (none given)" in output
     )
     assert "Traceback" not in output and not (tmp_path / "r").exists()
+
+
+def test_a_pretrained_url_is_fetched_by_the_download_rule(tmp_path):
+    config = tmp_path / "url.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "results": str(tmp_path / "r"),
+                "pretrained": {"E005": "https://example.org/models/E005_attchrome_avgAUC_model.pt"},
+                "predict": {"DEMO2": {"model": "E005"}, "DEMO3": {"model": ["E005", "DEMO1"]}},
+            }
+        )
+    )
+    target = str(tmp_path / "r/predict/DEMO2/attentivechrome.tsv")
+    jobs = planned_jobs(target, *FAST, str(config))
+    assert jobs["download"] == 1 and jobs["predict_cell_attention"] == 1
+    assert "train_attentivechrome" not in jobs  # a pretrained model only
+    result = snakemake("-n", "-p", target, *FAST, str(config))
+    assert "downloads/pretrained/E005.pt" in result.stdout + result.stderr
