@@ -1,6 +1,6 @@
 """AttentiveChrome and baseline networks: shapes, attention, separate per-mark LSTMs, learning.
 
-The tests of the hierarchical models run with both LSTM kernels (`lstm_kernel`): the
+The tests of the LSTM models run with both kernels (`kernel`): the
 reference nn.LSTM calls and the numba kernels (the pipeline's default on a CPU).
 """
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from attentivechrome.learn import model as model_module
 from attentivechrome.learn.model import (
-    LSTM_KERNELS,
+    KERNELS,
     MODELS,
     AttentiveChrome,
     DeepChrome,
@@ -30,7 +30,6 @@ from attentivechrome.learn.model_facts import MODEL_LABELS, PUBLISHED_MEAN_AUROC
 
 torch.set_num_threads(1)
 TORCH_MODELS = ["attentivechrome", "lstm", "lstm-attention", "hierarchical-lstm", "deepchrome"]
-KERNELS = ["torch", "numba"]
 
 
 def counts(batch: int = 6, marks: int = 5, bins: int = 100, seed: int = 0) -> torch.Tensor:
@@ -38,10 +37,10 @@ def counts(batch: int = 6, marks: int = 5, bins: int = 100, seed: int = 0) -> to
     return torch.poisson(torch.full((batch, marks, bins), 1.5), generator=generator)
 
 
-@pytest.mark.parametrize("lstm_kernel", KERNELS)
-def test_attentivechrome_shapes_and_attention_rows_sum_to_one(lstm_kernel):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_attentivechrome_shapes_and_attention_rows_sum_to_one(kernel):
     torch.manual_seed(0)
-    model = AttentiveChrome(lstm_kernel=lstm_kernel)
+    model = AttentiveChrome(kernel=kernel)
     out = model(counts(batch=7))
     assert isinstance(out, ModelOutput)
     assert out.logits.shape == (7,)
@@ -71,10 +70,10 @@ def test_parameters_start_uniform_within_a_tenth():
         assert values.abs().max() > 0.09  # really spread over the whole interval
 
 
-@pytest.mark.parametrize("lstm_kernel", KERNELS)
-def test_each_mark_has_its_own_lstm_weights(lstm_kernel):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_each_mark_has_its_own_lstm_weights(kernel):
     torch.manual_seed(0)
-    model = AttentiveChrome(lstm_kernel=lstm_kernel)
+    model = AttentiveChrome(kernel=kernel)
     weights = [encoder.weight_hh_l0 for encoder in model.bin_encoders]
     assert len({w.data_ptr() for w in weights}) == 5
     assert not torch.equal(weights[0], weights[1])
@@ -87,24 +86,24 @@ def test_each_mark_has_its_own_lstm_weights(lstm_kernel):
     assert not torch.allclose(before[:, 1], after[:, 1])
 
 
-@pytest.mark.parametrize("lstm_kernel", KERNELS)
-def test_same_seed_same_model_and_output(lstm_kernel):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_same_seed_same_model_and_output(kernel):
     x = counts()
     torch.manual_seed(11)
-    first = AttentiveChrome(lstm_kernel=lstm_kernel)(x)
+    first = AttentiveChrome(kernel=kernel)(x)
     torch.manual_seed(11)
-    second = AttentiveChrome(lstm_kernel=lstm_kernel)(x)
+    second = AttentiveChrome(kernel=kernel)(x)
     torch.manual_seed(12)
-    third = AttentiveChrome(lstm_kernel=lstm_kernel)(x)
+    third = AttentiveChrome(kernel=kernel)(x)
     assert torch.equal(first.logits, second.logits)
     assert torch.equal(first.mark_attention, second.mark_attention)
     assert not torch.equal(first.logits, third.logits)
 
 
-@pytest.mark.parametrize("lstm_kernel", KERNELS)
-def test_plain_lstm_has_no_attention_and_pools_final_states(lstm_kernel):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_plain_lstm_has_no_attention_and_pools_final_states(kernel):
     torch.manual_seed(0)
-    model = HierarchicalPlainLSTM(lstm_kernel=lstm_kernel)
+    model = HierarchicalPlainLSTM(kernel=kernel)
     out = model(counts(batch=4))
     assert out.logits.shape == (4,)
     assert out.bin_attention is None and out.mark_attention is None
@@ -146,11 +145,11 @@ def test_probabilities_apply_the_sigmoid_once():
         np.testing.assert_allclose(from_numpy, p.numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("lstm_kernel", KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("bins", [20, 100])
-def test_models_accept_other_bin_counts(bins, lstm_kernel):
+def test_models_accept_other_bin_counts(bins, kernel):
     for name in TORCH_MODELS:
-        model = build_model(name, n_marks=3, n_bins=bins, lstm_kernel=lstm_kernel)
+        model = build_model(name, n_marks=3, n_bins=bins, kernel=kernel)
         assert model(counts(batch=2, marks=3, bins=bins)).logits.shape == (2,)
 
 
@@ -200,13 +199,13 @@ def test_lstm_attention_weighs_bins_once_for_all_marks():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "lstm_kernel"),
+    ("name", "kernel"),
     [(name, "torch") for name in TORCH_MODELS]
     + [(name, "numba") for name in ("attentivechrome", "hierarchical-lstm")],
 )
-def test_loss_falls_on_a_small_batch(name, lstm_kernel):
+def test_loss_falls_on_a_small_batch(name, kernel):
     torch.manual_seed(0)
-    model = build_model(name, 5, 100, lstm_kernel=lstm_kernel)
+    model = build_model(name, 5, 100, kernel=kernel)
     x = counts(batch=16, seed=1)
     y = torch.tensor([0.0, 1.0] * 8)
     x[y == 1, 3, 45:55] += 3  # a learnable signal: extra H3K4me3 near the TSS
@@ -240,24 +239,24 @@ def test_count_transform_is_the_same_for_arrays_and_tensors():
         transform_counts(raw, "sqrt")
 
 
-def test_lstm_kernel_is_checked_and_kept_out_of_the_saved_hyperparameters(monkeypatch):
-    assert LSTM_KERNELS == ("torch", "numba")
-    with pytest.raises(ValueError, match="unknown LSTM kernel"):
-        AttentiveChrome(lstm_kernel="cudnn")
-    with pytest.raises(ValueError, match="unknown LSTM kernel"):
-        build_model("deepchrome", 5, 100, lstm_kernel="fast")  # checked for every model
-    assert "lstm_kernel" not in AttentiveChrome().hyperparameters()  # saved models: either
+def test_kernel_is_checked_and_kept_out_of_the_saved_hyperparameters(monkeypatch):
+    assert KERNELS == ("torch", "numba")
+    with pytest.raises(ValueError, match="unknown kernel"):
+        AttentiveChrome(kernel="cudnn")
+    with pytest.raises(ValueError, match="unknown kernel"):
+        build_model("deepchrome", 5, 100, kernel="fast")  # checked for every model
+    assert "kernel" not in AttentiveChrome().hyperparameters()  # saved models: either
     monkeypatch.setattr(model_module.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModuleNotFoundError, match=r"pip install numba \(or train.lstm_kernel: tor"):
-        AttentiveChrome(lstm_kernel="numba")
-    assert AttentiveChrome(lstm_kernel="torch").lstm_kernel == "torch"  # needs no numba
+    with pytest.raises(ModuleNotFoundError, match=r"pip install numba \(or train.kernel: tor"):
+        AttentiveChrome(kernel="numba")
+    assert AttentiveChrome(kernel="torch").kernel == "torch"  # needs no numba
 
 
 def test_numba_kernel_gives_the_torch_kernels_model():
     """Same parameters, outputs equal to float32 rounding (details: test_numba_lstm.py)."""
     torch.manual_seed(0)
     reference = AttentiveChrome()
-    kernel = build_model("attentivechrome", 5, 100, lstm_kernel="numba")
+    kernel = build_model("attentivechrome", 5, 100, kernel="numba")
     kernel.load_state_dict(reference.state_dict())
     x = counts(batch=5)
     assert torch.allclose(reference(x).logits, kernel(x).logits, rtol=1e-5, atol=1e-6)

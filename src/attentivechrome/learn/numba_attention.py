@@ -1,9 +1,10 @@
 """model.ContextAttention as numba kernels, one pass forward and one backward (CPU).
 
-Used with `train.lstm_kernel: numba` at AttentiveChrome's bin level, over the (marks,
-bins, batch, 2H) states of numba_lstm.py: there PyTorch's broadcast products and sums
-over all the states cost more than one pass (benchmarks/README.md); the mark level's
-five positions gain nothing and stay in PyTorch. Importing this module needs numba.
+Used with `train.kernel: numba` for the attention over bins, over the BiLSTM states of
+numba_lstm.py: AttentiveChrome's per mark (marks, bins, batch, 2H), LSTM-Attn's one (1,
+bins, batch, 2H). There PyTorch's broadcast products and sums over all the states cost
+more than one pass (benchmarks/README.md); AttentiveChrome's mark level's five positions
+gain nothing and stay in PyTorch. Importing this module needs numba.
 `attention(hidden, context)` gives ContextAttention's (pooled (G, B, D), weights (G, P,
 B)) from hidden (G, P, B, D) and one context per group (G, D), D a multiple of 8; its
 backward pass gives the gradients of both, through the weights too where they enter a
