@@ -23,6 +23,7 @@ from attentivechrome.learn.model import (
     ModelOutput,
     build_model,
     final_states,
+    half_dropout,
     probabilities,
     transform_counts,
 )
@@ -186,6 +187,26 @@ def test_flat_lstm_reads_five_inputs_per_step_and_has_no_per_mark_lstms():
     hidden, (h_n, _) = plain.encoder(x.permute(2, 0, 1))
     expected = plain.classifier(torch.cat([h_n[0], h_n[1]], -1)).squeeze(-1)
     assert torch.allclose(plain(x).logits, expected, atol=1e-6)  # final states joined
+
+
+def test_half_dropout_keeps_half_of_the_values_doubled_from_torchs_generator():
+    x = torch.rand(100, 16, 64) + 1
+    torch.manual_seed(3)
+    first = half_dropout(x, training=True)
+    kept = first != 0
+    assert torch.equal(first[kept], 2 * x[kept])
+    assert kept.float().mean().item() == pytest.approx(0.5, abs=0.01)
+    for axis in range(3):  # no pattern along any axis: every value has its own bit
+        share = kept.float().mean(dim=[a for a in range(3) if a != axis])
+        assert share.min() > 0.35 and share.max() < 0.65
+    neighbours_agree = (kept.view(-1)[1:] == kept.view(-1)[:-1]).float().mean().item()
+    assert neighbours_agree == pytest.approx(0.5, abs=0.01)
+    torch.manual_seed(3)
+    assert torch.equal(half_dropout(x, training=True), first)
+    assert not torch.equal(half_dropout(x, training=True), first)
+    assert half_dropout(x, training=False) is x
+    odd = torch.ones(3, 5)  # not a multiple of eight values
+    assert set(half_dropout(odd, training=True).unique().tolist()) <= {0.0, 2.0}
 
 
 def test_lstm_attention_weighs_bins_once_for_all_marks():

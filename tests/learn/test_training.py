@@ -149,11 +149,10 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(splits, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["attentivechrome", "lstm"])
-def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path, model):
+def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path):
     """train.kernel: numba gives the torch kernel's training to float32 rounding,
-    records the choice, and resumes to the same bytes as an uninterrupted run (the LSTM's
-    dropout draws from torch's generator with either kernel)."""
+    records the choice, and resumes to the same bytes as an uninterrupted run."""
+    model = "attentivechrome"
     reference = train(model, splits, tmp_path / "torch", epochs=3)
     whole = train(model, splits, tmp_path / "whole", epochs=3, kernel="numba")
     assert whole["settings"]["kernel"] == "numba"
@@ -174,21 +173,23 @@ def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path,
     ).read_text()
 
 
-def test_numba_deepchrome_draws_its_own_dropout_and_resumes_to_the_same_bytes(splits, tmp_path):
-    """Its fused steps draw dropout masks from a generator of the run, checkpointed with
-    it: a killed run resumes to the bytes of an uninterrupted one. Its numbers are not the
-    torch kernel's, whose masks come from torch's generator."""
-    reference = train("deepchrome", splits, tmp_path / "torch", epochs=3)
-    whole = train("deepchrome", splits, tmp_path / "whole", epochs=3, kernel="numba")
+@pytest.mark.parametrize("model", ["deepchrome", "lstm-attention"])
+def test_numba_dropout_of_the_baselines_resumes_to_the_same_bytes(splits, tmp_path, model):
+    """With the numba kernel DeepChrome's fused steps draw their dropout masks from a
+    numpy generator of the run and the LSTM baselines theirs as random bits
+    (model.half_dropout), both checkpointed with the run: a killed run resumes to the
+    bytes of an uninterrupted one. Other masks than the torch kernel's: other numbers."""
+    reference = train(model, splits, tmp_path / "torch", epochs=3)
+    whole = train(model, splits, tmp_path / "whole", epochs=3, kernel="numba")
     assert whole["settings"]["kernel"] == "numba"
     losses = history(tmp_path / "whole")["train_loss"]
     assert (losses != history(tmp_path / "torch")["train_loss"]).all()
     assert abs(whole["test_auroc"] - reference["test_auroc"]) < 0.1
     out = tmp_path / "resumed"
     with pytest.raises(Interrupted):
-        train("deepchrome", splits, out, epochs=3, kernel="numba", on_epoch_end=stop_after(2, []))
+        train(model, splits, out, epochs=3, kernel="numba", on_epoch_end=stop_after(2, []))
     seen: list[int] = []
-    resumed = train("deepchrome", splits, out, epochs=3, kernel="numba", on_epoch_end=seen.append)
+    resumed = train(model, splits, out, epochs=3, kernel="numba", on_epoch_end=seen.append)
     assert seen == [3] and stable(resumed) == stable(whole)
     pd.testing.assert_frame_equal(history(out), history(tmp_path / "whole"))
     assert (out / "test_predictions.tsv").read_text() == (

@@ -64,6 +64,12 @@ def _dot(a, i, b, j, n):
     return vsum(total)
 
 
+@njit(inline="always", **JIT)
+def _sgd(array, at, step, grad):
+    """array[at : at + 8] += step * grad: an SGD update, step = -lr."""
+    vstore(array, at, vfma(step, grad, vload(array, at)))
+
+
 @njit(**JIT)
 def _train(
     X, y, order, keep, first, count, lr, scale, conv_w, conv_b, w1, b1, w2, b2, w3, b3, losses,
@@ -204,7 +210,7 @@ def _train(
                 vstore(w2, at + 8, vfma(step, hv * f1, r1))
             d1[i] = vsum(total)
         for u in range(0, hidden2, 8):
-            vstore(b2, u, vfma(step, vload(d2, u), vload(b2, u)))
+            _sgd(b2, u, step, vload(d2, u))
         # fc1 backward and update over the nonzero inputs: dx1 from the same loads.
         for a in range(n_active):
             j = active[a]
@@ -220,7 +226,7 @@ def _train(
                 vstore(w1, at + 8, vfma(step, xv * f1, r1))
             dx1[j] = vsum(t0 + t1)
         for u in range(0, hidden1, 8):
-            vstore(b1, u, vfma(step, vload(d1, u), vload(b1, u)))
+            _sgd(b1, u, step, vload(d1, u))
         # Back through dropout (x scale) and the max-pool: each window's gradient goes to its
         # first maximum, which is above zero (a window at zero passes none through the ReLU).
         for a in range(n_active):
@@ -236,7 +242,7 @@ def _train(
             bias_grad = zero
             for t in range(used):
                 bias_grad = bias_grad + vload(dz, t * channels + cv)
-            vstore(conv_b, cv, vfma(step, bias_grad, vload(conv_b, cv)))
+            _sgd(conv_b, cv, step, bias_grad)
             for m in range(marks):
                 for k in range(0, width, 5):
                     a0 = a1 = a2 = a3 = a4 = zero
@@ -249,17 +255,11 @@ def _train(
                         a3 = vfma(vsplat(X[row + t + 3]), d, a3)
                         a4 = vfma(vsplat(X[row + t + 4]), d, a4)
                     at = (m * width + k) * channels + cv
-                    vstore(conv_w, at, vfma(step, a0, vload(conv_w, at)))
-                    vstore(conv_w, at + channels, vfma(step, a1, vload(conv_w, at + channels)))
-                    vstore(
-                        conv_w, at + 2 * channels, vfma(step, a2, vload(conv_w, at + 2 * channels))
-                    )
-                    vstore(
-                        conv_w, at + 3 * channels, vfma(step, a3, vload(conv_w, at + 3 * channels))
-                    )
-                    vstore(
-                        conv_w, at + 4 * channels, vfma(step, a4, vload(conv_w, at + 4 * channels))
-                    )
+                    _sgd(conv_w, at, step, a0)
+                    _sgd(conv_w, at + channels, step, a1)
+                    _sgd(conv_w, at + 2 * channels, step, a2)
+                    _sgd(conv_w, at + 3 * channels, step, a3)
+                    _sgd(conv_w, at + 4 * channels, step, a4)
         # Clear what this step set, for the next.
         for a in range(n_active):
             j = active[a]

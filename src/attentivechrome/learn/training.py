@@ -308,9 +308,11 @@ def _train_torch(
         )  # fmt: skip
 
     (X_train, y_train), (X_valid, y_valid) = tensors["train"], tensors["valid"]
-    if isinstance(model, DeepChrome) and settings.kernel == "numba":
-        if not model.fused_sgd(optimizer, settings.batch_size, settings.clip, X_train):
-            log.info("DeepChrome's numba kernel takes its published schedule; PyTorch's runs")
+    fused = isinstance(model, DeepChrome) and model.fused_sgd(
+        optimizer, settings.batch_size, settings.clip, X_train
+    )
+    if isinstance(model, DeepChrome) and settings.kernel == "numba" and not fused:
+        log.info("DeepChrome's numba kernel takes its published schedule; PyTorch's runs")
     patience = settings.early_stopping_patience
     first_epoch, run_start = state.epoch + 1, time.perf_counter()
     for epoch in range(first_epoch, settings.epochs + 1):
