@@ -273,6 +273,26 @@ def test_kernel_is_checked_and_kept_out_of_the_saved_hyperparameters(monkeypatch
     assert AttentiveChrome(kernel="torch").kernel == "torch"  # needs no numba
 
 
+def test_float64_and_other_schedules_leave_the_numba_kernel_to_pytorch():
+    """The kernels are float32 on a CPU (on a GPU the device check does the same);
+    DeepChrome's fused step is plain SGD on one gene without clipping."""
+    torch.manual_seed(0)
+    for name in TORCH_MODELS:
+        model = build_model(name, 5, 100, kernel="numba").double()
+        assert model(counts(batch=3).double()).logits.dtype == torch.float64
+    model = DeepChrome(kernel="numba")
+    sgd = torch.optim.SGD(model.parameters(), lr=1e-3)
+    x = counts(batch=1)
+    assert model.fused_sgd(sgd, 1, None, x)
+    assert not model.fused_sgd(sgd, 1, None, x.double())
+    assert not model.fused_sgd(sgd, 16, None, x) and not model.fused_sgd(sgd, 1, 1.0, x)
+    assert not model.fused_sgd(
+        torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9), 1, None, x
+    )
+    assert not model.fused_sgd(torch.optim.Adam(model.parameters()), 1, None, x)
+    assert not DeepChrome().fused_sgd(sgd, 1, None, x)  # the torch kernel
+
+
 def test_numba_kernel_gives_the_torch_kernels_model():
     """Same parameters, outputs equal to float32 rounding (details: test_numba_lstm.py)."""
     torch.manual_seed(0)
