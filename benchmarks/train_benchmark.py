@@ -1,5 +1,17 @@
-"""Training speed of AttentiveChrome layouts on a full-size synthetic cell type.
+"""Training speed of every model on both kernels, and of AttentiveChrome layouts, on a
+full-size synthetic cell type.
 
+`--models [NAME ...]` times real epochs (the training loop with each model's published
+schedule, then scoring the validation genes) of AttentiveChrome, DeepChrome, LSTM and
+LSTM-Attn on both kernels (`train.kernel`: torch and numba), interleaved round by round,
+and prints each model's epoch on both, their ratio and the core-hours of 56 cell types;
+`--genes` takes fewer genes per split (the core-hours are scaled to 6601). Findings
+(issue 28, Xeon VM, 2026-12-06, 3 rounds at 6601 genes, CPU time): DeepChrome 8.3 -> 0.70 s
+per epoch (11.9x), AttentiveChrome 9.7 -> 6.5 s (1.52x), LSTM 2.2 -> 1.6 s (1.39x),
+LSTM-Attn 2.3 -> 1.6 s (1.40x); benchmarks/README.md has the table and where the LSTM
+baselines' time goes.
+
+The rest of the script compares AttentiveChrome layouts.
 The five per-mark BiLSTMs can be run in several ways that compute the same function
 (the routes):
 
@@ -37,6 +49,7 @@ training step of 16 genes, 8.4 MFLOP per gene scored.
     python benchmarks/train_benchmark.py [--steps 40] [--jobs 2] [--deepchrome] [--full-epoch]
                                           [--layouts ...] [--device cuda] [--allocator system]
     python benchmarks/train_benchmark.py --compare-allocators [--rounds 3]
+    python benchmarks/train_benchmark.py --models [NAME ...] [--genes 6601] [--rounds 3]
 
 Jobs run under tcmalloc where it is installed, as the pipeline's training jobs do with
 `train.allocator: tcmalloc` (`--allocator system` for glibc's malloc, the pipeline's
