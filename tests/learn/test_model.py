@@ -221,8 +221,11 @@ def test_lstm_attention_weighs_bins_once_for_all_marks():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "kernel"),
+    # Not lstm-attention on numba: at this rate, without clipping, it learns erratically
+    # with other dropout masks (torch's own seed 2 fails too); test_numba_lstm.py checks
+    # its kernel step by step.
     [(name, "torch") for name in TORCH_MODELS]
-    + [(name, "numba") for name in ("attentivechrome", "hierarchical-lstm")],
+    + [(name, "numba") for name in ("attentivechrome", "hierarchical-lstm", "lstm")],
 )
 def test_loss_falls_on_a_small_batch(name, kernel):
     torch.manual_seed(0)

@@ -18,18 +18,9 @@ import numpy as np
 import torch
 from numba import njit
 
-from attentivechrome.learn.numba_vector import JIT, flat, vfma, vload, vsplat, vstore, vsum
+from attentivechrome.learn.numba_vector import JIT, flat, vdot, vfma, vload, vsplat, vstore
 
 # --- the kernel ---------------------------------------------------------------------------
-
-
-@njit(inline="always", **JIT)
-def _dot(a, i, b, j, dim):
-    """a[i : i + dim] . b[j : j + dim], dim a multiple of 8 (float32)."""
-    total = vsplat(0.0)
-    for k in range(0, dim, 8):
-        total = vfma(vload(a, i + k), vload(b, j + k), total)
-    return vsum(total)
 
 
 @njit(**JIT)
@@ -41,7 +32,7 @@ def _attend(h, context, weights, pooled, groups, positions, batch, dim):
         for p in range(positions):
             for b in range(batch):
                 row = ((g * positions + p) * batch + b) * dim
-                weights[(g * positions + p) * batch + b] = _dot(h, row, context, g * dim, dim)
+                weights[(g * positions + p) * batch + b] = vdot(h, row, context, g * dim, dim)
         for b in range(batch):
             first = g * positions * batch + b
             top = weights[first]
@@ -80,7 +71,7 @@ def _attend_backward(
         for p in range(positions):
             for b in range(batch):
                 row = ((g * positions + p) * batch + b) * dim
-                dot = _dot(h, row, d_pooled, (g * batch + b) * dim, dim)
+                dot = vdot(h, row, d_pooled, (g * batch + b) * dim, dim)
                 extra = d_weights[(g * positions + p) * batch + b] if has_d_weights else 0.0
                 d_scores[p * batch + b] = dot + extra
         for b in range(batch):

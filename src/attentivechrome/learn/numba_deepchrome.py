@@ -1,10 +1,10 @@
 """DeepChrome's SGD training as one numba kernel: forward, backward and update per gene (CPU).
 
 Used with `train.kernel: numba` when DeepChrome trains as published (plain SGD, one gene
-per step, no clipping); importing this module needs numba. PyTorch spends about 1.6 ms
-on such a step, nearly all of it in the overhead of some thirty small operations and an
-optimizer step over eight tensors; the arithmetic (about 4 MFLOP, 0.64 M weights read and
-updated) takes a small part of that. `FusedDeepChrome(model)` holds the model's weights
+per step, no clipping); importing this module needs numba. PyTorch's time on such a step
+goes nearly all into the overhead of some thirty small operations and an optimizer step
+over eight tensors; the arithmetic (about 4 MFLOP, 0.64 M weights read and updated) is a
+small part of it (benchmarks/README.md). `FusedDeepChrome(model)` holds the model's weights
 in the kernel's layout; `train(X, y, order, keep, lr)` runs SGD steps over the genes
 `order` with the given dropout masks and returns each step's loss; `write_to(model)` puts
 the weights back into the modules. `train_epoch` is the epoch the training loop calls:
@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from attentivechrome.learn.numba_vector import JIT, vfma, vload, vmax, vsplat, vstore, vsum
+from attentivechrome.learn.numba_vector import JIT, vdot, vfma, vload, vmax, vsplat, vstore, vsum
 
 #: Genes per kernel call: the progress line is updated between calls.
 CHUNK = 512
@@ -53,15 +53,6 @@ def _padded(n: int, multiple: int) -> int:
 
 
 # --- the kernel ---------------------------------------------------------------------------
-
-
-@njit(inline="always", **JIT)
-def _dot(a, i, b, j, n):
-    """a[i : i + n] . b[j : j + n], n a multiple of 8 (float32)."""
-    total = vsplat(0.0)
-    for k in range(0, n, 8):
-        total = vfma(vload(a, i + k), vload(b, j + k), total)
-    return vsum(total)
 
 
 @njit(inline="always", **JIT)
@@ -171,8 +162,8 @@ def _train(
             vstore(h2, u + 16, vmax(s2, zero))
             vstore(h2, u + 24, vmax(s3, zero))
         # fc3 and the loss: logit = score 1 - score 0, BCE with logits.
-        score0 = b3[0] + _dot(w3, 0, h2, 0, hidden2)
-        score1 = b3[1] + _dot(w3, hidden2, h2, 0, hidden2)
+        score0 = b3[0] + vdot(w3, 0, h2, 0, hidden2)
+        score1 = b3[1] + vdot(w3, hidden2, h2, 0, hidden2)
         logit = score1 - score0
         label = y[gene]
         losses[n] = max(logit, 0) - logit * label + math.log1p(math.exp(-abs(logit)))
