@@ -24,6 +24,8 @@ rule bundle_export:
 
 
 rule predict_cell:
+    """Every gene of one sample scored by its configured model or ensemble, with the
+    depth scaling it asks for; labels and AUROC when the sample has expression."""
     input:
         unpack(prediction_input),
     output:
@@ -34,11 +36,6 @@ rule predict_cell:
         f"{LOGS}/predict/{{sample}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/predict/{{sample}}/{{model}}.tsv"
-    """Every gene of one sample scored by its configured model or ensemble, with the
-    depth scaling it asks for; labels and AUROC when the sample has expression."""
-    wildcard_constraints:
-        # Any model kind: a pretrained bundle's need not be trained in this run.
-        model="|".join(MODEL_LABELS),
     conda:
         "../../envs/attentivechrome.yaml"
     resources:

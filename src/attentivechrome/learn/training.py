@@ -39,10 +39,11 @@ from attentivechrome.learn.metrics import auprc, auroc, mse, pearson, r_squared,
 from attentivechrome.learn.model import (
     MODELS,
     TRANSFORMS,
+    DeepChrome,
     LevelScale,
     ModelSpec,
     build_model,
-    check_lstm_kernel,
+    check_kernel,
     loss_function,
     scores,
     transform_counts,
@@ -75,7 +76,7 @@ class Settings:
     device: str
     transform: str
     early_stopping_patience: int | None
-    lstm_kernel: str = "torch"  # see model.LSTM_KERNELS
+    kernel: str = "torch"  # see model.KERNELS
     task: str = DEFAULT_TASK  # see task.py
 
     def fingerprint(self) -> dict:
@@ -85,8 +86,8 @@ class Settings:
         # The reference kernel and the default task are left out, so that their runs keep
         # the fingerprint of settings without these keys and checkpoints written without
         # them resume; a run never changes kernel or task half-way.
-        if values["lstm_kernel"] == "torch":
-            values.pop("lstm_kernel")
+        if values["kernel"] == "torch":
+            values.pop("kernel")
         if values["task"] == DEFAULT_TASK:
             values.pop("task")
         return values
@@ -123,10 +124,10 @@ def _resolve_settings(spec: ModelSpec, **given) -> Settings:
     patience = given["early_stopping_patience"]
     if patience is not None and patience < 1:
         raise ValueError(f"early_stopping_patience must be >= 1 or None, got {patience}")
-    if given["lstm_kernel"] == "numba" and given["device"].startswith("cuda"):
-        log.info("lstm_kernel numba is for the CPU; on %s the nn.LSTM calls run", given["device"])
-        given["lstm_kernel"] = "torch"
-    check_lstm_kernel(given["lstm_kernel"])
+    if given["kernel"] == "numba" and given["device"].startswith("cuda"):
+        log.info("the numba kernels are for the CPU; on %s PyTorch's layers run", given["device"])
+        given["kernel"] = "torch"
+    check_kernel(given["kernel"])
     get_task(given["task"])
     return Settings(model=spec.name, optimizer=spec.optimizer, **given)
 
@@ -185,13 +186,23 @@ def train_one_epoch(
     shuffler: torch.Generator,
     progress: Progress | None = None,
     task: str = DEFAULT_TASK,
+    dropout: np.random.Generator | None = None,
 ) -> float:
     """One pass over the shuffled training genes; returns the mean per-gene loss.
 
     `progress`, when given, is told the genes done after each step (a long epoch, e.g.
-    DeepChrome's one gene per step on a full-size cell type, then shows in the log)."""
+    DeepChrome's one gene per step on a full-size cell type, then shows in the log).
+    DeepChrome's fused numba steps (`fused_deepchrome`) draw their dropout masks from
+    `dropout`; every other model draws from torch's generator."""
     model.train()
     order = torch.randperm(len(X), generator=shuffler).to(X.device)
+    if fused_deepchrome(model, optimizer, batch_size, clip, X, task):
+        from attentivechrome.learn.numba_deepchrome import train_epoch
+
+        if dropout is None:
+            raise ValueError("DeepChrome's numba kernel needs a dropout generator")
+        lr = optimizer.param_groups[0]["lr"]
+        return train_epoch(model, X, y, order, lr, dropout, progress)
     total = 0.0
     loss_of = loss_function(task)
     for start in range(0, len(X), batch_size):
@@ -206,6 +217,15 @@ def train_one_epoch(
         if progress is not None:
             progress.update(start + len(idx))
     return total / len(X)
+
+
+def fused_deepchrome(model, optimizer, batch_size: int, clip: float | None, X, task: str) -> bool:
+    """Whether DeepChrome's training steps run its fused numba kernel
+    (`DeepChrome.fused_sgd`), whose loss is classification's BCE: a regression runs
+    PyTorch's layers."""
+    if not isinstance(model, DeepChrome) or task != "classification":
+        return False
+    return model.fused_sgd(optimizer, batch_size, clip, X)
 
 
 def gene_count(n: float) -> str:
@@ -237,7 +257,7 @@ def train_and_evaluate(
     device: str = "auto",
     transform: str = "none",
     early_stopping_patience: int | None = None,
-    lstm_kernel: str = "torch",
+    kernel: str = "torch",
     task: str = DEFAULT_TASK,
     genes: str | Path | None = None,
     checkpoint: bool = True,
@@ -246,8 +266,8 @@ def train_and_evaluate(
     """Train `model_name` on one cell type and write its outputs; returns the metrics.
 
     epochs, batch_size, lr and clip left as None take the model's published setting
-    (`model.MODELS`, the one statement of them). `lstm_kernel` picks what runs the
-    per-mark LSTMs on the CPU ("torch" or "numba", see model.py). `task` is
+    (`model.MODELS`, the one statement of them). `kernel` picks what runs the models'
+    heavy layers on the CPU ("torch" or "numba", see model.py). `task` is
     "classification" or "regression" (task.py; regression needs split files with levels).
     `genes`, the reference gene table, names the genes of predictions.tsv (every gene
     scored by the kept model).
@@ -270,7 +290,7 @@ def train_and_evaluate(
         device=str(resolve_device(device)),
         transform=transform,
         early_stopping_patience=early_stopping_patience,
-        lstm_kernel=lstm_kernel,
+        kernel=kernel,
         task=task,
     )
     paths = {"train": train_npz, "valid": valid_npz, "test": test_npz}
@@ -307,9 +327,10 @@ def _train_torch(
     }
     _, n_marks, n_bins = splits["train"].X.shape
     torch.manual_seed(settings.seed)
-    model = build_model(settings.model, n_marks, n_bins, settings.lstm_kernel).to(device)
+    model = build_model(settings.model, n_marks, n_bins, settings.kernel).to(device)
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
     shuffler = torch.Generator().manual_seed(settings.seed)
+    dropout = np.random.default_rng(settings.seed)  # DeepChrome's fused steps' masks
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     state = RunState()
@@ -318,10 +339,19 @@ def _train_torch(
             settings.fingerprint(), {name: split.path for name, split in splits.items()}
         )
         state = resume(
-            checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs
-        )
+            checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs,
+            dropout=dropout,
+        )  # fmt: skip
 
     (X_train, y_train), (X_valid, y_valid) = tensors["train"], tensors["valid"]
+    fused = fused_deepchrome(
+        model, optimizer, settings.batch_size, settings.clip, X_train, settings.task
+    )
+    if isinstance(model, DeepChrome) and settings.kernel == "numba" and not fused:
+        log.info(
+            "DeepChrome's numba kernel takes its published schedule and classification's "
+            "loss; PyTorch's runs"
+        )
     patience = settings.early_stopping_patience
     first_epoch, run_start = state.epoch + 1, time.perf_counter()
     for epoch in range(first_epoch, settings.epochs + 1):
@@ -341,6 +371,7 @@ def _train_torch(
                 log, f"{settings.cell} {settings.model} epoch {epoch}", gene_count, len(X_train)
             ),
             task=task,
+            dropout=dropout,
         )
         valid = predict(model, X_valid, y_valid, scale=scale)
         row = {
@@ -376,8 +407,9 @@ def _train_torch(
         )
         if checkpoint:
             save_checkpoint(
-                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, state
-            )
+                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, state,
+                dropout=dropout,
+            )  # fmt: skip
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
