@@ -322,3 +322,72 @@ def figure_run(name):
 def cell_table_input():
     """The optional names table, tracked as an input so edits redraw the summary."""
     return config.get("cell_table") or []
+
+
+def names_pattern(names, fallback):
+    """A wildcard constraint matching exactly `names` (`fallback`, matching no file, when
+    there are none)."""
+    return "|".join(re.escape(name) for name in names) or fallback
+
+
+# Genome-browser tracks and the QC report: made from reads, so not with authors_data.
+TRACKS = f"{RESULTS}/tracks"
+TRACKS_ON = config["tracks"]["enabled"] and not AUTHORS_DATA
+QC_ON = config["qc"]["enabled"] and not AUTHORS_DATA
+TRACK_GENOME = config["tracks"].get("genome") or (
+    CHROM_SIZES if CHROM_SIZES in BUILTIN_GENOMES else None
+)
+if TRACKS_ON and not TRACK_GENOME:
+    raise InputError(
+        None,
+        f"tracks.genome: name the assembly that the IGV session and the track hub open "
+        f"(hg19, hg38, mm10, ...: sources.chrom_sizes, {CHROM_SIZES}, names none), or set "
+        "tracks.enabled: false",
+    )
+# The marks of a cell type with several replicates, by {cell}/{mark}: their BAMs, pooled
+# into one track beside each replicate's.
+POOLED = {
+    f"{cell}/{mark}": [bam_of(reads) for reads in READS.of(cell, mark)]
+    for cell in CELLS
+    for mark in MARKS
+    if len(READS.of(cell, mark)) > 1
+}
+
+
+def track_files(cell):
+    """The tracks of one cell type, relative to the tracks folder
+    (tracks.catalogue.TrackFiles' fields). A mark with one replicate has one coverage
+    track, that replicate's."""
+    replicates = {
+        mark: [
+            (reads.stem.removeprefix(f"{mark}."), f"{reads.name}.cpm.bw")
+            for reads in READS.of(cell, mark)
+        ]
+        for mark in MARKS
+        if f"{cell}/{mark}" in POOLED
+    }
+    return {
+        "coverage": {mark: f"{cell}/{mark}.cpm.bw" for mark in MARKS},
+        "replicates": replicates,
+        "attention": {mark: f"{cell}/attention/{mark}.bw" for mark in MARKS},
+        "genes_bed": f"{cell}/predictions.bed",
+        "genes_bigbed": f"{cell}/predictions.bb",
+    }
+
+
+def track_paths():
+    """Every track file of the run, relative to the tracks folder."""
+    paths = []
+    for cell in CELLS:
+        files = track_files(cell)
+        paths += files["coverage"].values()
+        paths += [path for pairs in files["replicates"].values() for _, path in pairs]
+        paths += files["attention"].values()
+        paths += [files["genes_bed"], files["genes_bigbed"]]
+    return paths
+
+
+def browser_and_qc_outputs():
+    """What `rule all` adds with tracks.enabled and qc.enabled."""
+    outputs = [f"{TRACKS}/igv_session.xml"] if TRACKS_ON else []
+    return outputs + ([f"{RESULTS}/qc/multiqc_report.html"] if QC_ON else [])
