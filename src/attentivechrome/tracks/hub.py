@@ -37,7 +37,8 @@ def _labels(short: str, long: str) -> dict[str, str]:
 
 def track_db(tracks: Sequence[Track]) -> str:
     cells = list(dict.fromkeys(track.cell for track in tracks))
-    ids = track_ids(cells + [track.name for track in tracks])
+    # Track names from the files' paths: DEMO1/H3K4me3.cpm.bw is DEMO1_H3K4me3_cpm.
+    ids = track_ids(cells + [track.hub_file.rsplit(".", 1)[0] for track in tracks])
     group = dict(zip(cells, ids[: len(cells)], strict=True))
     stanzas = []
     for cell in cells:
