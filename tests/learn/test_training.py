@@ -13,7 +13,7 @@ import torch
 from attentivechrome.errors import InputError
 from attentivechrome.learn.checkpoint import CHECKPOINT_NAME
 from attentivechrome.learn.model import probabilities
-from attentivechrome.learn.outputs import HISTORY_COLUMNS, load_model
+from attentivechrome.learn.outputs import HISTORY_COLUMNS, load_model, read_gene_predictions
 from attentivechrome.learn.training import train_and_evaluate
 from helpers import MARKS, SIGNAL_MARK, history, planted_split, write_splits
 
@@ -71,6 +71,58 @@ def test_attentivechrome_writes_every_output(splits, tmp_path):
 
     assert not (out / CHECKPOINT_NAME).exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def gene_table(splits: dict[str, Path]) -> pd.DataFrame:
+    """A reference gene table for the planted splits' genes (the last one left out)."""
+    ids = [g for name in ("train", "valid", "test") for g in np.load(splits[name])["gene_ids"]]
+    return pd.DataFrame(
+        {
+            "gene_id": ids[:-1],
+            "chrom": "chr1",
+            "tss": np.arange(len(ids) - 1) * 20_000 + 10_000,
+            "strand": "+",
+            "symbol": [f"G{i}" for i in range(len(ids) - 1)],
+            "entries": 1,
+            "split": "train",
+        }
+    )
+
+
+@pytest.mark.parametrize("model", ["attentivechrome", "logistic"])
+def test_every_gene_is_scored_by_the_kept_model(splits, tmp_path, model):
+    genes = tmp_path / "genes.tsv"
+    gene_table(splits).to_csv(genes, sep="\t", index=False)
+    out = tmp_path / "run"
+    train(model, splits, out, epochs=2, genes=genes)
+
+    every = read_gene_predictions(out / "predictions.tsv")
+    assert list(every["split"]) == ["train"] * 96 + ["valid"] * 64 + ["test"] * 64
+    test = pd.read_csv(out / "test_predictions.tsv", sep="\t", dtype={"gene_id": str})
+    tested = every[every["split"] == "test"].reset_index(drop=True)
+    assert list(tested["gene_id"]) == list(test["gene_id"])
+    assert np.array_equal(tested["label"].to_numpy(int), test["label"].to_numpy())
+    assert np.allclose(tested["probability"], test["probability"], atol=1e-6)
+    for name in ("train", "valid"):
+        labels = np.load(splits[name])["y"]
+        assert np.array_equal(every.loc[every["split"] == name, "label"].to_numpy(int), labels)
+    # The model scores the other splits too: not a copy of one value or of the labels.
+    assert every.loc[every["split"] == "train", "probability"].std() > 0
+    by_rank = every.sort_values("rank")
+    assert by_rank["rank"].iloc[0] == 1 and by_rank["rank"].iloc[-1] > 200
+    assert (np.diff(by_rank["probability"].to_numpy()) <= 0).all()
+    assert every["symbol"].iloc[0] == "G0" and every["tss"].iloc[1] == 30_000
+    assert every["symbol"].isna().iloc[-1]  # a gene the table does not list: left empty
+    if model == "attentivechrome":
+        with np.load(out / "gene_attention.npz") as attention:
+            assert list(attention["gene_ids"]) == list(every["gene_id"])
+            assert attention["bin_attention"].shape == (224, 5, 100)
+            with np.load(out / "attention.npz") as tested_attention:
+                assert np.allclose(
+                    attention["bin_attention"][-64:], tested_attention["bin_attention"]
+                )
+    else:
+        assert not (out / "gene_attention.npz").exists()
 
 
 @pytest.mark.slow

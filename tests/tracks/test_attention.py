@@ -12,9 +12,9 @@ from attentivechrome.errors import InputError
 from attentivechrome.tracks.attention import (
     nearest_tss_parts,
     probability_colour,
-    seeds_label,
     tracks_attention,
 )
+from attentivechrome.tracks.catalogue import predicted_label, seeds_label
 
 SIZES = {"chr1": 30_000, "chr2": 12_000}
 FLANK, BIN = 1_000, 100
@@ -147,6 +147,8 @@ def test_colour_ramp_and_labels():
         "178,24,43",
     ]
     assert seeds_label([3]) == "seed 3" and seeds_label([1, 2]) == "mean of seeds 1, 2"
+    assert predicted_label(["DEMO1"]) == "predicted by DEMO1"
+    assert predicted_label(["A", "E003"]) == "predicted by the mean of A, E003"
 
 
 def test_runs_of_other_genes_are_refused(outputs, tmp_path):

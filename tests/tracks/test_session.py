@@ -12,37 +12,49 @@ from helpers import check_igv_session, check_track_hub
 MARKS = ["H3K4me3", "H3K27ac"]
 
 
-def files_of(cell: str, replicated: bool) -> dict:
-    replicates = {"H3K27ac": [("rep1", f"{cell}/H3K27ac.rep1.cpm.bw")]} if replicated else {}
-    if replicated:
-        replicates["H3K27ac"].append(("rep2", f"{cell}/H3K27ac.rep2.cpm.bw"))
+def files_of(cell: str, replicated: bool, predicted: bool) -> dict:
+    pairs = [("rep1", f"{cell}/H3K27ac.rep1.cpm.bw"), ("rep2", f"{cell}/H3K27ac.rep2.cpm.bw")]
+    models = [("mean of seeds 1, 2", cell, False)]
+    if predicted:
+        models.append(("predicted by DEMO1", f"predict/{cell}", True))
     return {
         "coverage": {mark: f"{cell}/{mark}.cpm.bw" for mark in MARKS},
-        "replicates": replicates,
-        "attention": {mark: f"{cell}/attention/{mark}.bw" for mark in MARKS},
-        "genes_bed": f"{cell}/predictions.bed",
-        "genes_bigbed": f"{cell}/predictions.bb",
+        "replicates": {"H3K27ac": pairs} if replicated else {},
+        "models": [
+            {
+                "label": label,
+                "attention": {mark: f"{folder}/attention/{mark}.bw" for mark in MARKS},
+                "genes_bed": f"{folder}/predictions.bed",
+                "genes_bigbed": f"{folder}/predictions.bb",
+                "predicted": is_predicted,
+            }
+            for label, folder, is_predicted in models
+        ],
     }
 
 
 def make_files(folder, files):
     for entry in files.values():
-        paths = [*entry["coverage"].values(), *entry["attention"].values()]
+        paths = [*entry["coverage"].values()]
         paths += [path for pairs in entry["replicates"].values() for _, path in pairs]
-        for path in paths + [entry["genes_bigbed"]]:
+        for model in entry["models"]:
+            paths += [*model["attention"].values(), model["genes_bigbed"]]
+            (folder / model["genes_bed"]).parent.mkdir(parents=True, exist_ok=True)
+            (folder / model["genes_bed"]).write_text(
+                "chr1\t100\t10100\tA\t300\t+\t5100\t5101\t0,0,0\n"
+                "chr2\t900\t10900\tB\t800\t-\t5900\t5901\t0,0,0\n"
+            )
+        for path in paths:
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             (folder / path).write_bytes(b"")
-        (folder / entry["genes_bed"]).write_text(
-            "chr1\t100\t10100\tA\t300\t+\t5100\t5101\t0,0,0\n"
-            "chr2\t900\t10900\tB\t800\t-\t5900\t5901\t0,0,0\n"
-        )
 
 
 def test_session_and_hub_over_every_track(tmp_path):
-    files = {"OWN1": files_of("OWN1", True), "OWN2.b": files_of("OWN2.b", False)}
+    files = {"OWN1": files_of("OWN1", True, False), "OWN2.b": files_of("OWN2.b", False, True)}
     make_files(tmp_path, files)
-    tracks = tracks_session(files, MARKS, 50, [1, 2], "hg38", "me@example.org", tmp_path)
-    assert len(tracks) == 2 * (2 + 2 + 1) + 2
+    tracks = tracks_session(files, MARKS, 50, "hg38", "me@example.org", tmp_path)
+    # Coverage (2 marks, OWN1's H3K27ac with 2 replicates), attention and genes per model.
+    assert len(tracks) == (2 + 2 + 3) + (2 + 3 + 3)
     panels = check_igv_session(tmp_path / "igv_session.xml")
     assert list(panels) == ["OWN1", "OWN2.b"]
     assert panels["OWN1"] == [
@@ -63,7 +75,14 @@ def test_session_and_hub_over_every_track(tmp_path):
     groups = [s for s in stanzas if "superTrack" in s]
     assert [g["track"] for g in groups] == ["OWN1", "OWN2_b"]
     genes = [s for s in stanzas if s.get("type") == "bigBed 9"]
-    assert [g["bigDataUrl"] for g in genes] == ["OWN1/predictions.bb", "OWN2.b/predictions.bb"]
+    assert [g["bigDataUrl"] for g in genes] == [
+        "OWN1/predictions.bb",
+        "OWN2.b/predictions.bb",
+        "predict/OWN2.b/predictions.bb",
+    ]
+    assert panels["OWN2.b"][-1] == (
+        "OWN2.b genes by AttentiveChrome's predicted probability (predicted by DEMO1)"
+    )
     assert all(g["itemRgb"] == "on" for g in genes)
     pooled = next(s for s in stanzas if s.get("bigDataUrl") == "OWN1/H3K27ac.cpm.bw")
     assert pooled["parent"] == "OWN1" and pooled["shortLabel"] == "H3K27ac CPM"

@@ -38,6 +38,8 @@ from attentivechrome.data.samples import (
     reads_from_pattern,
 )
 from attentivechrome.data.windows import bins_per_gene
+from attentivechrome.tracks.catalogue import predicted_label, seeds_label
+from attentivechrome.learn.model_facts import MODEL_LABELS
 
 SCHEMA = "../schemas/config.schema.yaml"
 # The first line of a refusal names the key, its value and what is allowed; Snakemake's
@@ -71,8 +73,16 @@ DATASET_FILES = expand(
 )
 
 
+# Samples to score with trained or pretrained models (the predict and pretrained keys).
+PREDICT = config.get("predict", {})
+PRETRAINED = config.get("pretrained", {})
+# The samples predicted from reads (the others from a matrix in the authors' CSV layout).
+PREDICT_FROM_READS = [name for name, entry in PREDICT.items() if "csv" not in entry]
+
+
 def read_sources():
-    """The reads of every cell type and mark: the sample sheet, or the tagAlign pattern."""
+    """The reads of every cell type and mark: the sample sheet, or the tagAlign pattern;
+    of the cell types to train and of the samples to predict from reads."""
     if "samples" in config and "tagalign" in SOURCES:
         raise InputError(
             None,
@@ -80,9 +90,10 @@ def read_sources():
             "(sources.tagalign): give one",
         )
     if "samples" in config:
-        return read_sample_sheet(
-            config["samples"], config.get("cell_types"), config.get("marks")
-        )
+        selection = config.get("cell_types")
+        if selection is not None:
+            selection = list(dict.fromkeys(selection + PREDICT_FROM_READS))
+        return read_sample_sheet(config["samples"], selection, config.get("marks"))
     if "cell_types" not in config:
         raise InputError(None, "cell_types is needed unless a sample sheet names them")
     if "tagalign" not in SOURCES and not AUTHORS_DATA:
@@ -90,9 +101,8 @@ def read_sources():
             None, "no reads: give a sample sheet (samples) or sources.tagalign"
         )
     pattern = SOURCES.get("tagalign", "{cell}-{mark}")
-    return reads_from_pattern(
-        pattern, config["cell_types"], config.get("marks", CORE_MARKS)
-    )
+    cells = list(dict.fromkeys(config["cell_types"] + PREDICT_FROM_READS))
+    return reads_from_pattern(pattern, cells, config.get("marks", CORE_MARKS))
 
 
 READS = read_sources()
@@ -100,7 +110,21 @@ for warning in READS.warnings:
     logger.warning(f"Warning: {warning}")
 if "samples" in config:
     validate(READS.table(), schema="../schemas/samples.schema.yaml")
-CELLS, MARKS = list(READS.cells), list(READS.marks)
+MARKS = list(READS.marks)
+# Cell types with reads (counted), and those trained: a sample under `predict` is trained
+# only when cell_types names it too (then it has expression to learn from).
+READ_CELLS = list(READS.cells)
+CELLS = [
+    cell
+    for cell in READ_CELLS
+    if cell in config.get("cell_types", []) or cell not in PREDICT
+]
+if AUTHORS_DATA and PREDICT_FROM_READS:
+    raise InputError(
+        None,
+        f"predict: {', '.join(PREDICT_FROM_READS)} would need reads, which authors_data "
+        "runs do not read: give each a csv in the authors' layout",
+    )
 # What they resolved to, for results/config.resolved.yaml.
 config["cell_types"], config["marks"] = CELLS, MARKS
 # Replicates by name, {cell}/{stem}: each one's BAM is {results}/bam/{name}.bam.
@@ -127,6 +151,27 @@ SOURCE_NAMES.update(
         if key in SOURCES
     }
 )
+
+
+def _suffixed(name, source):
+    """A source name keeping the source's file suffix (.pt, .zip, .csv, .gz)."""
+    suffixes = "".join(Path(source.split("?")[0]).suffixes[-2:])
+    return name + suffixes
+
+
+# Model bundles by name, and the samples given as a matrix in the authors' CSV layout.
+PRETRAINED_NAMES = {
+    name: _suffixed(f"pretrained/{name}", source) for name, source in PRETRAINED.items()
+}
+PREDICT_CSV_NAMES = {
+    name: _suffixed(f"predict/{name}", entry["csv"])
+    for name, entry in PREDICT.items()
+    if "csv" in entry
+}
+SOURCE_NAMES.update({PRETRAINED_NAMES[name]: PRETRAINED[name] for name in PRETRAINED})
+SOURCE_NAMES.update(
+    {PREDICT_CSV_NAMES[name]: PREDICT[name]["csv"] for name in PREDICT_CSV_NAMES}
+)
 if CHROM_SIZES and CHROM_SIZES not in BUILTIN_GENOMES:
     SOURCE_NAMES["reference/chrom.sizes"] = CHROM_SIZES
 DOWNLOAD_SOURCES = {
@@ -143,7 +188,9 @@ if _unknown_sha256:
 
 
 wildcard_constraints:
-    cell="|".join(re.escape(c) for c in CELLS),
+    cell="|".join(re.escape(c) for c in READ_CELLS),
+    model="|".join(re.escape(m) for m in MODELS),
+    sample="|".join(re.escape(name) for name in PREDICT) or "no-sample",
     mark="|".join(re.escape(m) for m in MARKS),
     reads="|".join(re.escape(s) for s in {r.stem for r in READS.reads}) or "no-reads",
     split="|".join(SPLITS),
@@ -256,7 +303,12 @@ def reads_source(wildcards):
 
 
 def split_data(wildcards):
-    return {s: f"{RESULTS}/{wildcards.cell}/data/{s}.npz" for s in SPLITS}
+    """A cell type's split files, and the gene table that names predictions.tsv's genes
+    (none with authors_data)."""
+    files = {s: f"{RESULTS}/{wildcards.cell}/data/{s}.npz" for s in SPLITS}
+    if not AUTHORS_DATA:
+        files["genes"] = f"{RESULTS}/reference/genes.tsv"
+    return files
 
 
 def train_params():
@@ -319,6 +371,89 @@ def figure_run(name):
     return f"{run_folder('attentivechrome', seed=FIGURE_SEED)}/{name}"
 
 
+def bundle_of(cell, model, seed):
+    """The bundle of one trained run."""
+    return f"{RESULTS}/bundles/{cell}/{model}-seed{seed}.zip"
+
+
+def all_bundles():
+    """A bundle of every trained run, when config bundles is on."""
+    if not config["bundles"]:
+        return []
+    return [bundle_of(c, m, s) for c in CELLS for m in MODELS for s in SEEDS]
+
+
+def prediction_model(sample):
+    """The model kind a sample is predicted with (predict.{sample}.architecture)."""
+    return PREDICT[sample].get("architecture", "attentivechrome")
+
+
+def prediction_members(sample):
+    """(bundle file, name for messages) of every member of a sample's ensemble: the
+    bundles of trained cell types (each configured seed) and pretrained ones, by name.
+    """
+    entry = PREDICT[sample]
+    sources = entry["model"] if isinstance(entry["model"], list) else [entry["model"]]
+    model = prediction_model(sample)
+    members = []
+    for source in sources:
+        if source in PRETRAINED:
+            members.append((source_file(PRETRAINED_NAMES[source]), PRETRAINED[source]))
+        elif source in CELLS:
+            if model not in MODELS:
+                raise InputError(
+                    None,
+                    f"predict.{sample}.architecture: {model} is not trained in this run "
+                    f"(models: {', '.join(MODELS)})",
+                )
+            seeds = entry.get("seeds", SEEDS)
+            unknown = [seed for seed in seeds if seed not in SEEDS]
+            if unknown:
+                raise InputError(
+                    None,
+                    f"predict.{sample}.seeds: {', '.join(map(str, unknown))} not among "
+                    f"train.seeds ({', '.join(map(str, SEEDS))})",
+                )
+            members += [
+                (bundle_of(source, model, seed), f"{source} {model} seed {seed}")
+                for seed in seeds
+            ]
+        else:
+            raise InputError(
+                None,
+                f"predict.{sample}.model: {source} is neither a cell type trained in this "
+                f"run ({', '.join(CELLS)}) nor a name under pretrained "
+                f"({', '.join(PRETRAINED) or 'none given'})",
+            )
+    return members
+
+
+def prediction_input(wildcards):
+    """What a prediction job reads: the sample's counts or CSV, the bundles, and (when
+    the run has them) the gene table and expression table for names and labels."""
+    sample = wildcards.sample
+    files = {"bundles": [path for path, _ in prediction_members(sample)]}
+    if sample in PREDICT_CSV_NAMES:
+        files["csv"] = source_file(PREDICT_CSV_NAMES[sample])
+    else:
+        files["counts"] = f"{RESULTS}/{sample}/counts.npz"
+    if not AUTHORS_DATA:
+        files["genes"] = f"{RESULTS}/reference/genes.tsv"
+        files["expression"] = f"{RESULTS}/reference/expression.tsv"
+    return files
+
+
+def prediction_outputs():
+    """The predictions of every sample under predict (rule all)."""
+    files = []
+    for sample in PREDICT:
+        stem = f"{RESULTS}/predict/{sample}/{prediction_model(sample)}"
+        files += [f"{stem}.tsv", f"{stem}.json", f"{stem}.png"]
+        if prediction_model(sample) == "attentivechrome":
+            files.append(f"{stem}.attention.npz")
+    return files
+
+
 def cell_table_input():
     """The optional names table, tracked as an input so edits redraw the summary."""
     return config.get("cell_table") or []
@@ -348,16 +483,43 @@ if TRACKS_ON and not TRACK_GENOME:
 # into one track beside each replicate's.
 POOLED = {
     f"{cell}/{mark}": [bam_of(reads) for reads in READS.of(cell, mark)]
-    for cell in CELLS
+    for cell in READ_CELLS
     for mark in MARKS
     if len(READS.of(cell, mark)) > 1
 }
+# Samples under predict scored by AttentiveChrome: their attention and genes are tracks.
+PREDICT_TRACKS = [s for s in PREDICT if prediction_model(s) == "attentivechrome"]
+# Groups of the session and the hub: the cell types with reads, then samples without.
+TRACK_CELLS = READ_CELLS + [s for s in PREDICT_TRACKS if s not in READ_CELLS]
+
+
+def model_tracks(cell):
+    """The attention and genes tracks of a cell type: from its own training runs (the mean
+    over the seeds), and from its prediction under `predict`."""
+    folders = []
+    if cell in CELLS:
+        folders.append((cell, seeds_label(SEEDS), False))
+    if cell in PREDICT_TRACKS:
+        models = PREDICT[cell]["model"]
+        models = models if isinstance(models, list) else [models]
+        folders.append((f"predict/{cell}", predicted_label(models), True))
+    return [
+        {
+            "label": label,
+            "attention": {mark: f"{folder}/attention/{mark}.bw" for mark in MARKS},
+            "genes_bed": f"{folder}/predictions.bed",
+            "genes_bigbed": f"{folder}/predictions.bb",
+            "predicted": predicted,
+        }
+        for folder, label, predicted in folders
+    ]
 
 
 def track_files(cell):
     """The tracks of one cell type, relative to the tracks folder
     (tracks.catalogue.TrackFiles' fields). A mark with one replicate has one coverage
     track, that replicate's."""
+    with_reads = cell in READ_CELLS
     replicates = {
         mark: [
             (reads.stem.removeprefix(f"{mark}."), f"{reads.name}.cpm.bw")
@@ -367,23 +529,25 @@ def track_files(cell):
         if f"{cell}/{mark}" in POOLED
     }
     return {
-        "coverage": {mark: f"{cell}/{mark}.cpm.bw" for mark in MARKS},
+        "coverage": {mark: f"{cell}/{mark}.cpm.bw" for mark in MARKS if with_reads},
         "replicates": replicates,
-        "attention": {mark: f"{cell}/attention/{mark}.bw" for mark in MARKS},
-        "genes_bed": f"{cell}/predictions.bed",
-        "genes_bigbed": f"{cell}/predictions.bb",
+        "models": model_tracks(cell),
     }
 
 
 def track_paths():
     """Every track file of the run, relative to the tracks folder."""
     paths = []
-    for cell in CELLS:
+    for cell in TRACK_CELLS:
         files = track_files(cell)
         paths += files["coverage"].values()
         paths += [path for pairs in files["replicates"].values() for _, path in pairs]
-        paths += files["attention"].values()
-        paths += [files["genes_bed"], files["genes_bigbed"]]
+        for model in files["models"]:
+            paths += [
+                *model["attention"].values(),
+                model["genes_bed"],
+                model["genes_bigbed"],
+            ]
     return paths
 
 

@@ -69,7 +69,8 @@ rule tracks_pool:
 
 rule tracks_attention:
     """AttentiveChrome's bin attention of one cell type as a bigWig per mark, and its genes
-    as BED9 coloured by predicted probability; the mean over the seeds."""
+    as BED9 coloured by predicted probability; the mean over the seeds (for a sample under
+    predict, tracks_predicted: its prediction)."""
     input:
         predictions=expand(
             f"{run_folder('attentivechrome')}/predictions.tsv",
@@ -104,6 +105,25 @@ rule tracks_attention:
         "../scripts/tracks_attention.py"
 
 
+use rule tracks_attention as tracks_predicted with:
+    input:
+        predictions=[f"{RESULTS}/predict/{{sample}}/attentivechrome.tsv"],
+        attention=[f"{RESULTS}/predict/{{sample}}/attentivechrome.attention.npz"],
+        chrom_sizes=rules.reference_chrom_sizes.output[0],
+    output:
+        bigwigs=expand(
+            f"{TRACKS}/predict/{{sample}}/attention/{{mark}}.bw",
+            mark=MARKS,
+            allow_missing=True,
+        ),
+        bed=f"{TRACKS}/predict/{{sample}}/predictions.bed",
+        bigbed=f"{TRACKS}/predict/{{sample}}/predictions.bb",
+    log:
+        f"{LOGS}/tracks/predict/{{sample}}/attention.log",
+    benchmark:
+        f"{BENCHMARKS}/tracks/predict/{{sample}}/attention.tsv"
+
+
 rule tracks_session:
     """An IGV session and a UCSC track hub over every track, grouped by cell type."""
     input:
@@ -119,10 +139,9 @@ rule tracks_session:
     conda:
         "../../envs/attentivechrome.yaml"
     params:
-        files={cell: track_files(cell) for cell in CELLS},
+        files={cell: track_files(cell) for cell in TRACK_CELLS},
         marks=MARKS,
         bin_size=config["tracks"]["bin_size"],
-        seeds=SEEDS,
         genome=TRACK_GENOME,
         email=config["tracks"]["hub_email"],
         folder=TRACKS,

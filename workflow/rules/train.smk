@@ -1,7 +1,8 @@
 # Training also writes checkpoint.pt after every epoch, left undeclared on purpose: a
 # declared output would be deleted when a killed job is rerun, and the resume with it.
 rule train_attentivechrome:
-    """Train AttentiveChrome on one cell type with one seed; keep the best validation epoch."""
+    """Train AttentiveChrome on one cell type with one seed; keep the best validation epoch
+    and score every gene with it."""
     input:
         unpack(split_data),
     output:
@@ -10,6 +11,8 @@ rule train_attentivechrome:
         attention=f"{run_folder('attentivechrome')}/attention.npz",
         history=f"{run_folder('attentivechrome')}/history.tsv",
         predictions=f"{run_folder('attentivechrome')}/test_predictions.tsv",
+        every_gene=f"{run_folder('attentivechrome')}/predictions.tsv",
+        gene_attention=f"{run_folder('attentivechrome')}/gene_attention.npz",
     log:
         f"{LOGS}/train/{{cell}}/attentivechrome-seed{{seed}}.log",
     benchmark:
@@ -32,6 +35,7 @@ use rule train_attentivechrome as train_baseline with:
         metrics=f"{run_folder('{baseline}')}/metrics.json",
         history=f"{run_folder('{baseline}')}/history.tsv",
         predictions=f"{run_folder('{baseline}')}/test_predictions.tsv",
+        every_gene=f"{run_folder('{baseline}')}/predictions.tsv",
     log:
         f"{LOGS}/train/{{cell}}/{{baseline}}-seed{{seed}}.log",
     benchmark:

@@ -14,7 +14,6 @@ with step_logging(snakemake.log[0]):
         files=dict(snakemake.params.files),
         marks=list(snakemake.params.marks),
         bin_size=snakemake.params.bin_size,
-        seeds=list(snakemake.params.seeds),
         genome=snakemake.params.genome,
         email=snakemake.params.email,
         folder=Path(snakemake.params.folder),

@@ -27,5 +27,6 @@ with step_logging(snakemake.log[0]) as log:
         cell=snakemake.wildcards.cell,
         seed=int(snakemake.wildcards.seed),
         threads=snakemake.threads,
+        genes=snakemake.input.get("genes"),
         **settings,
     )

@@ -23,6 +23,7 @@ from attentivechrome.io import atomic_path
 
 ENSEMBL_PREFIX = "ENSG00000"
 NPZ_ARRAYS = ("X", "y", "gene_ids", "marks")
+NO_LABEL = -1  # y of a gene whose cell type has no expression (a sample to predict)
 
 
 @dataclass
@@ -147,11 +148,19 @@ def write_authors_csv(data: SplitData, path: str | Path) -> None:
         table.to_csv(tmp, header=False, index=False)
 
 
-def read_authors_csv(path: str | Path, marks: list[str], n_bins: int = 100) -> SplitData:
-    """Read the authors' CSV layout, checking every rule; errors name file and line."""
+def read_authors_csv(
+    path: str | Path, marks: list[str], n_bins: int = 100, *, labels_optional: bool = False
+) -> SplitData:
+    """Read the authors' CSV layout, checking every rule; errors name file and line.
+
+    With `labels_optional` (a matrix to predict, as Kipoi takes it) the label column may
+    be left out; its genes then have the label NO_LABEL."""
     marks = sorted(marks)
     width = 2 + len(marks) + 1
-    rows = _read_rows(path, width)
+    labelled = not (labels_optional and _first_line_width(path) == width - 1)
+    rows = _read_rows(path, width if labelled else width - 1)
+    if not labelled:
+        rows[width - 1] = NO_LABEL
     if len(rows) % n_bins:
         raise InputError(path, f"{len(rows)} rows is not a multiple of {n_bins} bins per gene")
     values = rows.iloc[:, 1:].to_numpy()
@@ -169,7 +178,7 @@ def read_authors_csv(path: str | Path, marks: list[str], n_bins: int = 100) -> S
                 f"found gene {genes[g, bad]} bin {bins[g, bad]} (a missing or extra bin row?)",
                 line=first_line + bad,
             )
-        if (labels[g] != labels[g, 0]).any() or labels[g, 0] not in (0, 1):
+        if labelled and ((labels[g] != labels[g, 0]).any() or labels[g, 0] not in (0, 1)):
             raise InputError(
                 path,
                 f"gene {genes[g, 0]}: label must be 0 or 1 and the same on all rows",
@@ -183,6 +192,11 @@ def read_authors_csv(path: str | Path, marks: list[str], n_bins: int = 100) -> S
     return SplitData(
         gene_ids, np.array(marks), counts.astype(np.int32), labels[:, 0].astype(np.int8)
     )
+
+
+def _first_line_width(path: str | Path) -> int:
+    with open(path) as handle:
+        return handle.readline().count(",") + 1
 
 
 def _read_rows(path: str | Path, width: int) -> pd.DataFrame:

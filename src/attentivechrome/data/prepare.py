@@ -199,6 +199,22 @@ def datasets_build(
             "numbers throughout are left out, see the log of reference_genes)",
             line=1,
         )
+    y = cell_labels(matrix, gene_table, cell)
+    with np.load(counts) as archive:
+        X, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]
+    if not np.array_equal(gene_ids, gene_table["gene_id"].to_numpy(str)):
+        raise ValueError(f"{counts} and {genes} list different genes: rerun the counting step")
+    for split in labels.SPLITS:
+        keep = (gene_table["split"] == split).to_numpy()
+        data = SplitData(gene_ids[keep], marks, X[keep], y[keep])
+        write_authors_csv(data, out_dir / f"{split}.csv")
+        write_npz(data, out_dir / f"{split}.npz")
+        log.info("%s: %d genes, %d labelled 1", split, keep.sum(), data.y.sum())
+
+
+def cell_labels(matrix: pd.DataFrame, gene_table: pd.DataFrame, cell: str) -> np.ndarray:
+    """Each gene's label in `cell`: above the median expression over the gene list's
+    entries (gene_table's order)."""
     rpkm = matrix[cell].reindex(gene_table["gene_id"])
     entries = gene_table["entries"].set_axis(rpkm.index)
     y = labels.label_by_median(rpkm, entries).to_numpy()
@@ -210,16 +226,7 @@ def datasets_build(
         y.sum(),
         len(y),
     )
-    with np.load(counts) as archive:
-        X, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]
-    if not np.array_equal(gene_ids, gene_table["gene_id"].to_numpy(str)):
-        raise ValueError(f"{counts} and {genes} list different genes: rerun the counting step")
-    for split in labels.SPLITS:
-        keep = (gene_table["split"] == split).to_numpy()
-        data = SplitData(gene_ids[keep], marks, X[keep], y[keep])
-        write_authors_csv(data, out_dir / f"{split}.csv")
-        write_npz(data, out_dir / f"{split}.npz")
-        log.info("%s: %d genes, %d labelled 1", split, keep.sum(), data.y.sum())
+    return y
 
 
 def datasets_import(sources: list[Path], marks: list[str], n_bins: int, out_dir: Path) -> None:

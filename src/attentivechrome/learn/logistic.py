@@ -25,6 +25,7 @@ class LogisticFit:
     history: list[dict]  # one row per C: the history.tsv columns, an "epoch" per C, and C
     best: int  # index of the chosen C (the highest validation AUROC; ties: the smaller C)
     test: Predictions
+    scored: dict[str, Predictions]  # every split by the chosen fit (test: `test`)
     parameters: dict  # what model.pt keeps of the chosen fit and its scaler
 
     @property
@@ -70,8 +71,14 @@ def fit_logistic(
             if history[-1]["valid_auroc"] > history[best]["valid_auroc"]:
                 best = index
         fit = fits[best]
-        test_p = fit.predict_proba(features["test"])[:, 1].astype(np.float32)
-    test = Predictions(test_p, _log_loss(labels["test"], fit, features["test"]))
+        scored = {
+            name: Predictions(
+                fit.predict_proba(values)[:, 1].astype(np.float32),
+                _log_loss(labels[name], fit, values),
+            )
+            for name, values in features.items()
+        }
+    test = scored["test"]
     parameters = {
         "coef": torch.from_numpy(fit.coef_[0].astype(np.float64)),
         "intercept": float(fit.intercept_[0]),
@@ -79,7 +86,7 @@ def fit_logistic(
         "scaler_mean": torch.from_numpy(scaler.mean_),
         "scaler_scale": torch.from_numpy(scaler.scale_),
     }
-    return LogisticFit(history, best, test, parameters)
+    return LogisticFit(history, best, test, scored, parameters)
 
 
 def _log_loss(labels: np.ndarray, fit, features: np.ndarray) -> float:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from attentivechrome.data.dataset import SplitData, read_splits
+from attentivechrome.data.prepare import read_genes
 from attentivechrome.learn.checkpoint import (
     CHECKPOINT_NAME,
     RunState,
@@ -42,7 +43,7 @@ from attentivechrome.learn.model import (
     probabilities,
     transform_counts,
 )
-from attentivechrome.learn.outputs import Predictions, write_outputs
+from attentivechrome.learn.outputs import GeneScores, Predictions, write_outputs
 from attentivechrome.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def train_and_evaluate(
     transform: str = "none",
     early_stopping_patience: int | None = None,
     lstm_kernel: str = "torch",
+    genes: str | Path | None = None,
     checkpoint: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict:
@@ -228,7 +230,8 @@ def train_and_evaluate(
 
     epochs, batch_size, lr and clip left as None take the model's published setting
     (`model.MODELS`, the one statement of them). `lstm_kernel` picks what runs the
-    per-mark LSTMs on the CPU ("torch" or "numba", see model.py).
+    per-mark LSTMs on the CPU ("torch" or "numba", see model.py). `genes`, the reference
+    gene table, names the genes of predictions.tsv (every gene scored by the kept model).
     `on_epoch_end(epoch)` runs after each epoch's checkpoint is written (used by tests to
     interrupt a run).
     """
@@ -254,15 +257,17 @@ def train_and_evaluate(
     splits = read_splits(paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    gene_table = read_genes(genes) if genes is not None else None
     if spec.builder is None:
-        return _train_logistic(settings, splits, out_dir)
-    return _train_torch(settings, splits, out_dir, checkpoint, on_epoch_end)
+        return _train_logistic(settings, splits, out_dir, gene_table)
+    return _train_torch(settings, splits, out_dir, gene_table, checkpoint, on_epoch_end)
 
 
 def _train_torch(
     settings: Settings,
     splits: dict[str, SplitData],
     out_dir: Path,
+    gene_table,
     checkpoint: bool,
     on_epoch_end: Callable[[int], None] | None,
 ) -> dict:
@@ -355,6 +360,12 @@ def _train_torch(
     spec = MODELS[settings.model]
     X_test, y_test = tensors["test"]
     test = predict(model, X_test, y_test, with_attention=spec.has_attention)
+    scored = {
+        name: test
+        if name == "test"
+        else predict(model, *tensors[name], with_attention=spec.has_attention)
+        for name in splits
+    }
     best_row = state.history[state.best_epoch - 1]
     metrics = _metrics(settings, splits, state.best_epoch, best_row, test)
     metrics["epochs_run"] = state.epoch
@@ -369,7 +380,10 @@ def _train_torch(
         "best_epoch": state.best_epoch,
         "cell": settings.cell,
     }
-    write_outputs(out_dir, metrics, state.history, splits["test"], test, payload)
+    every_gene = GeneScores.of_splits(splits, scored)
+    write_outputs(
+        out_dir, metrics, state.history, splits["test"], test, payload, every_gene, gene_table
+    )
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     return metrics
 
@@ -401,7 +415,9 @@ def _metrics(
     }
 
 
-def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: Path) -> dict:
+def _train_logistic(
+    settings: Settings, splits: dict[str, SplitData], out_dir: Path, gene_table
+) -> dict:
     """Logistic regression, recorded like a torch model: one history row per C."""
     started = time.perf_counter()
     fit = fit_logistic(
@@ -420,7 +436,10 @@ def _train_logistic(settings: Settings, splits: dict[str, SplitData], out_dir: P
         "best_epoch": fit.best + 1,
         "cell": settings.cell,
     }
-    write_outputs(out_dir, metrics, fit.history, splits["test"], fit.test, payload)
+    every_gene = GeneScores.of_splits(splits, fit.scored)
+    write_outputs(
+        out_dir, metrics, fit.history, splits["test"], fit.test, payload, every_gene, gene_table
+    )
     return metrics
 
 

@@ -198,6 +198,25 @@ def plot_mark_attention(
     return save_figure(fig, out)
 
 
+def plot_probabilities(
+    probabilities: np.ndarray, labels: np.ndarray | None, out: str | Path, *, title: str = ""
+) -> Path:
+    """Histogram of predicted probabilities, by label when the genes have labels."""
+    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    ax = fig.subplots()
+    edges = np.linspace(0, 1, 41)
+    if labels is None:
+        ax.hist(probabilities, bins=edges, color="grey", alpha=0.7, label="all genes")
+    else:
+        for value, name, col in ((1, "labelled high", "#c0392b"), (0, "labelled low", "#2c7fb8")):
+            ax.hist(probabilities[labels == value], bins=edges, color=col, alpha=0.5, label=name)
+    ax.set_xlabel("predicted probability of expression above the median")
+    ax.set_ylabel("genes")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Predicted probabilities")
+    return save_figure(fig, out)
+
+
 def plot_roc_pr(runs: Mapping[str, pd.DataFrame], out: str | Path, *, title: str = "") -> Path:
     """ROC and precision-recall curves on the test genes, one line per model.
 

@@ -32,20 +32,13 @@ import pandas as pd
 from attentivechrome.data.genome import load_chrom_sizes
 from attentivechrome.data.windows import bins_per_gene, gene_windows
 from attentivechrome.errors import InputError
+from attentivechrome.learn.outputs import read_gene_predictions
 from attentivechrome.tracks.bigwig import write_bed9, write_bigwig
 
 log = logging.getLogger(__name__)
 
 #: Colours of probability 0, 0.5 and 1 (blue, grey, red).
 RAMP = np.array([[33, 102, 172], [200, 200, 200], [178, 24, 43]], dtype=float)
-PREDICTION_COLUMNS = ["gene_id", "chrom", "tss", "strand", "probability"]
-
-
-def seeds_label(seeds: Sequence[int]) -> str:
-    """What a track of these seeds shows: `seed 1`, or `mean of seeds 1, 2`."""
-    if len(seeds) == 1:
-        return f"seed {seeds[0]}"
-    return "mean of seeds " + ", ".join(str(seed) for seed in seeds)
 
 
 def probability_colour(probability: np.ndarray) -> list[str]:
@@ -114,12 +107,7 @@ def read_runs(
     first = None
     probabilities, weights = [], []
     for table_path, npz_path in zip(predictions, attention, strict=True):
-        table = pd.read_csv(
-            table_path, sep="\t", dtype={"gene_id": str, "chrom": str, "symbol": str}
-        )
-        missing = sorted(set(PREDICTION_COLUMNS) - set(table.columns))
-        if missing:
-            raise InputError(table_path, f"missing columns {', '.join(missing)}", line=1)
+        table = read_gene_predictions(table_path)
         with np.load(npz_path) as archive:
             gene_ids = archive["gene_ids"].astype(str)
             marks = [str(m) for m in archive["marks"]]
@@ -134,7 +122,13 @@ def read_runs(
         weights.append(bin_attention)
     genes, marks = first
     genes = genes.assign(probability=np.mean(probabilities, axis=0))
-    return genes, np.mean(weights, axis=0), marks
+    weights = np.mean(weights, axis=0)
+    # Genes of a sample scored from a matrix may lack a place in the run's gene table.
+    placed = (genes["chrom"].notna() & genes["tss"].notna()).to_numpy()
+    if not placed.all():
+        log.info("%d genes without a chromosome and TSS left out", int((~placed).sum()))
+        genes, weights = genes[placed].reset_index(drop=True), weights[placed]
+    return genes.astype({"tss": np.int64}), weights, marks
 
 
 def prediction_bed9(genes: pd.DataFrame, chrom_sizes: dict[str, int], flank: int) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 Each track is one file under the tracks folder, named by a path relative to it, so that the
 session, the hub and the files can be moved or served together. Tracks are grouped by cell
 type, in the configuration's order; within a cell type: the coverage of each mark (pooled,
-then its replicates), the attention of each mark, then the genes coloured by prediction.
+then its replicates), then for its own models and for each prediction of it (`predict`)
+the attention of each mark and the genes coloured by predicted probability.
 """
 
 from __future__ import annotations
@@ -55,28 +56,52 @@ class Track:
 
 
 @dataclass(frozen=True)
+class ModelTracks:
+    """One AttentiveChrome scoring of a cell type: its attention bigWigs and its genes."""
+
+    label: str  # which models: `mean of seeds 1, 2`, `predicted by DEMO1 (seeds 1, 2)`
+    attention: Mapping[str, str]  # mark -> attention bigWig
+    genes_bed: str  # the BED9, for IGV
+    genes_bigbed: str  # the same as bigBed, for UCSC
+    predicted: bool = False  # a prediction (rule predict_cell), not the cell's own training
+
+
+@dataclass(frozen=True)
 class TrackFiles:
     """What the rules wrote for one cell type, as paths relative to the tracks folder."""
 
     coverage: Mapping[str, str]  # mark -> its pooled (or only) CPM bigWig
     replicates: Mapping[str, Sequence[tuple[str, str]]]  # mark -> (replicate, bigWig)
-    attention: Mapping[str, str]  # mark -> attention bigWig
-    genes_bed: str  # the BED9, for IGV
-    genes_bigbed: str  # the same as bigBed, for UCSC
+    models: Sequence[ModelTracks] = ()
+
+    @classmethod
+    def of(cls, entry: Mapping) -> TrackFiles:
+        """From plain values (what a rule's params hold)."""
+        models = [ModelTracks(**model) for model in entry.get("models", ())]
+        return cls(entry["coverage"], entry["replicates"], models)
 
 
-def catalogue(
-    files: Mapping[str, TrackFiles],
-    marks: Sequence[str],
-    bin_size: int,
-    attention_label: str,
-) -> list[Track]:
-    """Every track of `files` (by cell type), labelled; `attention_label` says which runs
-    the attention and predictions are (tracks.attention.seeds_label)."""
+def seeds_label(seeds: Sequence[int]) -> str:
+    """Which seeds a track shows: `seed 1`, or `mean of seeds 1, 2`."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return "mean of seeds " + ", ".join(str(seed) for seed in seeds)
+
+
+def predicted_label(models: Sequence[str]) -> str:
+    """Which models scored a predicted sample: `predicted by DEMO1`, `predicted by the mean
+    of DEMO1, E003`."""
+    return "predicted by " + ("the mean of " if len(models) > 1 else "") + ", ".join(models)
+
+
+def catalogue(files: Mapping[str, TrackFiles], marks: Sequence[str], bin_size: int) -> list[Track]:
+    """Every track of `files` (by cell type), labelled."""
     colours = {mark: PALETTE[i % len(PALETTE)] for i, mark in enumerate(marks)}
     tracks = []
     for cell, found in files.items():
         for mark in marks:
+            if mark not in found.coverage:
+                continue
             colour = colours[mark]
             replicates = found.replicates.get(mark, ())
             pooled = f" ({len(replicates)} replicates pooled)" if replicates else ""
@@ -101,28 +126,30 @@ def catalogue(
                         colour,
                     )
                 )
-        for mark in marks:
+        for model in found.models:
+            suffix = " pred" if model.predicted else ""
+            for mark in marks:
+                tracks.append(
+                    Track(
+                        cell,
+                        "attention",
+                        model.attention[mark],
+                        f"{cell} {mark} AttentiveChrome bin attention ({model.label})",
+                        f"{mark} attn{suffix}",
+                        colours[mark],
+                    )
+                )
             tracks.append(
                 Track(
                     cell,
-                    "attention",
-                    found.attention[mark],
-                    f"{cell} {mark} AttentiveChrome bin attention ({attention_label})",
-                    f"{mark} attention",
-                    colours[mark],
+                    "genes",
+                    model.genes_bed,
+                    f"{cell} genes by AttentiveChrome's predicted probability ({model.label})",
+                    f"genes{suffix}",
+                    (0, 0, 0),
+                    hub_path=model.genes_bigbed,
                 )
             )
-        tracks.append(
-            Track(
-                cell,
-                "genes",
-                found.genes_bed,
-                f"{cell} genes by AttentiveChrome's predicted probability ({attention_label})",
-                "predictions",
-                (0, 0, 0),
-                hub_path=found.genes_bigbed,
-            )
-        )
     return tracks
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 
 from attentivechrome.tracks import hub, igv
-from attentivechrome.tracks.attention import seeds_label
 from attentivechrome.tracks.catalogue import Track, TrackFiles, catalogue
 
 log = logging.getLogger(__name__)
@@ -31,17 +30,16 @@ def tracks_session(
     files: Mapping[str, Mapping],
     marks: Sequence[str],
     bin_size: int,
-    seeds: Sequence[int],
     genome: str,
     email: str,
     folder: Path,
 ) -> list[Track]:
     """`files`: per cell type, TrackFiles' fields (paths relative to `folder`, the tracks
     folder, where the session and the hub are written)."""
-    found = {cell: TrackFiles(**entry) for cell, entry in files.items()}
-    tracks = catalogue(found, marks, bin_size, seeds_label(seeds))
-    first = next(iter(found.values()))
-    locus = top_gene_locus(folder / first.genes_bed)
+    found = {cell: TrackFiles.of(entry) for cell, entry in files.items()}
+    tracks = catalogue(found, marks, bin_size)
+    beds = [model.genes_bed for entry in found.values() for model in entry.models]
+    locus = top_gene_locus(folder / beds[0]) if beds else "All"
     igv.write_session(tracks, genome, locus, folder / SESSION)
     hub.write_hub(tracks, genome, email, folder)
     log.info(

@@ -1,0 +1,1 @@
+"""Using trained models: bundles (ours and the authors' files) and new samples scored."""
