@@ -551,6 +551,15 @@ def track_paths():
     return paths
 
 
+def coverage_outputs():
+    """bam_coverage's outputs: the QC tally always (qc.enabled needs it), the bigWig with
+    tracks.enabled."""
+    outputs = {"tally": f"{RESULTS}/qc/samples/{{replicate}}.tsv"}
+    if TRACKS_ON:
+        outputs["bigwig"] = f"{TRACKS}/{{replicate}}.cpm.bw"
+    return outputs
+
+
 def browser_and_qc_outputs():
     """What `rule all` adds with tracks.enabled and qc.enabled."""
     outputs = [f"{TRACKS}/igv_session.xml"] if TRACKS_ON else []

@@ -4,15 +4,6 @@
 # track hub over them, with paths relative to the folder.
 
 
-def coverage_outputs():
-    """bam_coverage's outputs: the QC tally always (qc.enabled needs it), the bigWig with
-    tracks.enabled."""
-    outputs = {"tally": f"{RESULTS}/qc/samples/{{replicate}}.tsv"}
-    if TRACKS_ON:
-        outputs["bigwig"] = f"{TRACKS}/{{replicate}}.cpm.bw"
-    return outputs
-
-
 rule bam_coverage:
     """One pass over one replicate's BAM: what became of its records and how many fall in
     the TSS windows (the QC report), and its reads per million in bins (its bigWig)."""
@@ -144,6 +135,5 @@ rule tracks_session:
         bin_size=config["tracks"]["bin_size"],
         genome=TRACK_GENOME,
         email=config["tracks"]["hub_email"],
-        folder=TRACKS,
     script:
         "../scripts/tracks_session.py"

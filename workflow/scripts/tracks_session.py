@@ -16,5 +16,5 @@ with step_logging(snakemake.log[0]):
         bin_size=snakemake.params.bin_size,
         genome=snakemake.params.genome,
         email=snakemake.params.email,
-        folder=Path(snakemake.params.folder),
+        folder=Path(snakemake.output.session).parent,
     )

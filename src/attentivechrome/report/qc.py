@@ -62,6 +62,7 @@ SAMPLE_HEADERS = {
     "tss_fraction": ("TSS fraction", "share of kept reads in the TSS windows", "{:,.3f}"),
     "depth_of_median": ("Depth / median", "kept reads / the mark's median", "{:,.2f}"),
     "tss_of_median": ("TSS / median", "TSS fraction / the mark's median", "{:,.2f}"),
+    "flag": ("Flag", "ok, or what is far below the mark's median", None),
 }
 
 
@@ -176,10 +177,12 @@ def custom_content_tsv(table: pd.DataFrame, config: Mapping) -> str:
 
 
 def _headers(known: Mapping[str, tuple], columns: Sequence[str]) -> dict:
-    """MultiQC's column headers of `columns`, from `known` (title, description, format)."""
+    """MultiQC's column headers of `columns` in their order (MultiQC shows a table's columns
+    in its headers' order), from `known` (title, description, format)."""
     headers = {}
-    for column, (title, description, fmt) in known.items():
-        if column in columns:
+    for column in columns:
+        if column in known:
+            title, description, fmt = known[column]
             headers[column] = {"title": title, "description": description}
             headers[column] |= {"format": fmt} if fmt else {}
     return headers
