@@ -473,11 +473,10 @@ TRACK_GENOME = config["tracks"].get("genome") or (
     CHROM_SIZES if CHROM_SIZES in BUILTIN_GENOMES else None
 )
 if TRACKS_ON and not TRACK_GENOME:
-    raise InputError(
-        None,
-        f"tracks.genome: name the assembly that the IGV session and the track hub open "
-        f"(hg19, hg38, mm10, ...: sources.chrom_sizes, {CHROM_SIZES}, names none), or set "
-        "tracks.enabled: false",
+    logger.warning(
+        f"Warning: tracks.genome is not set and sources.chrom_sizes ({CHROM_SIZES}) names "
+        "no assembly: the tracks are made, but no IGV session or track hub (set "
+        "tracks.genome to hg19, hg38, mm10, ... for them)"
     )
 # The marks of a cell type with several replicates, by {cell}/{mark}: their BAMs, pooled
 # into one track beside each replicate's.
@@ -562,5 +561,9 @@ def coverage_outputs():
 
 def browser_and_qc_outputs():
     """What `rule all` adds with tracks.enabled and qc.enabled."""
-    outputs = [f"{TRACKS}/igv_session.xml"] if TRACKS_ON else []
+    outputs = []
+    if TRACKS_ON:
+        # The session needs every track; without an assembly to open, the tracks alone.
+        tracks = [f"{TRACKS}/{path}" for path in track_paths()]
+        outputs += [f"{TRACKS}/igv_session.xml"] if TRACK_GENOME else tracks
     return outputs + ([f"{RESULTS}/qc/multiqc_report.html"] if QC_ON else [])
