@@ -33,24 +33,28 @@ def labelled_genes(results: Path, cell: str) -> tuple[np.ndarray, np.ndarray]:
     return test.gene_ids, test.y
 
 
-def source_bundles(results: Path, cell: str, folder: Path) -> list[Path]:
+def source_bundles(results: Path, cell: str, window: dict, folder: Path) -> list[Path]:
     bundles = []
     for run in sorted((results / cell / "attentivechrome").glob("seed*")):
         out = folder / f"{cell}-{run.name}.zip"
         splits = {s: results / cell / "data" / f"{s}.npz" for s in ("train", "valid", "test")}
-        bundle_export(run / "model.pt", run / "metrics.json", splits, WINDOW, {}, out)
+        bundle_export(run / "model.pt", run / "metrics.json", splits, window, {}, out)
         bundles.append(out)
     return bundles
 
 
-def table(results: Path, source: str, targets: list[str], thin: list[float]) -> list[str]:
+def table(
+    results: Path, source: str, targets: list[str], thin: list[float], window: dict
+) -> list[str]:
     rng = np.random.default_rng(0)
     lines = [
-        "| target | reads kept | depth / DEMO1's (mean over marks) | AUROC raw | AUROC scaled |",
+        f"| target | reads kept | depth / {source}'s (mean over marks) | AUROC raw "
+        "| AUROC scaled |",
         "|---|---:|---:|---:|---:|",
     ]
     with tempfile.TemporaryDirectory() as folder:
-        bundles = [read_bundle(p) for p in source_bundles(results, source, Path(folder))]
+        paths = source_bundles(results, source, window, Path(folder))
+        bundles = [read_bundle(p) for p in paths]
         for target in targets:
             with np.load(results / target / "counts.npz") as archive:
                 counts, gene_ids, marks = archive["X"], archive["gene_ids"], archive["marks"]
@@ -63,7 +67,7 @@ def table(results: Path, source: str, targets: list[str], thin: list[float]) -> 
                 ratios = []
                 for bundle in bundles:
                     for depth in found:
-                        scored, ratio = score_sample(bundle, X, marks, WINDOW, depth, target)
+                        scored, ratio = score_sample(bundle, X, marks, window, depth, target)
                         found[depth].append(auroc(labels, scored.probabilities[rows]))
                     ratios.append(np.mean(list(ratio.values())))
                 lines.append(
@@ -78,8 +82,6 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} +/- {sd:.4f}"
 
 
-WINDOW = {"flank": 5000, "bin_size": 100}
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
@@ -88,6 +90,6 @@ if __name__ == "__main__":
     parser.add_argument("--thin", nargs="+", type=float, default=[1.0, 0.5, 0.25])
     parser.add_argument("--window", nargs=2, type=int, default=[5000, 100])
     args = parser.parse_args()
-    WINDOW = {"flank": args.window[0], "bin_size": args.window[1]}
-    print("\n".join(table(args.results, args.source, args.targets, args.thin)))
+    window = {"flank": args.window[0], "bin_size": args.window[1]}
+    print("\n".join(table(args.results, args.source, args.targets, args.thin, window)))
     sys.exit(0)

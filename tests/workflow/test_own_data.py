@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,10 +38,11 @@ def own_run(tmp_path_factory):
     layer = folder / "short.yaml"
     layer.write_text(yaml.safe_dump({"results": str(folder / "results"), "train": {"epochs": 1}}))
     before = digests(OWN_DATA)
-    # Reads to the summary and the comparison, the tracks and the QC report; the figure
-    # rules are the demo's tests' part.
-    names = ("summary.tsv", "comparison.tsv", "tracks/igv_session.xml", "qc/multiqc_report.html")
-    targets = [str(folder / "results" / name) for name in names]
+    # Reads to the summary, the comparison, the prediction, the tracks and the QC report;
+    # the figure rules are the demo's tests' part.
+    outputs = ("summary.tsv", "comparison.tsv", "predict/OWN2/attentivechrome.json")
+    outputs += ("tracks/igv_session.xml", "qc/multiqc_report.html")
+    targets = [str(folder / "results" / name) for name in outputs]
     snakemake(*targets, "--cores", "2", "--configfile", "config/own-data.yaml", str(layer))
     return folder / "results", before
 
@@ -90,6 +92,16 @@ def test_own_data_end_to_end(own_run):
         (cell, model) for cell in ("OWN1", "OWN2") for model in ("attentivechrome", "logistic")
     }
     assert summary["test_auroc_mean"].between(0.5, 1).all()
+    # OWN2 scored by OWN1's model, four marks matched by name.
+    card = json.loads((results / "predict/OWN2/attentivechrome.json").read_text())
+    assert card["ensemble"][0]["source"] == "OWN1 attentivechrome seed 1"
+    assert sorted(card["ensemble"][0]["depth_ratio"]) == [
+        "H3K27ac",
+        "H3K27me3",
+        "H3K36me3",
+        "H3K4me3",
+    ]
+    assert 0 < card["auroc_test"] < 1
     # Only the unsorted BAM and the BED file were written under results/bam/; the sorted
     # BAMs are links to the user's files, each with an index of its own. The user's files
     # are as they were (no index written beside the unsorted BAM).

@@ -35,7 +35,7 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
         "plot_cell": 56,
         "plot_saliency": 56,
         "plot_summary": 1,
-        "bundle_export": 56 * 5,  # every trained model
+        "bundle_export": 56 * 5,  # every trained model, logistic regression included
         "bam_coverage": 280,  # the coverage tracks and the QC tally of each file
         "tracks_attention": 56,
         "tracks_session": 1,

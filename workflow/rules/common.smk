@@ -428,6 +428,11 @@ def prediction_members(sample):
     return members
 
 
+# Checked now, so that a prediction naming no model stops before any job.
+for _sample in PREDICT:
+    prediction_members(_sample)
+
+
 def prediction_input(wildcards):
     """What a prediction job reads: the sample's counts or CSV, the bundles, and (when
     the run has them) the gene table and expression table for names and labels."""
