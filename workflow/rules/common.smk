@@ -38,8 +38,8 @@ from attentivechrome.data.samples import (
     reads_from_pattern,
 )
 from attentivechrome.data.windows import bins_per_gene
-from attentivechrome.tracks.catalogue import predicted_label, seeds_label
 from attentivechrome.learn.model_facts import MODEL_LABELS
+from attentivechrome.tracks.catalogue import predicted_label, seeds_label
 
 SCHEMA = "../schemas/config.schema.yaml"
 # The first line of a refusal names the key, its value and what is allowed; Snakemake's

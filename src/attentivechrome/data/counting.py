@@ -19,10 +19,10 @@ bounded by the chunk size.
 
 The fast counter also tallies, in the same pass, what became of every record (ReadTally):
 passed every filter (and of those, how many are secondary alignments), or the first filter
-in DROP_REASONS' order that left it out. `passing` is that step, shared with the coverage
-tracks' pass (tracks.coverage). It costs
-a few boolean passes over each decoded chunk (about 2% of the counting time). Whether a
-passing record lies in a window is not tallied: where a BAM counted nothing, none does.
+in DROP_REASONS' order that left it out. It costs a few boolean passes over each decoded
+chunk (about 2% of the counting time). Whether a passing record lies in a window is not
+tallied: where a BAM counted nothing, none does. `passing` is that step, shared with the
+coverage tracks' pass (tracks.coverage).
 
 Before counting, every BAM's header must give each chromosome of the sizes that it names
 the sizes' length (check_assembly): reads aligned to another assembly would be counted as
