@@ -1,5 +1,17 @@
-"""Training speed of AttentiveChrome layouts on a full-size synthetic cell type.
+"""Training speed of every model on both kernels, and of AttentiveChrome layouts, on a
+full-size synthetic cell type.
 
+`--models [NAME ...]` times real epochs (the training loop with each model's published
+schedule, then scoring the validation genes) of AttentiveChrome, DeepChrome, LSTM and
+LSTM-Attn on both kernels (`train.kernel`: torch and numba), interleaved round by round,
+and prints each model's epoch on both, their ratio and the core-hours of 56 cell types;
+`--genes` takes fewer genes per split (the core-hours are scaled to 6601). Findings
+(issue 28, Xeon VM, 2026-12-06, 3 rounds at 6601 genes, CPU time): DeepChrome 8.3 -> 0.70 s
+per epoch (11.9x), AttentiveChrome 9.7 -> 6.5 s (1.52x), LSTM 2.2 -> 1.6 s (1.39x),
+LSTM-Attn 2.3 -> 1.6 s (1.40x); benchmarks/README.md has the table and where the LSTM
+baselines' time goes.
+
+The rest of the script compares AttentiveChrome layouts.
 The five per-mark BiLSTMs can be run in several ways that compute the same function
 (the routes):
 
@@ -13,7 +25,7 @@ The five per-mark BiLSTMs can be run in several ways that compute the same funct
   numba-kernel    all 10 LSTMs in one numba kernel, forward and backward, fused per step
                   with register-blocked products, and the bin attention in one numba pass
                   each way (attentivechrome/numba_lstm.py and numba_attention.py;
-                  the model's `lstm_kernel="numba"`, the pipeline's default on a CPU)
+                  the model's `kernel="numba"`, the pipeline's default on a CPU)
   compiled-*      per-mark or numba-kernel under torch.compile (inductor, which needs a C++
                   compiler); only when named in --layouts, as each compiles for a while
 
@@ -37,6 +49,7 @@ training step of 16 genes, 8.4 MFLOP per gene scored.
     python benchmarks/train_benchmark.py [--steps 40] [--jobs 2] [--deepchrome] [--full-epoch]
                                           [--layouts ...] [--device cuda] [--allocator system]
     python benchmarks/train_benchmark.py --compare-allocators [--rounds 3]
+    python benchmarks/train_benchmark.py --models [NAME ...] [--genes 6601] [--rounds 3]
 
 Jobs run under tcmalloc where it is installed, as the pipeline's training jobs do with
 `train.allocator: tcmalloc` (`--allocator system` for glibc's malloc, the pipeline's
@@ -97,11 +110,17 @@ from torch.func import functional_call
 
 from attentivechrome.io import atomic_write_text
 from attentivechrome.learn.allocator import find_tcmalloc, loaded_tcmalloc, restart_with_tcmalloc
-from attentivechrome.learn.model import AttentiveChrome, DeepChrome, check_lstm_kernel
+from attentivechrome.learn.model import (
+    MODELS,
+    AttentiveChrome,
+    DeepChrome,
+    build_model,
+    check_kernel,
+)
 from attentivechrome.learn.training import make_optimizer, predict, train_one_epoch
 
 try:
-    check_lstm_kernel("numba")
+    check_kernel("numba")
     NUMBA_MISSING = None
 except ModuleNotFoundError as error:  # the optional kernel's route is left out
     NUMBA_MISSING = str(error)
@@ -219,7 +238,7 @@ class GroupedManualChrome(GroupedBmmChrome):
 def numba_kernel_chrome() -> AttentiveChrome:
     """The model with its bin level (LSTMs and attention) run by the numba kernels
     (attentivechrome.learn.numba_lstm, attentivechrome.learn.numba_attention)."""
-    return AttentiveChrome(lstm_kernel="numba")
+    return AttentiveChrome(kernel="numba")
 
 
 def compiled(build):
@@ -229,7 +248,7 @@ def compiled(build):
 
     def build_compiled():
         model = build()
-        if isinstance(model, AttentiveChrome) and model.lstm_kernel == "numba":
+        if isinstance(model, AttentiveChrome) and model.kernel == "numba":
             model.encode_bins = torch.compiler.disable(model.encode_bins)
             model.attend_bins = torch.compiler.disable(model.attend_bins)
         return torch.compile(model)
@@ -606,6 +625,134 @@ def compare_allocators(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- every model's epoch on both kernels (--models) ------------------------------------------
+
+MODEL_NAMES = ("attentivechrome", "deepchrome", "lstm", "lstm-attention")
+KERNEL_NAMES = ("torch", "numba")
+
+
+def model_epoch_runner(name: str, kernel: str, data: dict, genes: int):
+    """A function that trains `name` on `kernel` for one real epoch of `genes` training
+    genes with the model's published schedule (as the pipeline's training loop runs it)
+    and scores `genes` validation genes; each call returns (train, score) Clocks."""
+    spec = MODELS[name]
+    torch.manual_seed(0)
+    model = build_model(name, N_MARKS, N_BINS, kernel)
+    optimizer = make_optimizer(spec.optimizer, model.parameters(), spec.lr)
+    shuffler = torch.Generator().manual_seed(0)
+    dropout = np.random.default_rng(0)
+    X, y = data["train"]
+    X_valid, y_valid = data["valid"]
+
+    def epoch(n_train: int = genes, n_valid: int = genes) -> tuple[Clock, Clock]:
+        with Clock() as train_clock:
+            train_one_epoch(
+                model,
+                optimizer,
+                X[:n_train],
+                y[:n_train],
+                batch_size=spec.batch_size,
+                clip=spec.clip,
+                shuffler=shuffler,
+                dropout=dropout,
+            )
+        with Clock() as score_clock:
+            predict(model, X_valid[:n_valid], y_valid[:n_valid])
+        return train_clock, score_clock
+
+    return epoch
+
+
+def measure_models(names: list[str], genes: int, rounds: int) -> dict:
+    """Real epochs of every model on both kernels, interleaved round by round (model by
+    model, the two kernels back to back), so that other processes' load hits all alike.
+    Per model and kernel: median train, score and epoch seconds (wall and CPU); per model
+    the torch / numba ratio of each round's CPU epoch time and their median."""
+    data = {"train": synthetic_counts(N_TRAIN, 1), "valid": synthetic_counts(N_VALID, 3)}
+    runners = {(n, k): model_epoch_runner(n, k, data, genes) for n in names for k in KERNEL_NAMES}
+    for run in runners.values():  # warm-up: numba compiles (or loads its cache), buffers
+        run(64, EVAL_WARMUP)
+    samples: dict = {key: [] for key in runners}
+    for round_ in range(rounds):
+        for key, run in runners.items():
+            train, score = run()
+            samples[key].append({"train": train, "score": score})
+            wall, cpu = train.wall + score.wall, train.cpu + score.cpu
+            print(
+                f"  round {round_ + 1}: {key[0]:16}{key[1]:6} epoch {wall:7.2f} s wall / "
+                f"{cpu:7.2f} s CPU",
+                flush=True,
+            )
+    report: dict = {"genes": genes, "rounds": rounds, "models": {}}
+    for name in names:
+        row: dict = {}
+        for kernel in KERNEL_NAMES:
+            runs = samples[(name, kernel)]
+            for clock in ("wall", "cpu"):
+                for part in ("train", "score"):
+                    row[f"{kernel}_{part}_s_{clock}"] = statistics.median(
+                        getattr(r[part], clock) for r in runs
+                    )
+                row[f"{kernel}_epoch_s_{clock}"] = statistics.median(
+                    getattr(r["train"], clock) + getattr(r["score"], clock) for r in runs
+                )
+        ratios = [
+            (t["train"].cpu + t["score"].cpu) / (n["train"].cpu + n["score"].cpu)
+            for t, n in zip(samples[(name, "torch")], samples[(name, "numba")], strict=True)
+        ]
+        row["speedups_cpu"] = ratios
+        row["speedup_cpu"] = statistics.median(ratios)
+        report["models"][name] = row
+    return report
+
+
+def print_models(report: dict) -> None:
+    """The table of --models, and each model's full REMC run projected from it."""
+    genes, scale = report["genes"], N_TRAIN / report["genes"]
+    print(
+        f"\nepoch = {genes} training genes (published schedule) + {genes} validation genes "
+        f"scored; medians of {report['rounds']} rounds (wall / CPU s)"
+    )
+    print(
+        f"{'model':16}{'torch epoch':>16}{'numba epoch':>16}{'speed-up':>10}  (per round)"
+        f"{'':6}core-hours for 56 cell types, torch -> numba"
+    )
+    for name, row in report["models"].items():
+        epochs = MODELS[name].epochs
+        hours = {k: N_CELLS * epochs * row[f"{k}_epoch_s_cpu"] * scale / 3600 for k in KERNEL_NAMES}
+        row["core_hours_cpu"] = hours
+        per_round = " ".join(f"{r:.2f}" for r in row["speedups_cpu"])
+        print(
+            f"{name:16}{row['torch_epoch_s_wall']:7.2f} /{row['torch_epoch_s_cpu']:6.2f}"
+            f"{row['numba_epoch_s_wall']:9.2f} /{row['numba_epoch_s_cpu']:6.2f}"
+            f"{row['speedup_cpu']:9.2f}x  ({per_round})  {epochs} epochs: "
+            f"{hours['torch']:.1f} -> {hours['numba']:.1f}"
+        )
+    if scale != 1:
+        print(f"(core-hours scaled from {genes} to {N_TRAIN} genes per split)")
+
+
+def compare_models(args: argparse.Namespace) -> int:
+    if NUMBA_MISSING is not None:
+        print(NUMBA_MISSING)
+        return 1
+    if args.allocator == "tcmalloc":
+        restart_with_tcmalloc()
+    torch.set_num_threads(1)
+    names = args.models or list(MODEL_NAMES)
+    print(f"torch {torch.__version__}, 1 CPU thread, {platform.processor() or platform.machine()}")
+    print(f"memory allocator: {loaded_tcmalloc() or 'system malloc'}")
+    print(f"load average at start {os.getloadavg()}")
+    report = measure_models(names, args.genes, args.rounds)
+    report["load_average_start"] = os.getloadavg()
+    print_models(report)
+    report["load_average_end"] = os.getloadavg()
+    print(f"load average at end {report['load_average_end']}")
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40, help="training steps per sample")
@@ -640,10 +787,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only time the model's layout under each allocator, alternating runs",
     )
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        choices=list(MODEL_NAMES),
+        help="only time real epochs of these models (default: all four) on both kernels, "
+        "interleaved (train.kernel)",
+    )
+    parser.add_argument(
+        "--genes",
+        type=int,
+        default=N_TRAIN,
+        help=f"training and validation genes per epoch with --models (default {N_TRAIN})",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/train_benchmark.json"))
     args = parser.parse_args(argv)
     if args.compare_allocators:
         return compare_allocators(args)
+    if args.models is not None:
+        return compare_models(args)
     if args.allocator == "tcmalloc":
         restart_with_tcmalloc()
     torch.set_num_threads(1)

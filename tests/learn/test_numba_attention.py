@@ -1,4 +1,4 @@
-"""The numba attention (train.lstm_kernel: numba) computes what model.ContextAttention does.
+"""The numba attention (train.kernel: numba) computes what model.ContextAttention does.
 
 Every test compares against the reference, ContextAttention with the same context:
 pooled states, weights, and the gradients of the states and of the context, at the bin

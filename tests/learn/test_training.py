@@ -202,12 +202,13 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(splits, tmp_path
 
 @pytest.mark.slow
 def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path):
-    """train.lstm_kernel: numba gives the torch kernel's training to float32 rounding,
+    """train.kernel: numba gives the torch kernel's training to float32 rounding,
     records the choice, and resumes to the same bytes as an uninterrupted run."""
-    reference = train("attentivechrome", splits, tmp_path / "torch", epochs=3)
-    whole = train("attentivechrome", splits, tmp_path / "whole", epochs=3, lstm_kernel="numba")
-    assert whole["settings"]["lstm_kernel"] == "numba"
-    assert reference["settings"]["lstm_kernel"] == "torch"
+    model = "attentivechrome"
+    reference = train(model, splits, tmp_path / "torch", epochs=3)
+    whole = train(model, splits, tmp_path / "whole", epochs=3, kernel="numba")
+    assert whole["settings"]["kernel"] == "numba"
+    assert reference["settings"]["kernel"] == "torch"
     for key in ("valid_auroc", "test_auroc", "test_auprc", "test_loss"):
         assert whole[key] == pytest.approx(reference[key], abs=1e-4)
     pd.testing.assert_frame_equal(
@@ -215,31 +216,56 @@ def test_numba_kernel_trains_like_the_torch_kernel_and_resumes(splits, tmp_path)
     )
     out = tmp_path / "resumed"
     with pytest.raises(Interrupted):
-        train(
-            "attentivechrome",
-            splits,
-            out,
-            epochs=3,
-            lstm_kernel="numba",
-            on_epoch_end=stop_after(2, []),
-        )
+        train(model, splits, out, epochs=3, kernel="numba", on_epoch_end=stop_after(2, []))
     seen: list[int] = []
-    resumed = train(
-        "attentivechrome", splits, out, epochs=3, lstm_kernel="numba", on_epoch_end=seen.append
-    )
+    resumed = train(model, splits, out, epochs=3, kernel="numba", on_epoch_end=seen.append)
     assert seen == [3] and stable(resumed) == stable(whole)
     assert (out / "test_predictions.tsv").read_text() == (
         tmp_path / "whole/test_predictions.tsv"
     ).read_text()
 
 
-def test_checkpoint_of_the_other_lstm_kernel_is_ignored(splits, tmp_path):
+@pytest.mark.parametrize("model", ["deepchrome", "lstm-attention"])
+def test_numba_dropout_of_the_baselines_resumes_to_the_same_bytes(splits, tmp_path, model):
+    """With the numba kernel DeepChrome's fused steps draw their dropout masks from a
+    numpy generator of the run and the LSTM baselines theirs as random bits
+    (model.half_dropout), both checkpointed with the run: a killed run resumes to the
+    bytes of an uninterrupted one. Other masks than the torch kernel's: other numbers."""
+    reference = train(model, splits, tmp_path / "torch", epochs=3)
+    whole = train(model, splits, tmp_path / "whole", epochs=3, kernel="numba")
+    assert whole["settings"]["kernel"] == "numba"
+    losses = history(tmp_path / "whole")["train_loss"]
+    assert (losses != history(tmp_path / "torch")["train_loss"]).all()
+    assert abs(whole["test_auroc"] - reference["test_auroc"]) < 0.1
+    out = tmp_path / "resumed"
+    with pytest.raises(Interrupted):
+        train(model, splits, out, epochs=3, kernel="numba", on_epoch_end=stop_after(2, []))
+    seen: list[int] = []
+    resumed = train(model, splits, out, epochs=3, kernel="numba", on_epoch_end=seen.append)
+    assert seen == [3] and stable(resumed) == stable(whole)
+    pd.testing.assert_frame_equal(history(out), history(tmp_path / "whole"))
+    assert (out / "test_predictions.tsv").read_text() == (
+        tmp_path / "whole/test_predictions.tsv"
+    ).read_text()
+
+
+def test_numba_deepchrome_outside_its_published_schedule_runs_pytorch(splits, tmp_path):
+    """The fused step is plain SGD on one gene; a batch of 8 trains in PyTorch, exactly as
+    with the torch kernel."""
+    reference = train("deepchrome", splits, tmp_path / "torch", epochs=2, batch_size=8)
+    other = train("deepchrome", splits, tmp_path / "numba", epochs=2, batch_size=8, kernel="numba")
+    assert other["settings"].pop("kernel") == "numba"
+    reference["settings"].pop("kernel")
+    assert stable(other) == stable(reference)
+
+
+def test_checkpoint_of_the_other_kernel_is_ignored(splits, tmp_path):
     """A run never switches kernels half-way: their numbers differ in the last digits."""
     out = tmp_path / "run"
     with pytest.raises(Interrupted):
         train("attentivechrome", splits, out, epochs=2, on_epoch_end=stop_after(1, []))
     seen: list[int] = []
-    train("attentivechrome", splits, out, epochs=2, lstm_kernel="numba", on_epoch_end=seen.append)
+    train("attentivechrome", splits, out, epochs=2, kernel="numba", on_epoch_end=seen.append)
     assert seen == [1, 2]
 
 
@@ -390,5 +416,5 @@ def test_bad_settings_are_refused(splits, tmp_path):
         train("attentivechrome", splits, tmp_path / "b", transform="sqrt")
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         train("attentivechrome", splits, tmp_path / "c", epochs=0)
-    with pytest.raises(ValueError, match="unknown LSTM kernel"):
-        train("attentivechrome", splits, tmp_path / "d", lstm_kernel="fast")
+    with pytest.raises(ValueError, match="unknown kernel"):
+        train("attentivechrome", splits, tmp_path / "d", kernel="fast")

@@ -145,6 +145,11 @@ def first_error_line(output: str) -> str:
             "; did you mean window.bin_size?",
         ),
         (
+            {"train": {"lstm_kernel": "numba"}},
+            "config key train.lstm_kernel: Additional properties are not allowed",
+            "; did you mean train.kernel?",
+        ),
+        (
             {"window": {"bin_size": 0}},
             "config key window.bin_size: 0 is less than the minimum of 1; expected an integer >= 1",
             "",
@@ -162,6 +167,7 @@ def first_error_line(output: str) -> str:
         "model-misspelled",
         "wrong-level",
         "wrong-section",
+        "renamed-kernel-key",
         "bin-size-zero",
         "mapq-quoted",
     ],

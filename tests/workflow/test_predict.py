@@ -3,6 +3,7 @@ predicted from this run's models, from bundles of another run and from the autho
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import zipfile
@@ -48,6 +49,9 @@ def test_new_samples_from_bundles_of_another_run_and_from_the_authors_file(demo,
     elsewhere.mkdir()
     for seed in (1, 2):
         shutil.copy(demo / f"bundles/DEMO1/attentivechrome-seed{seed}.zip", elsewhere)
+    authors_csv = tmp_path / "DEMO1_test.csv"
+    with gzip.open(AUTHORS_MODEL.with_name("DEMO1_test.csv.gz"), "rb") as packed:
+        authors_csv.write_bytes(packed.read())
     expression = pd.read_csv(REPO / "resources/demo/demo.RPKM.pc.gz", sep="\t")
     without_demo3 = tmp_path / "expression.tsv"
     expression.drop(columns="DEMO3").to_csv(without_demo3, sep="\t", index=False)
@@ -65,6 +69,7 @@ def test_new_samples_from_bundles_of_another_run_and_from_the_authors_file(demo,
         "predict": {
             "DEMO3": {"model": ["demo1-a", "demo1-b"]},
             "DEMO2": {"model": "authors"},
+            "kipoi-style": {"model": "authors", "csv": str(authors_csv)},
         },
     }
     config = tmp_path / "predict.yaml"
@@ -90,6 +95,10 @@ def test_new_samples_from_bundles_of_another_run_and_from_the_authors_file(demo,
         authors["ensemble"][0]["cell"] == "DEMO1" and authors["ensemble"][0]["depth_ratio"] is None
     )
     assert 0.5 < authors["auroc_test"] < 1  # DEMO2 has expression: labelled
+    # The authors' matrix given as csv: their own probabilities (the unit test's numbers).
+    kipoi = read_gene_predictions(results / "predict/kipoi-style/attentivechrome.tsv")
+    theirs = pd.read_csv(AUTHORS_MODEL.with_name("DEMO1_test_probabilities.tsv"), sep="\t")
+    assert np.abs(kipoi["probability"] - theirs["probability"]).max() < 1e-6
     log = (results / "logs/predict/DEMO2/attentivechrome.log").read_text()
     assert "training depth is not known" in log
 

@@ -189,7 +189,8 @@ if _unknown_sha256:
 
 wildcard_constraints:
     cell="|".join(re.escape(c) for c in READ_CELLS),
-    model="|".join(re.escape(m) for m in MODELS),
+    # Any model kind: a pretrained bundle's need not be trained in this run.
+    model="|".join(re.escape(m) for m in MODEL_LABELS),
     sample="|".join(re.escape(name) for name in PREDICT) or "no-sample",
     mark="|".join(re.escape(m) for m in MARKS),
     reads="|".join(re.escape(s) for s in {r.stem for r in READS.reads}) or "no-reads",
@@ -371,6 +372,11 @@ def figure_run(name):
     return f"{run_folder('attentivechrome', seed=FIGURE_SEED)}/{name}"
 
 
+def counts_of(cell):
+    """A cell type's reads per bin (bins_count's output)."""
+    return f"{RESULTS}/{cell}/counts.npz"
+
+
 def bundle_of(cell, model, seed):
     """The bundle of one trained run."""
     return f"{RESULTS}/bundles/{cell}/{model}-seed{seed}.zip"
@@ -441,7 +447,7 @@ def prediction_input(wildcards):
     if sample in PREDICT_CSV_NAMES:
         files["csv"] = source_file(PREDICT_CSV_NAMES[sample])
     else:
-        files["counts"] = f"{RESULTS}/{sample}/counts.npz"
+        files["counts"] = counts_of(sample)
     if not AUTHORS_DATA:
         files["genes"] = f"{RESULTS}/reference/genes.tsv"
         files["expression"] = f"{RESULTS}/reference/expression.tsv"

@@ -36,9 +36,6 @@ rule predict_cell:
         f"{LOGS}/predict/{{sample}}/{{model}}.log",
     benchmark:
         f"{BENCHMARKS}/predict/{{sample}}/{{model}}.tsv"
-    wildcard_constraints:
-        # Any model kind: a pretrained bundle's need not be trained in this run.
-        model="|".join(MODEL_LABELS),
     conda:
         "../../envs/attentivechrome.yaml"
     resources:

@@ -66,6 +66,7 @@ REPLICATE_SUFFIX = re.compile(r"\.rep\d+$", re.IGNORECASE)
 RESULTS_ENTRIES = (
     "bam",
     "benchmarks",
+    "bundles",
     "comparison.tsv",
     "config.resolved.yaml",
     "downloads",

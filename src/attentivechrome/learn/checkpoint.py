@@ -1,7 +1,8 @@
 """Resuming a killed training run from the checkpoint written after every epoch.
 
 `out_dir/checkpoint.pt` holds the model and optimizer states, every RNG state the loop
-draws from, and the `RunState` (history, best epoch so far and its weights). It belongs
+draws from (torch's, the shuffler's and the numpy generator of DeepChrome's fused dropout
+masks), and the `RunState` (history, best epoch so far and its weights). It belongs
 to one run, named by its fingerprint: the settings and the SHA-256 of each split file.
 A run started again with the same fingerprint continues after the last finished epoch
 and ends with exactly the metrics of an uninterrupted run; a checkpoint with another
@@ -11,11 +12,13 @@ starts afresh. Training deletes the checkpoint once all outputs are written.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,12 +59,13 @@ def save_checkpoint(
     shuffler: torch.Generator,
     device: torch.device,
     progress: RunState,
+    dropout: np.random.Generator | None = None,
 ) -> None:
     payload = {
         "fingerprint": run_fingerprint,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "rng": _rng_states(shuffler, device),
+        "rng": _rng_states(shuffler, device, dropout),
         "progress": asdict(progress),
     }
     with atomic_path(path) as tmp:
@@ -76,6 +80,7 @@ def resume(
     shuffler: torch.Generator,
     device: torch.device,
     epochs: int,
+    dropout: np.random.Generator | None = None,
 ) -> RunState:
     """Load the checkpoint if it belongs to this very run; otherwise start from scratch."""
     if not path.exists():
@@ -96,20 +101,24 @@ def resume(
         return RunState()
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
-    _restore_rng_states(saved["rng"], shuffler, device)
+    _restore_rng_states(saved["rng"], shuffler, device, dropout)
     log.info("resuming %s after epoch %d", path.parent, progress.epoch)
     return progress
 
 
-def _rng_states(shuffler: torch.Generator, device: torch.device) -> dict:
+def _rng_states(shuffler: torch.Generator, device: torch.device, dropout) -> dict:
     states = {"shuffler": shuffler.get_state(), "torch": torch.get_rng_state()}
     if device.type == "cuda":
         states["cuda"] = torch.cuda.get_rng_state(device)
+    if dropout is not None:  # a numpy state is a dict of ints: kept as JSON text
+        states["dropout"] = json.dumps(dropout.bit_generator.state)
     return states
 
 
-def _restore_rng_states(states: dict, shuffler: torch.Generator, device: torch.device) -> None:
+def _restore_rng_states(states: dict, shuffler: torch.Generator, device: torch.device, dropout):
     shuffler.set_state(states["shuffler"])
     torch.set_rng_state(states["torch"])
     if device.type == "cuda" and "cuda" in states:
         torch.cuda.set_rng_state(states["cuda"], device)
+    if dropout is not None and "dropout" in states:
+        dropout.bit_generator.state = json.loads(states["dropout"])

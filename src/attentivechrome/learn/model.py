@@ -14,17 +14,18 @@ modules, called one after the other, which on a CPU run PyTorch's fused LSTM ker
 benchmarks/README.md). Hidden states are kept sequence-first, (marks, bins, batch, 2H)
 as nn.LSTM returns them, so the attention needs no transposed copies.
 
-`lstm_kernel` of the hierarchical models picks what runs their bin level on the CPU:
-"torch" (the five nn.LSTM calls and ContextAttention in PyTorch, the reference and the
-models' default here) or "numba" (numba_lstm.py: all ten LSTMs in one register-blocked
-kernel, forward and backward; numba_attention.py: the bin attention in one pass each
-way; faster per training epoch, see benchmarks/README.md; outputs and gradients as close
-to float64 as PyTorch's, about 1e-6 of their size). The pipeline's configuration picks
-numba on a CPU (train.lstm_kernel). Training amplifies such rounding differences, so
-whole runs differ as they would under another BLAS. The parameters are the same modules
-either way, so saved models do not depend on it (a half-done training run resumes only
-with the kernel it began with); on a GPU, or for float64 input, PyTorch's layers always
-run.
+`kernel` picks what runs a model's heavy layers on the CPU: "torch" (PyTorch's layers,
+the reference and the models' default here) or "numba" (faster per training epoch, see
+benchmarks/README.md): for the LSTM models their BiLSTMs (numba_lstm.py: register-blocked
+kernels, forward and backward) and their attention over bins (numba_attention.py, one
+pass each way), outputs and gradients as close to float64 as PyTorch's (about 1e-6 of
+their size); for DeepChrome a whole SGD step per gene, forward, backward and update
+(numba_deepchrome.py), which the training loop runs when DeepChrome trains as published
+(`DeepChrome.fused_sgd`). The pipeline's configuration picks numba on a CPU
+(train.kernel). Training amplifies such rounding differences, so whole runs differ as
+they would under another BLAS. The parameters are the same modules either way, so saved
+models do not depend on it (a half-done training run resumes only with the kernel it
+began with); on a GPU, or for float64 input, PyTorch's layers always run.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from torch import nn
 
 INIT_BOUND = 0.1  # the authors' port draws every parameter from uniform(-0.1, 0.1)
 TRANSFORMS = ("none", "log1p")  # read counts -> model input: see transform_counts
-LSTM_KERNELS = ("torch", "numba")  # what runs the per-mark LSTMs on the CPU: module docstring
+KERNELS = ("torch", "numba")  # what runs the heavy layers on the CPU: module docstring
 
 
 class ModelOutput(NamedTuple):
@@ -73,16 +74,36 @@ def transform_counts(counts, transform: str):
     return counts.log1p() if transform == "log1p" else counts
 
 
-def check_lstm_kernel(kernel: str) -> str:
-    """`kernel` if it is one of LSTM_KERNELS and can run here (numba is installed)."""
-    if kernel not in LSTM_KERNELS:
-        raise ValueError(f"unknown LSTM kernel {kernel!r}; expected one of {LSTM_KERNELS}")
+def check_kernel(kernel: str) -> str:
+    """`kernel` if it is one of KERNELS and can run here (numba is installed)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
     if kernel == "numba" and importlib.util.find_spec("numba") is None:
         raise ModuleNotFoundError(
-            "the numba LSTM kernel needs the numba package, a dependency of this "
-            "package: pip install numba (or train.lstm_kernel: torch)"
+            "the numba kernels need the numba package, a dependency of this "
+            "package: pip install numba (or train.kernel: torch)"
         )
     return kernel
+
+
+def runs_numba(kernel: str, x: torch.Tensor) -> bool:
+    """Whether the numba kernels run on x: asked for, float32, on the CPU."""
+    return kernel == "numba" and x.device.type == "cpu" and x.dtype == torch.float32
+
+
+_BIT_SHIFTS = torch.arange(8, dtype=torch.uint8)
+
+
+def half_dropout(x: torch.Tensor, training: bool) -> torch.Tensor:
+    """nn.Dropout(0.5) whose masks are the bits of random bytes from torch's generator,
+    eight values per byte: the same distribution, drawn about ten times faster on a CPU
+    than nn.Dropout's one Bernoulli draw per value (benchmarks/README.md)."""
+    if not training:
+        return x
+    n = x.numel()
+    random_bytes = torch.randint(0, 256, ((n + 7) // 8,), dtype=torch.uint8, device=x.device)
+    keep = (random_bytes[:, None] >> _BIT_SHIFTS.to(x.device)) & 1
+    return x * (keep.view(-1)[:n].view(x.shape).to(x.dtype) * 2)
 
 
 def uniform_init_(module: nn.Module, bound: float = INIT_BOUND) -> None:
@@ -112,6 +133,16 @@ class ContextAttention(nn.Module):
         return pooled, weights
 
 
+def attend(attention: ContextAttention, hidden: torch.Tensor, kernel: str):
+    """`attention` over bins: in one numba pass each way with the numba kernel (the mark
+    level's five positions gain nothing from it and stay in PyTorch)."""
+    if runs_numba(kernel, hidden):
+        from attentivechrome.learn.numba_attention import attention as numba_attention
+
+        return numba_attention(hidden, attention.context)
+    return attention(hidden)
+
+
 def final_states(outputs: torch.Tensor) -> torch.Tensor:
     """Summary of BiLSTM outputs (..., positions, batch, 2H) without attention.
 
@@ -139,13 +170,13 @@ class HierarchicalLSTM(nn.Module):
         bin_hidden: int = 32,
         mark_hidden: int = 16,
         attention: bool = True,
-        lstm_kernel: str = "torch",
+        kernel: str = "torch",
     ):
         super().__init__()
         self.n_marks, self.n_bins = n_marks, n_bins
         self.bin_hidden, self.mark_hidden = bin_hidden, mark_hidden
         self.attention = attention
-        self.lstm_kernel = check_lstm_kernel(lstm_kernel)
+        self.kernel = check_kernel(kernel)
         self.bin_encoders = nn.ModuleList(
             nn.LSTM(1, bin_hidden, bidirectional=True) for _ in range(n_marks)
         )
@@ -164,17 +195,14 @@ class HierarchicalLSTM(nn.Module):
             "mark_hidden": self.mark_hidden,
         }
 
-    def runs_numba(self, x: torch.Tensor) -> bool:
-        return self.lstm_kernel == "numba" and x.device.type == "cpu" and x.dtype == torch.float32
-
     def encode_bins(self, x: torch.Tensor) -> torch.Tensor:
         """Each mark's BiLSTM over its bins: (B, M, T) -> (M, T, B, 2H), [forward|backward]."""
-        if self.runs_numba(x):
+        if runs_numba(self.kernel, x):
             from attentivechrome.learn.numba_lstm import (
-                bin_lstms,  # numba is imported only where it runs
+                lstm_outputs,  # numba is imported only where it runs
             )
 
-            return bin_lstms(x, list(self.bin_encoders))
+            return lstm_outputs(x, list(self.bin_encoders))
         # nn.LSTM wants (seq, batch, features): bins are the sequence, one count per step.
         outputs = [
             encoder(x[:, m, :].t().unsqueeze(-1))[0] for m, encoder in enumerate(self.bin_encoders)
@@ -182,13 +210,7 @@ class HierarchicalLSTM(nn.Module):
         return torch.stack(outputs)
 
     def attend_bins(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The bin-level attention, in one numba pass each way with the numba kernel (the
-        mark level's five positions gain nothing from it)."""
-        if self.runs_numba(hidden):
-            from attentivechrome.learn.numba_attention import attention
-
-            return attention(hidden, self.bin_attention.context)
-        return self.bin_attention(hidden)
+        return attend(self.bin_attention, hidden, self.kernel)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         check_input(x, self.n_marks, self.n_bins)
@@ -234,14 +256,22 @@ class FlatLSTM(nn.Module):
     are pooled by one context-vector attention over bins, as AttentiveChrome's first
     level does per mark. The Lua `rnn-attention` branch ends in `Linear(1, 2)` after a
     pooled vector of 64 values, which cannot run; we read it as Linear(64 -> 1).
+    With the numba kernel its BiLSTM and attention run in numba_lstm.py and
+    numba_attention.py, and the dropout masks are drawn as random bits (`half_dropout`).
     """
 
     def __init__(
-        self, n_marks: int = 5, n_bins: int = 100, hidden: int = 32, attention: bool = False
+        self,
+        n_marks: int = 5,
+        n_bins: int = 100,
+        hidden: int = 32,
+        attention: bool = False,
+        kernel: str = "torch",
     ):
         super().__init__()
         self.n_marks, self.n_bins, self.hidden = n_marks, n_bins, hidden
         self.attention = attention
+        self.kernel = check_kernel(kernel)
         self.encoder = nn.LSTM(n_marks, hidden, bidirectional=True)
         self.dropout = nn.Dropout(0.5)
         if attention:
@@ -254,11 +284,17 @@ class FlatLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         check_input(x, self.n_marks, self.n_bins)
-        hidden, _ = self.encoder(x.permute(2, 0, 1))  # bins are the sequence: (T, B, 2H)
-        hidden = self.dropout(hidden)
+        if runs_numba(self.kernel, x):
+            from attentivechrome.learn.numba_lstm import lstm_outputs
+
+            hidden = half_dropout(lstm_outputs(x, [self.encoder])[0], self.training)
+        else:
+            hidden, _ = self.encoder(x.permute(2, 0, 1))  # bins are the sequence: (T, B, 2H)
+            hidden = self.dropout(hidden)
         if not self.attention:
             return ModelOutput(self.classifier(final_states(hidden)).squeeze(-1))
-        pooled, weights = self.bin_attention(hidden.unsqueeze(0))  # (1, B, 2H), (1, T, B)
+        # (1, B, 2H), (1, T, B)
+        pooled, weights = attend(self.bin_attention, hidden.unsqueeze(0), self.kernel)
         return ModelOutput(self.classifier(pooled[0]).squeeze(-1), weights.permute(2, 0, 1))
 
 
@@ -277,11 +313,16 @@ class DeepChrome(nn.Module):
     and return their difference as the logit: softmax over two classes equals the
     sigmoid of that difference, so BCE-with-logits on it is the same loss and the same
     parameterisation. Default PyTorch initialisation (close to Lua torch's 1/sqrt(fan_in)).
+    Its forward pass is always PyTorch's; with the numba kernel the training loop runs
+    whole SGD steps in numba_deepchrome.py instead, where `fused_sgd` says so.
     """
 
-    def __init__(self, n_marks: int = 5, n_bins: int = 100, n_filters: int = 50):
+    def __init__(
+        self, n_marks: int = 5, n_bins: int = 100, n_filters: int = 50, kernel: str = "torch"
+    ):
         super().__init__()
         self.n_marks, self.n_bins, self.n_filters = n_marks, n_bins, n_filters
+        self.kernel = check_kernel(kernel)
         kernel, pool = 10, 5
         pooled = (n_bins - kernel + 1) // pool
         if pooled < 1:
@@ -308,6 +349,17 @@ class DeepChrome(nn.Module):
         check_input(x, self.n_marks, self.n_bins)
         scores = self.mlp(self.features(x))
         return ModelOutput(scores[:, 1] - scores[:, 0])
+
+    def fused_sgd(
+        self, optimizer: torch.optim.Optimizer, batch_size: int, clip: float | None, x
+    ) -> bool:
+        """Whether training steps run numba_deepchrome's fused kernel: the numba kernel on
+        float32 CPU input, with the published schedule it implements (plain SGD without
+        momentum or weight decay, one gene per step, no clipping); otherwise PyTorch's."""
+        group = optimizer.param_groups[0]
+        plain = type(optimizer) is torch.optim.SGD and len(optimizer.param_groups) == 1
+        plain = plain and group["momentum"] == 0 and group["weight_decay"] == 0
+        return runs_numba(self.kernel, x) and plain and batch_size == 1 and clip is None
 
 
 def check_input(x: torch.Tensor, n_marks: int, n_bins: int) -> None:
@@ -396,19 +448,12 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def build_model(name: str, n_marks: int, n_bins: int, lstm_kernel: str = "torch") -> nn.Module:
-    """A fresh torch model of the registry's kind for inputs of n_marks x n_bins.
-
-    `lstm_kernel` applies to the models with per-mark LSTMs (attentivechrome,
-    hierarchical-lstm); the others have no such layer and ignore it (it is checked all
-    the same, so that a misspelt setting is never silently dropped).
-    """
+def build_model(name: str, n_marks: int, n_bins: int, kernel: str = "torch") -> nn.Module:
+    """A fresh torch model of the registry's kind for inputs of n_marks x n_bins, whose
+    heavy layers on a CPU run in `kernel` (KERNELS)."""
     spec = MODELS.get(name)
     if spec is None:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
     if spec.builder is None:
         raise ValueError(f"model {name!r} is not a torch model")
-    check_lstm_kernel(lstm_kernel)
-    if issubclass(spec.builder, HierarchicalLSTM):
-        return spec.builder(n_marks=n_marks, n_bins=n_bins, lstm_kernel=lstm_kernel)
-    return spec.builder(n_marks=n_marks, n_bins=n_bins)
+    return spec.builder(n_marks=n_marks, n_bins=n_bins, kernel=kernel)

@@ -1,9 +1,10 @@
 """model.ContextAttention as numba kernels, one pass forward and one backward (CPU).
 
-Used with `train.lstm_kernel: numba` at AttentiveChrome's bin level, over the (marks,
-bins, batch, 2H) states of numba_lstm.py: there PyTorch's broadcast products and sums
-over all the states cost more than one pass (benchmarks/README.md); the mark level's
-five positions gain nothing and stay in PyTorch. Importing this module needs numba.
+Used with `train.kernel: numba` for the attention over bins, over the BiLSTM states of
+numba_lstm.py: AttentiveChrome's per mark (marks, bins, batch, 2H), LSTM-Attn's one (1,
+bins, batch, 2H). There PyTorch's broadcast products and sums over all the states cost
+more than one pass (benchmarks/README.md); AttentiveChrome's mark level's five positions
+gain nothing and stay in PyTorch. Importing this module needs numba.
 `attention(hidden, context)` gives ContextAttention's (pooled (G, B, D), weights (G, P,
 B)) from hidden (G, P, B, D) and one context per group (G, D), D a multiple of 8; its
 backward pass gives the gradients of both, through the weights too where they enter a
@@ -17,18 +18,9 @@ import numpy as np
 import torch
 from numba import njit
 
-from attentivechrome.learn.numba_vector import JIT, flat, vfma, vload, vsplat, vstore, vsum
+from attentivechrome.learn.numba_vector import JIT, flat, vdot, vfma, vload, vsplat, vstore
 
 # --- the kernel ---------------------------------------------------------------------------
-
-
-@njit(inline="always", **JIT)
-def _dot(a, i, b, j, dim):
-    """a[i : i + dim] . b[j : j + dim], dim a multiple of 8 (float32)."""
-    total = vsplat(0.0)
-    for k in range(0, dim, 8):
-        total = vfma(vload(a, i + k), vload(b, j + k), total)
-    return vsum(total)
 
 
 @njit(**JIT)
@@ -40,7 +32,7 @@ def _attend(h, context, weights, pooled, groups, positions, batch, dim):
         for p in range(positions):
             for b in range(batch):
                 row = ((g * positions + p) * batch + b) * dim
-                weights[(g * positions + p) * batch + b] = _dot(h, row, context, g * dim, dim)
+                weights[(g * positions + p) * batch + b] = vdot(h, row, context, g * dim, dim)
         for b in range(batch):
             first = g * positions * batch + b
             top = weights[first]
@@ -79,7 +71,7 @@ def _attend_backward(
         for p in range(positions):
             for b in range(batch):
                 row = ((g * positions + p) * batch + b) * dim
-                dot = _dot(h, row, d_pooled, (g * batch + b) * dim, dim)
+                dot = vdot(h, row, d_pooled, (g * batch + b) * dim, dim)
                 extra = d_weights[(g * positions + p) * batch + b] if has_d_weights else 0.0
                 d_scores[p * batch + b] = dot + extra
         for b in range(batch):

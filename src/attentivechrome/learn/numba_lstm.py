@@ -1,14 +1,16 @@
-"""AttentiveChrome's bin-level LSTMs as one numba kernel, forward and backward (CPU).
+"""The models' BiLSTMs as one numba kernel, forward and backward (CPU).
 
-Used with `train.lstm_kernel: numba`; importing this module needs numba. The bin level
-is ten independent LSTMs (five marks, two directions), each with one input feature, H
-units (32) and one step per bin. `bin_lstms(x, lstms)` runs all of them over x (batch,
-marks, bins) with the weights of the model's nn.LSTM modules and returns what nn.LSTM
-gives there, (marks, bins, batch, 2H) [forward | backward]; its backward pass gives the
-gradients of the input and of every weight and bias, which autograd hands on to the
-modules' parameters. The arithmetic is nn.LSTM's (gates i, f, g, o; zero initial state),
-in float32, in another order: outputs and gradients agree with nn.LSTM's to about 1e-6
-of their largest value (tests/learn/test_numba_lstm.py). The attention over these states is
+Used with `train.kernel: numba`; importing this module needs numba. AttentiveChrome's
+bin level is ten independent LSTMs (five marks, two directions), each with one input
+feature, H units (32) and one step per bin; the paper's LSTM baselines (model.FlatLSTM)
+are one BiLSTM of H units with the five marks as its inputs per bin. `lstm_outputs(x,
+lstms)` runs such BiLSTMs, each over its own I input channels of x (batch, channels,
+bins), with the weights of the nn.LSTM modules and returns what nn.LSTM gives there,
+(LSTMs, bins, batch, 2H) [forward | backward]; its backward pass gives the gradients of
+the input and of every weight and bias, which autograd hands on to the modules'
+parameters. The arithmetic is nn.LSTM's (gates i, f, g, o; zero initial state), in
+float32, in another order: outputs and gradients agree with nn.LSTM's to about 1e-6 of
+their largest value (tests/learn/test_numba_lstm.py). The attention over these states is
 numba_attention.py.
 
 How the kernel is built:
@@ -16,7 +18,7 @@ How the kernel is built:
 - One LSTM at a time, all of its steps, so that its weights (W_hh is 16 KB) and state
   stay in L1 cache; the LSTMs are independent, so nothing is gained by interleaving them.
 - Per step, a fused micro-kernel per two genes and eight units: eight accumulators (the
-  i, f, g, o pre-activations of both genes) start from bias + x * w_ih, take the
+  i, f, g, o pre-activations of both genes) start from bias + x @ W_ih^T, take the
   recurrent product h_prev @ W_hh^T as H rank-one updates in registers, and end in the
   activations, the cell and the hidden state, written straight into the output layout.
 - Backward walks the steps in reverse: per step and gene the gate gradients (fused, the
@@ -130,12 +132,13 @@ def _cell(pre, cs, hs, out, act, c_prev, c_row, h_row, o_row, a_row, keep, hidde
 
 
 @njit(**JIT)
-def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, steps, hidden, keep):
+def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, inputs, steps, hidden, keep):
     """All 2 * marks LSTMs over all steps; every array flat (1-D, C order).
 
-    x (B, M, T) inputs, B even; w_ih and bias (G, 4H), bias = b_ih + b_hh; w_t (G, H, 4H)
-    = W_hh transposed; LSTM g reads mark g % M, forward in time for g < M, backward
-    after. Writes out (M, T, B, 2H). With keep, cs and hs are (G, T + 1, B, H), slot
+    x (B, M * I, T) inputs, B even; w_ih (G, I, 4H) = W_ih transposed; bias (G, 4H) =
+    b_ih + b_hh; w_t (G, H, 4H) = W_hh transposed; LSTM g reads the I channels of group
+    m = g % M (from m * I on), forward in time for g < M, backward after. Writes out (M,
+    T, B, 2H). With keep, cs and hs are (G, T + 1, B, H), slot
     s + 1 the state after processing step s and slot 0 zero, and act (G, T, B, 4H) gets
     sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) of every step; without keep, cs and hs
     are (2, B, H), used in turn, and act is not touched.
@@ -153,13 +156,14 @@ def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, steps, hidden, 
             prev = base + (s if keep else s % 2) * state
             cur = base + (s + 1 if keep else (s + 1) % 2) * state
             for b in range(0, batch, 2):
-                x0 = vsplat(x[(b * marks + m) * steps + t])
-                x1 = vsplat(x[((b + 1) * marks + m) * steps + t])
+                in0 = ((b * marks + m) * inputs) * steps + t  # channel m * I of gene b
+                in1 = in0 + marks * inputs * steps  # and of gene b + 1
                 for u in range(0, hidden, 8):
-                    start = _load4(bias, g * width + u, hidden)
-                    scale = _load4(w_ih, g * width + u, hidden)
-                    pre0 = _fma4(x0, scale, start)
-                    pre1 = _fma4(x1, scale, start)
+                    pre0 = pre1 = _load4(bias, g * width + u, hidden)
+                    for i in range(inputs):
+                        scale = _load4(w_ih, (g * inputs + i) * width + u, hidden)
+                        pre0 = _fma4(vsplat(x[in0 + i * steps]), scale, pre0)
+                        pre1 = _fma4(vsplat(x[in1 + i * steps]), scale, pre1)
                     for k in range(hidden):
                         rows = _load4(w_t, (g * hidden + k) * width + u, hidden)
                         pre0 = _fma4(vsplat(hs[prev + b * hidden + k]), rows, pre0)
@@ -175,12 +179,13 @@ def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, steps, hidden, 
 
 @njit(**JIT)
 def _backward(
-    x, w_ih, w_hh, grad_out, act, cs, hs, dx, dw_ih, dw_hh, dbias, batch, marks, steps, hidden,
-    need_dx,
+    x, w_ih, w_hh, grad_out, act, cs, hs, dx, dw_ih, dw_hh, dbias, batch, marks, inputs, steps,
+    hidden, need_dx,
 ):  # fmt: skip
-    """Gradients of the weights (dw_ih and dbias (G, 4H), dw_hh (G, 4H, H) as nn.LSTM
-    stores W_hh) and, with need_dx, of the input (dx (B, M, T)), from grad_out (M, T, B,
-    2H) and what _forward kept; arrays flat as there. The outputs are overwritten."""
+    """Gradients of the weights (dw_ih (G, I, 4H) and dbias (G, 4H) as _forward takes
+    them, dw_hh (G, 4H, H) as nn.LSTM stores W_hh) and, with need_dx, of the input (dx (B,
+    M * I, T)), from grad_out (M, T, B, 2H) and what _forward kept; arrays flat as there.
+    The outputs are overwritten."""
     width = 4 * hidden
     state = batch * hidden
     dgates = np.empty(batch * width, dtype=np.float32)  # one step's gate gradients
@@ -190,7 +195,7 @@ def _backward(
     # 10 steps, then the blocks) their rounding error stays at nn.LSTM's; one running
     # sum over all 1600 terms would be several times larger.
     part_hh = np.zeros(width * hidden, dtype=np.float32)
-    part_ih = np.zeros(width, dtype=np.float32)
+    part_ih = np.zeros(inputs * width, dtype=np.float32)
     part_b = np.zeros(width, dtype=np.float32)
     one = vsplat(1.0)
     zero = vsplat(0.0)
@@ -211,7 +216,6 @@ def _backward(
             cur = prev + state
             # Gate gradients per gene, eight units at a time.
             for b in range(batch):
-                dot = zero
                 if s > 0:  # the previous step's activations and cells, 512 + 128 bytes per gene
                     ahead = ((g * steps + s - 1) * batch + b) * width
                     for line in range(0, width, 16):
@@ -231,24 +235,32 @@ def _backward(
                     d_g = dc * i * (one - gg * gg)
                     d_o = dh * tc * o * (one - o)
                     _store4(dgates, b * width + u, hidden, (d_i, d_f, d_g, d_o))
-                    if need_dx:
-                        w_in = _load4(w_ih, g * width + u, hidden)
-                        dot = vfma(d_i, w_in[0], vfma(d_f, w_in[1], dot))
-                        dot = vfma(d_g, w_in[2], vfma(d_o, w_in[3], dot))
-                if need_dx:
-                    dx[(b * marks + m) * steps + t] += vsum(dot)
+                if need_dx:  # dx = dgates @ W_ih, per input channel
+                    at = ((b * marks + m) * inputs) * steps + t
+                    for i in range(inputs):
+                        dot = zero
+                        for r in range(0, width, 8):
+                            w_in = vload(w_ih, (g * inputs + i) * width + r)
+                            dot = vfma(vload(dgates, b * width + r), w_in, dot)
+                        dx[at + i * steps] += vsum(dot)
             # dbias += the gate gradients summed over genes; dw_ih += the same times x.
             for r in range(0, width, 16):
-                sb0, sb1, sw0, sw1 = zero, zero, zero, zero
+                sb0, sb1 = zero, zero
                 for b in range(batch):
-                    xv = vsplat(x[(b * marks + m) * steps + t])
-                    d0, d1 = vload(dgates, b * width + r), vload(dgates, b * width + r + 8)
-                    sb0, sb1 = sb0 + d0, sb1 + d1
-                    sw0, sw1 = vfma(xv, d0, sw0), vfma(xv, d1, sw1)
+                    sb0 = sb0 + vload(dgates, b * width + r)
+                    sb1 = sb1 + vload(dgates, b * width + r + 8)
                 vstore(part_b, r, vload(part_b, r) + sb0)
                 vstore(part_b, r + 8, vload(part_b, r + 8) + sb1)
-                vstore(part_ih, r, vload(part_ih, r) + sw0)
-                vstore(part_ih, r + 8, vload(part_ih, r + 8) + sw1)
+            for i in range(inputs):
+                for r in range(0, width, 16):
+                    sw0, sw1 = zero, zero
+                    for b in range(batch):
+                        xv = vsplat(x[((b * marks + m) * inputs + i) * steps + t])
+                        sw0 = vfma(xv, vload(dgates, b * width + r), sw0)
+                        sw1 = vfma(xv, vload(dgates, b * width + r + 8), sw1)
+                    at = i * width + r
+                    vstore(part_ih, at, vload(part_ih, at) + sw0)
+                    vstore(part_ih, at + 8, vload(part_ih, at + 8) + sw1)
             # dh_prev = dgates @ W_hh, per block of two genes x 32 units, over the 4H gates.
             if s > 0:
                 for b in range(0, batch, 2):
@@ -277,10 +289,11 @@ def _backward(
                 for j in range(width * hidden):
                     dw_hh[w0 + j] += part_hh[j]
                     part_hh[j] = 0
-                for j in range(width):
-                    dw_ih[g * width + j] += part_ih[j]
-                    dbias[g * width + j] += part_b[j]
+                for j in range(inputs * width):
+                    dw_ih[g * inputs * width + j] += part_ih[j]
                     part_ih[j] = 0
+                for j in range(width):
+                    dbias[g * width + j] += part_b[j]
                     part_b[j] = 0
 
 
@@ -288,10 +301,10 @@ def _backward(
 
 
 def stacked_weights(lstms: list[nn.LSTM]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(w_ih (G, 4H), w_hh (G, 4H, H), bias (G, 4H)) of the modules' forward directions,
+    """(w_ih (G, I, 4H), w_hh (G, 4H, H), bias (G, 4H)) of the modules' forward directions,
     then their backward ones; autograd carries the gradients back to the parameters."""
     pairs = [(lstm, d) for d in ("", "_reverse") for lstm in lstms]
-    w_ih = torch.stack([getattr(m, f"weight_ih_l0{d}")[:, 0] for m, d in pairs])
+    w_ih = torch.stack([getattr(m, f"weight_ih_l0{d}").t() for m, d in pairs])
     w_hh = torch.stack([getattr(m, f"weight_hh_l0{d}") for m, d in pairs])
     bias = torch.stack(
         [getattr(m, f"bias_ih_l0{d}") + getattr(m, f"bias_hh_l0{d}") for m, d in pairs]
@@ -299,23 +312,26 @@ def stacked_weights(lstms: list[nn.LSTM]) -> tuple[torch.Tensor, torch.Tensor, t
     return w_ih, w_hh, bias
 
 
-class BinLSTMFunction(torch.autograd.Function):
-    """(B, M, T) inputs and stacked weights -> (M, T, B, 2H) hidden states."""
+class LSTMFunction(torch.autograd.Function):
+    """(B, M * I, T) inputs and stacked weights -> (M, T, B, 2H) hidden states."""
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, bias):
-        batch, marks, steps = x.shape
+        batch, channels, steps = x.shape
         groups, width, hidden = w_hh.shape
+        marks, inputs = groups // 2, w_ih.shape[1]
         if x.device.type != "cpu" or x.dtype != torch.float32:
             raise ValueError(f"the numba LSTM kernel takes float32 on the CPU, got {x.dtype}")
-        if hidden % 32 or groups != 2 * marks:
-            raise ValueError("the numba LSTM kernel takes 2 LSTMs per mark of 32k units each")
+        if hidden % 32 or groups % 2 or channels != marks * inputs:
+            raise ValueError(
+                "the numba LSTM kernel takes BiLSTMs of 32k units, each reading its own inputs"
+            )
         # forward() runs with grad disabled; needs_input_grad says whether backward follows.
         keep = any(ctx.needs_input_grad)
         padded = batch + batch % 2
         x_pad = x.detach()
         if padded != batch:
-            x_pad = torch.cat([x_pad, x_pad.new_zeros(1, marks, steps)])
+            x_pad = torch.cat([x_pad, x_pad.new_zeros(1, channels, steps)])
         x_np = flat(x_pad)
         out = torch.empty(marks, steps, padded, 2 * hidden)
         slots = groups * (steps + 1) if keep else 2
@@ -325,7 +341,7 @@ class BinLSTMFunction(torch.autograd.Function):
         w_t = flat(w_hh.transpose(1, 2))
         _forward(
             x_np, flat(w_ih), w_t, flat(bias), out.view(-1).numpy(), act, cs, hs,
-            padded, marks, steps, hidden, keep,
+            padded, marks, inputs, steps, hidden, keep,
         )  # fmt: skip
         if keep:
             ctx.saved = (x_np, act, cs, hs, batch, padded)
@@ -337,29 +353,33 @@ class BinLSTMFunction(torch.autograd.Function):
         x_np, act, cs, hs, batch, padded = ctx.saved
         w_ih, w_hh = ctx.saved_tensors
         groups, width, hidden = w_hh.shape
-        marks, steps = groups // 2, grad_out.shape[1]
+        marks, inputs, steps = groups // 2, w_ih.shape[1], grad_out.shape[1]
         grad = grad_out.to(torch.float32).contiguous()
         if padded != batch:
             grad = torch.cat([grad, grad.new_zeros(marks, steps, 1, 2 * hidden)], dim=2)
         dx = np.empty(x_np.size, dtype=np.float32)
-        dw_ih = np.empty(groups * width, dtype=np.float32)
+        dw_ih = np.empty(groups * inputs * width, dtype=np.float32)
         dw_hh = np.empty(groups * width * hidden, dtype=np.float32)
         dbias = np.empty(groups * width, dtype=np.float32)
         need_dx = ctx.needs_input_grad[0]
         _backward(
             x_np, flat(w_ih), flat(w_hh), flat(grad), act, cs, hs, dx, dw_ih, dw_hh, dbias,
-            padded, marks, steps, hidden, need_dx,
+            padded, marks, inputs, steps, hidden, need_dx,
         )  # fmt: skip
-        grad_x = torch.from_numpy(dx).view(padded, marks, steps)[:batch] if need_dx else None
+        grad_x = (
+            torch.from_numpy(dx).view(padded, marks * inputs, steps)[:batch] if need_dx else None
+        )
         return (
             grad_x,
-            torch.from_numpy(dw_ih).view(groups, width),
+            torch.from_numpy(dw_ih).view(groups, inputs, width),
             torch.from_numpy(dw_hh).view(groups, width, hidden),
             torch.from_numpy(dbias).view(groups, width),
         )
 
 
-def bin_lstms(x: torch.Tensor, lstms: list[nn.LSTM]) -> torch.Tensor:
-    """The per-mark BiLSTMs (nn.LSTM(1, H, bidirectional=True), one per mark) over x
-    (B, M, T): their outputs (M, T, B, 2H), as the modules would give them one by one."""
-    return BinLSTMFunction.apply(x, *stacked_weights(lstms))
+def lstm_outputs(x: torch.Tensor, lstms: list[nn.LSTM]) -> torch.Tensor:
+    """BiLSTMs (nn.LSTM(I, H, bidirectional=True)), each over its own I channels of x
+    (B, len(lstms) * I, T): their outputs (len(lstms), T, B, 2H), as the modules would
+    give them one by one. AttentiveChrome's bin level has one per mark (I = 1); the flat
+    LSTM baselines one over all marks."""
+    return LSTMFunction.apply(x, *stacked_weights(lstms))

@@ -2,9 +2,10 @@
 
 An `f32x8` (numba type `F32x8Type`) comes from `vload` (8 consecutive floats of a 1-D
 float32 array) or `vsplat` (8 copies of a number), combines with +, -, *, /, `vfma`
-(fused multiply-add), `vmin` and `vmax`, and ends in `vstore` or `vsum`; `prefetch` asks
-for a cache line ahead of use. LLVM lowers it to one AVX register, two SSE registers on
-x86 without AVX, or two NEON registers on ARM. The kernels need it because numba's own
+(fused multiply-add), `vmin` and `vmax`, and ends in `vstore` or `vsum` (`vdot`: the dot
+product of two arrays' stretches); `prefetch` asks for a cache line ahead of use. LLVM
+lowers it to one AVX register, two SSE registers on x86 without AVX, or two NEON
+registers on ARM. The kernels need it because numba's own
 loop vectoriser keeps no accumulator in a register: numba's arrays may alias, so every
 update goes back to memory (measured in benchmarks/README.md).
 
@@ -23,7 +24,7 @@ import operator
 import numpy as np
 import torch
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
@@ -125,6 +126,15 @@ def prefetch(typingctx, array, index):
         return context.get_dummy_value()
 
     return types.void(array, index), codegen
+
+
+@njit(inline="always", **JIT)
+def vdot(a, i, b, j, n):
+    """a[i : i + n] . b[j : j + n] of two 1-D float32 arrays, n a multiple of 8."""
+    total = vsplat(0.0)
+    for k in range(0, n, 8):
+        total = vfma(vload(a, i + k), vload(b, j + k), total)
+    return vsum(total)
 
 
 def _elementwise(instruction: str):

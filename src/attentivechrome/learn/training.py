@@ -37,9 +37,10 @@ from attentivechrome.learn.metrics import auprc, auroc
 from attentivechrome.learn.model import (
     MODELS,
     TRANSFORMS,
+    DeepChrome,
     ModelSpec,
     build_model,
-    check_lstm_kernel,
+    check_kernel,
     probabilities,
     transform_counts,
 )
@@ -69,7 +70,7 @@ class Settings:
     device: str
     transform: str
     early_stopping_patience: int | None
-    lstm_kernel: str = "torch"  # see model.LSTM_KERNELS
+    kernel: str = "torch"  # see model.KERNELS
 
     def fingerprint(self) -> dict:
         # The epoch count may grow between a killed run and its resumption.
@@ -78,8 +79,8 @@ class Settings:
         # The reference kernel is left out, so that its runs keep the fingerprint of
         # settings without the key and checkpoints written without it resume; a run never
         # changes kernel half-way.
-        if values["lstm_kernel"] == "torch":
-            values.pop("lstm_kernel")
+        if values["kernel"] == "torch":
+            values.pop("kernel")
         return values
 
 
@@ -114,10 +115,10 @@ def _resolve_settings(spec: ModelSpec, **given) -> Settings:
     patience = given["early_stopping_patience"]
     if patience is not None and patience < 1:
         raise ValueError(f"early_stopping_patience must be >= 1 or None, got {patience}")
-    if given["lstm_kernel"] == "numba" and given["device"].startswith("cuda"):
-        log.info("lstm_kernel numba is for the CPU; on %s the nn.LSTM calls run", given["device"])
-        given["lstm_kernel"] = "torch"
-    check_lstm_kernel(given["lstm_kernel"])
+    if given["kernel"] == "numba" and given["device"].startswith("cuda"):
+        log.info("the numba kernels are for the CPU; on %s PyTorch's layers run", given["device"])
+        given["kernel"] = "torch"
+    check_kernel(given["kernel"])
     return Settings(model=spec.name, optimizer=spec.optimizer, **given)
 
 
@@ -170,13 +171,23 @@ def train_one_epoch(
     clip: float | None,
     shuffler: torch.Generator,
     progress: Progress | None = None,
+    dropout: np.random.Generator | None = None,
 ) -> float:
     """One pass over the shuffled training genes; returns the mean per-gene loss.
 
     `progress`, when given, is told the genes done after each step (a long epoch, e.g.
-    DeepChrome's one gene per step on a full-size cell type, then shows in the log)."""
+    DeepChrome's one gene per step on a full-size cell type, then shows in the log).
+    DeepChrome's fused numba steps (`DeepChrome.fused_sgd`) draw their dropout masks from
+    `dropout`; every other model draws from torch's generator."""
     model.train()
     order = torch.randperm(len(X), generator=shuffler).to(X.device)
+    if isinstance(model, DeepChrome) and model.fused_sgd(optimizer, batch_size, clip, X):
+        from attentivechrome.learn.numba_deepchrome import train_epoch
+
+        if dropout is None:
+            raise ValueError("DeepChrome's numba kernel needs a dropout generator")
+        lr = optimizer.param_groups[0]["lr"]
+        return train_epoch(model, X, y, order, lr, dropout, progress)
     total = 0.0
     for start in range(0, len(X), batch_size):
         idx = order[start : start + batch_size]
@@ -221,7 +232,7 @@ def train_and_evaluate(
     device: str = "auto",
     transform: str = "none",
     early_stopping_patience: int | None = None,
-    lstm_kernel: str = "torch",
+    kernel: str = "torch",
     genes: str | Path | None = None,
     checkpoint: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
@@ -229,8 +240,8 @@ def train_and_evaluate(
     """Train `model_name` on one cell type and write its outputs; returns the metrics.
 
     epochs, batch_size, lr and clip left as None take the model's published setting
-    (`model.MODELS`, the one statement of them). `lstm_kernel` picks what runs the
-    per-mark LSTMs on the CPU ("torch" or "numba", see model.py). `genes`, the reference
+    (`model.MODELS`, the one statement of them). `kernel` picks what runs the models'
+    heavy layers on the CPU ("torch" or "numba", see model.py). `genes`, the reference
     gene table, names the genes of predictions.tsv (every gene scored by the kept model).
     `on_epoch_end(epoch)` runs after each epoch's checkpoint is written (used by tests to
     interrupt a run).
@@ -251,7 +262,7 @@ def train_and_evaluate(
         device=str(resolve_device(device)),
         transform=transform,
         early_stopping_patience=early_stopping_patience,
-        lstm_kernel=lstm_kernel,
+        kernel=kernel,
     )
     paths = {"train": train_npz, "valid": valid_npz, "test": test_npz}
     splits = read_splits(paths)
@@ -285,9 +296,10 @@ def _train_torch(
     }
     _, n_marks, n_bins = splits["train"].X.shape
     torch.manual_seed(settings.seed)
-    model = build_model(settings.model, n_marks, n_bins, settings.lstm_kernel).to(device)
+    model = build_model(settings.model, n_marks, n_bins, settings.kernel).to(device)
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
     shuffler = torch.Generator().manual_seed(settings.seed)
+    dropout = np.random.default_rng(settings.seed)  # DeepChrome's fused steps' masks
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     state = RunState()
@@ -296,10 +308,16 @@ def _train_torch(
             settings.fingerprint(), {name: split.path for name, split in splits.items()}
         )
         state = resume(
-            checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs
-        )
+            checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs,
+            dropout=dropout,
+        )  # fmt: skip
 
     (X_train, y_train), (X_valid, y_valid) = tensors["train"], tensors["valid"]
+    fused = isinstance(model, DeepChrome) and model.fused_sgd(
+        optimizer, settings.batch_size, settings.clip, X_train
+    )
+    if isinstance(model, DeepChrome) and settings.kernel == "numba" and not fused:
+        log.info("DeepChrome's numba kernel takes its published schedule; PyTorch's runs")
     patience = settings.early_stopping_patience
     first_epoch, run_start = state.epoch + 1, time.perf_counter()
     for epoch in range(first_epoch, settings.epochs + 1):
@@ -318,6 +336,7 @@ def _train_torch(
             progress=Progress(
                 log, f"{settings.cell} {settings.model} epoch {epoch}", gene_count, len(X_train)
             ),
+            dropout=dropout,
         )
         valid = predict(model, X_valid, y_valid)
         valid_auroc = auroc(splits["valid"].y, valid.probabilities, "valid split")
@@ -351,8 +370,9 @@ def _train_torch(
         )
         if checkpoint:
             save_checkpoint(
-                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, state
-            )
+                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, state,
+                dropout=dropout,
+            )  # fmt: skip
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
