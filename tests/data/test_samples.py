@@ -375,6 +375,8 @@ def rule_paths() -> list[list[str]]:
     for root, rest in re.findall(r'f"\{(RESULTS|LOGS|BENCHMARKS|PLOTS)\}/([^"]*)"', text):
         rest = rest.replace("{{", "{").replace("}}", "}").replace("{wildcards.cell}", "{cell}")
         rest = rest.replace("{reads.name}", "{cell}/{reads}")
+        # A replicate is named {cell}/{reads}, a pooled mark {cell}/{mark}.
+        rest = rest.replace("{replicate}", "{cell}/{reads}").replace("{pooled}", "{cell}/{mark}")
         paths.append([part for part in f"{folders[root]}/{rest}".split("/") if part])
     return paths
 

@@ -6,8 +6,10 @@ rule qc_samples:
     """Every sample's reads in, kept and dropped by reason and its TSS fraction (flagged
     when far below its mark's), reads per cell type and mark, and the test AUROCs."""
     input:
-        tallies=[f"{RESULTS}/qc/samples/{name}.tsv" for name in READS_BY_NAME],
-        conversions=[f"{RESULTS}/qc/conversion/{name}.json" for name in READS_BY_NAME],
+        tallies=[f"{RESULTS}/qc/samples/{reads.name}.tsv" for reads in READS.reads],
+        conversions=[
+            f"{RESULTS}/qc/conversion/{reads.name}.json" for reads in READS.reads
+        ],
         depth=rules.read_depth.output[0],
         summary=rules.summary.output[0],
     output:
