@@ -129,6 +129,12 @@ def test_config_is_remc_for_one_cell_and_plans_every_rule(small):
         "plot_cell": 1,
         "plot_saliency": 1,
         "plot_summary": 1,
+        "bundle_export": 5,
+        "bam_coverage": 5,
+        "tracks_attention": 1,
+        "tracks_session": 1,
+        "qc_samples": 1,
+        "qc_multiqc": 1,
         "all": 1,
     }
 
@@ -187,7 +193,8 @@ def test_requests_planned_by_snakemake():
     assert bam == {"rule": "reads_to_bam", "threads": 1, "mem_mb": 3000, "runtime": 120}
     assert planned["counts/E003.tsv"]["runtime"] == 60
     assert planned["train/E003/lstm-seed1.tsv"]["rule"] == "train_baseline"
-    assert len(planned) == 56 * (5 + 1 + 5 + 1)  # BAMs, counting, trainings, saliency
+    # BAMs, counting, trainings, saliency, coverage tracks, attention tracks; MultiQC.
+    assert len(planned) == 56 * (5 + 1 + 5 + 1 + 5 + 1) + 1
 
 
 BENCHMARK = (

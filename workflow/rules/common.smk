@@ -128,11 +128,13 @@ CELLS = [
     if cell in config.get("cell_types", []) or cell not in PREDICT
 ]
 if AUTHORS_DATA and PREDICT_FROM_READS:
-    raise InputError(
-        None,
-        f"predict: {', '.join(PREDICT_FROM_READS)} would need reads, which authors_data "
-        "runs do not read: give each a csv in the authors' layout",
+    # Said at the start of every run; the other predictions (csv) are made.
+    logger.warning(
+        f"Warning: predict: {', '.join(PREDICT_FROM_READS)} not predicted: they need reads, "
+        "which authors_data runs do not read (give each a csv in the authors' layout)"
     )
+    PREDICT = {name: entry for name, entry in PREDICT.items() if "csv" in entry}
+    PREDICT_FROM_READS = []
 # What they resolved to, for results/config.resolved.yaml.
 config["cell_types"], config["marks"] = CELLS, MARKS
 # Replicates by name, {cell}/{stem}: each one's BAM is {results}/bam/{name}.bam.
