@@ -16,7 +16,7 @@ from attentivechrome.report.summary import read_summary
 from helpers import FAST, snakemake
 
 CELLS = ["DEMO1", "DEMO2", "DEMO3"]
-MODELS = ["attentivechrome", "lstm", "logistic"]
+MODELS = ["attentivechrome", "logistic"]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_regression_outputs_carry_levels(regression, demo):
 
 def test_every_gene_and_predicted_samples_carry_predicted_levels(regression):
     results, _ = regression
-    every = read_gene_predictions(results / "DEMO2/lstm/seed1/predictions.tsv")
+    every = read_gene_predictions(results / "DEMO2/logistic/seed1/predictions.tsv")
     assert list(every.columns) == REGRESSION_GENE_COLUMNS and len(every) == 1200
     # config/config.yaml predicts DEMO2 with DEMO1's model: levels, ranked by prediction.
     predicted = read_gene_predictions(results / "predict/DEMO2/attentivechrome.tsv")
