@@ -135,3 +135,59 @@ def assert_as_exact_as_reference(truth, reference, values) -> None:
         ref_error = (ref.double() - true).abs().max().item()
         error = (value.double() - true).abs().max().item()
         assert error <= 2 * ref_error + 1e-6 * true.abs().max().item()
+
+
+def stanzas(path: Path) -> list[dict[str, str]]:
+    """The stanzas of a UCSC hub file: blocks of `key value` lines between blank lines."""
+    blocks = [block for block in path.read_text().split("\n\n") if block.strip()]
+    return [dict(line.split(" ", 1) for line in block.strip().splitlines()) for block in blocks]
+
+
+def check_track_hub(folder: Path) -> list[dict[str, str]]:
+    """A UCSC hub's structure: hub.txt, genomes.txt and trackDb.txt each have their required
+    fields, every data track names an existing file by a relative path and a super-track
+    as parent, track names are unique; the trackDb stanzas are returned."""
+    from attentivechrome.tracks.hub import DATA_TRACK, REQUIRED
+
+    (hub,) = stanzas(folder / "hub.txt")
+    assert set(REQUIRED["hub.txt"]) <= set(hub), hub
+    assert next(iter(hub)) == "hub"  # the first line names the hub
+    genomes = stanzas(folder / hub["genomesFile"])
+    assert genomes and all(set(REQUIRED["genomes.txt"]) <= set(g) for g in genomes)
+    tracks = []
+    for genome in genomes:
+        track_db = folder / genome["trackDb"]
+        tracks += stanzas(track_db)
+        names = [stanza["track"] for stanza in tracks]
+        assert len(names) == len(set(names)), "repeated track names"
+        groups = {s["track"] for s in tracks if s.get("superTrack", "").startswith("on")}
+        for stanza in tracks:
+            assert set(REQUIRED["trackDb.txt"]) <= set(stanza), stanza
+            assert len(stanza["shortLabel"]) <= 17 and len(stanza["longLabel"]) <= 80
+            if stanza["track"] in groups:
+                continue
+            assert set(DATA_TRACK) <= set(stanza), stanza
+            assert stanza["parent"].split()[0] in groups
+            url = stanza["bigDataUrl"]
+            assert not Path(url).is_absolute() and (track_db.parent / url).is_file(), url
+            assert stanza["type"].split()[0] in {"bigWig", "bigBed"}
+    return tracks
+
+
+def check_igv_session(path: Path) -> dict[str, list[str]]:
+    """An IGV session's structure: every resource an existing file by a path relative to
+    the session, every track one of them; the tracks' names by panel are returned."""
+    import xml.etree.ElementTree as ET
+
+    session = ET.parse(path).getroot()
+    assert session.tag == "Session" and session.get("genome") and session.get("locus")
+    resources = [r.get("path") for r in session.iter("Resource")]
+    for resource in resources:
+        assert not Path(resource).is_absolute() and (path.parent / resource).is_file(), resource
+    panels = {}
+    for panel in session.iter("Panel"):
+        ids = [track.get("id") for track in panel.iter("Track")]
+        assert set(ids) <= set(resources)
+        panels[panel.get("name")] = [track.get("name") for track in panel.iter("Track")]
+    assert sum(map(len, panels.values())) == len(resources)
+    return panels

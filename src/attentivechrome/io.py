@@ -25,6 +25,9 @@ import pandas as pd
 from attentivechrome.errors import InputError, separator_hint
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: The process's umask, read once (setting it is the only way to read it).
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 T = TypeVar("T")
 
 
@@ -85,13 +88,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only on success.
 
     The temporary name keeps the real suffix so that tools which look at the
-    extension (numpy, torch, gzip) behave as with the final file.
+    extension (numpy, torch, gzip) behave as with the final file. The file gets the
+    permissions of any new file (0666 less the umask), not mkstemp's private 0600, so that
+    others (a web server serving the tracks) can read the outputs.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
     )
+    os.fchmod(fd, 0o666 & ~UMASK)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

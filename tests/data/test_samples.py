@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 from pathlib import Path
@@ -288,6 +289,35 @@ def test_unsorted_bam_is_sorted_into_results_untouched(tmp_path, files):
     assert Path(f"{dest}.bai").is_file()
 
 
+def test_conversion_counts_what_it_dropped_for_the_qc_report(tmp_path, files):
+    reads = tmp_path / "reads.tagAlign"
+    reads.write_text(
+        "chr1\t100\t136\tN\t1000\t+\n"
+        "chrUn\t5\t41\tN\t1000\t+\n"  # a chromosome the sizes lack
+        "chr1\t49990\t50026\tN\t1000\t-\n"  # past the end of chr1 (50,000)
+        "chr1\t200\t236\tN\t1000\t-\n"
+    )
+    stats = tmp_path / "qc/A/K4.json"
+    reads_to_bam(reads, sizes_file(tmp_path), tmp_path / "A/K4.bam", kind="text", stats_out=stats)
+    assert json.loads(stats.read_text()) == {
+        "n_reads": 4,
+        "n_kept": 2,
+        "n_unknown_chrom": 1,
+        "n_past_end": 1,
+        "n_header_lines": 0,
+    }
+    # A BAM drops nothing at conversion: counting's filters tally its records.
+    bam_stats = tmp_path / "qc/A/K27.json"
+    reads_to_bam(
+        files["sorted"],
+        sizes_file(tmp_path),
+        tmp_path / "A/K27.bam",
+        kind="bam",
+        stats_out=bam_stats,
+    )
+    assert json.loads(bam_stats.read_text()) == {}
+
+
 def test_truncated_bam_is_refused_with_no_output(tmp_path, files):
     truncated = tmp_path / "truncated.bam"
     truncated.write_bytes(files["unsorted"].read_bytes()[:-40])
@@ -345,6 +375,8 @@ def rule_paths() -> list[list[str]]:
     for root, rest in re.findall(r'f"\{(RESULTS|LOGS|BENCHMARKS|PLOTS)\}/([^"]*)"', text):
         rest = rest.replace("{{", "{").replace("}}", "}").replace("{wildcards.cell}", "{cell}")
         rest = rest.replace("{reads.name}", "{cell}/{reads}")
+        # A replicate is named {cell}/{reads}, a pooled mark {cell}/{mark}.
+        rest = rest.replace("{replicate}", "{cell}/{reads}").replace("{pooled}", "{cell}/{mark}")
         paths.append([part for part in f"{folders[root]}/{rest}".split("/") if part])
     return paths
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, planned_jobs, snakemake
+from helpers import REPO, job_counts, planned_jobs, snakemake
 
 # Every test here runs the real Snakemake on the demo (seconds to a minute each).
 pytestmark = pytest.mark.slow
@@ -57,6 +57,22 @@ def test_config_leaving_keys_out_gets_the_schema_defaults(tmp_path):
     assert config["models"] != DEMO["models"]
     header = (tmp_path / "config.resolved.yaml").read_text().splitlines()[1]
     assert header.endswith(str(own))
+
+
+def test_tracks_and_qc_switch_off_and_need_an_assembly_for_the_session(tmp_path):
+    own = tmp_path / "own.yaml"
+    minimal = {"cell_types": ["DEMO1"], "sources": DEMO["sources"], "results": str(tmp_path)}
+    own.write_text(yaml.safe_dump(minimal))
+    # A sizes file names no assembly: the tracks, but no session or hub, and a warning.
+    plan = snakemake("--configfile", str(own), "--dry-run", "--quiet", "rules")
+    jobs = job_counts(plan.stdout + plan.stderr)
+    assert "tracks.genome is not set" in plan.stdout + plan.stderr
+    assert jobs["bam_coverage"] == 5 and jobs["tracks_attention"] == 1 and jobs["qc_multiqc"] == 1
+    assert "tracks_session" not in jobs
+    off = tmp_path / "off.yaml"
+    off.write_text(yaml.safe_dump({"tracks": {"enabled": False}, "qc": {"enabled": False}}))
+    jobs = planned_jobs("--configfile", str(own), str(off))
+    assert not {"bam_coverage", "tracks_attention", "qc_samples", "qc_multiqc"} & set(jobs)
 
 
 def test_no_config_file_means_the_demo(tmp_path):

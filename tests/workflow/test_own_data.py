@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyBigWig
 import pysam
 import pytest
 import yaml
 
-from helpers import REPO, snakemake
+from attentivechrome.data.counting import ReadFilter, count_and_tally
+from attentivechrome.data.genome import load_chrom_sizes
+from helpers import REPO, check_igv_session, check_track_hub, snakemake
 
 OWN_DATA = REPO / "resources/own_demo"
 MIN_MAPQ = yaml.safe_load((REPO / "config/own-data.yaml").read_text())["counting"]["min_mapq"]
@@ -35,8 +38,10 @@ def own_run(tmp_path_factory):
     layer = folder / "short.yaml"
     layer.write_text(yaml.safe_dump({"results": str(folder / "results"), "train": {"epochs": 1}}))
     before = digests(OWN_DATA)
-    # Reads to the summary and the comparison; the figure rules are the demo's tests' part.
+    # Reads to the summary, the comparison, the prediction, the tracks and the QC report;
+    # the figure rules are the demo's tests' part.
     outputs = ("summary.tsv", "comparison.tsv", "predict/OWN2/attentivechrome.json")
+    outputs += ("tracks/igv_session.xml", "qc/multiqc_report.html")
     targets = [str(folder / "results" / name) for name in outputs]
     snakemake(*targets, "--cores", "2", "--configfile", "config/own-data.yaml", str(layer))
     return folder / "results", before
@@ -135,3 +140,39 @@ def test_own_data_counts_are_multicovs(own_run, tmp_path):
     # The switch matters on these BAMs: multicov's defaults count the MAPQ-0 reads too.
     default = multicov_of_each(replicates, bins, tmp_path, [])
     assert sum(default.values()).sum() > sum(by_bam[bam] for bam in replicates).sum()
+
+
+@pytest.mark.slow
+def test_own_data_tracks_pool_replicates_and_qc_counts_the_filters(own_run):
+    results, _ = own_run
+    sizes = load_chrom_sizes(results / "reference/chrom.sizes")
+    rows = [(c, s, min(s + 50, n)) for c, n in sizes.items() for s in range(0, n, 50)]
+    tiles = pd.DataFrame(rows, columns=["chrom", "start", "end"])
+    reads = ReadFilter(min_mapq=MIN_MAPQ)
+    replicates = replicate_bams(results, "OWN1", "H3K27ac")
+    counts, tallies = count_and_tally(replicates, tiles, reads, sizes)
+    kept = sum(tally.passed for tally in tallies)
+    with pyBigWig.open(str(results / "tracks/OWN1/H3K27ac.cpm.bw")) as pooled:
+        values = np.concatenate(
+            [np.nan_to_num(pooled.values(c, 0, n, numpy=True))[::50] for c, n in sizes.items()]
+        )
+    # The pooled track: both replicates' reads per bin, per million of their kept reads.
+    np.testing.assert_allclose(values, counts.sum(axis=1) * 1e6 / kept, rtol=1e-6)
+    tracks = results / "tracks"
+    assert {p.name for p in (tracks / "OWN1").glob("H3K27ac*.bw")} == {
+        "H3K27ac.cpm.bw",
+        "H3K27ac.rep1.cpm.bw",
+        "H3K27ac.rep2.cpm.bw",
+    }
+    assert not list((tracks / "OWN2").glob("*.rep*.bw"))
+    panels = check_igv_session(tracks / "igv_session.xml")
+    assert "OWN1 H3K27ac rep2 CPM, 50-bp bins" in panels["OWN1"]
+    check_track_hub(tracks)
+    assert (tracks / "genomes.txt").read_text().startswith("genome hg38\n")
+    table = pd.read_csv(results / "qc/samples_mqc.tsv", sep="\t", comment="#")
+    table = table.set_index("sample")
+    assert (table["reads_in"] == table["kept"] + table.filter(like="dropped_").sum(axis=1)).all()
+    rep2 = table.loc["OWN1 H3K27ac.rep2"]
+    assert rep2["kept"] == tallies[1].passed and rep2["dropped_mapq"] == tallies[1].dropped["mapq"]
+    assert table["dropped_mapq"].sum() > 0  # min_mapq 10 leaves the MAPQ-0 reads out
+    assert (results / "qc/multiqc_report.html").stat().st_size > 0

@@ -36,6 +36,11 @@ def test_remc_dry_run_plans_the_whole_paper(tmp_path):
         "plot_saliency": 56,
         "plot_summary": 1,
         "bundle_export": 56 * 5,  # every trained model, logistic regression included
+        "bam_coverage": 280,  # the coverage tracks and the QC tally of each file
+        "tracks_attention": 56,
+        "tracks_session": 1,
+        "qc_samples": 1,
+        "qc_multiqc": 1,
         "all": 1,
     }
 

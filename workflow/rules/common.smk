@@ -39,6 +39,7 @@ from attentivechrome.data.samples import (
 )
 from attentivechrome.data.windows import bins_per_gene
 from attentivechrome.learn.model_facts import MODEL_LABELS
+from attentivechrome.tracks.catalogue import predicted_label, seeds_label
 
 SCHEMA = "../schemas/config.schema.yaml"
 # The first line of a refusal names the key, its value and what is allowed; Snakemake's
@@ -492,3 +493,113 @@ def prediction_outputs():
 def cell_table_input():
     """The optional names table, tracked as an input so edits redraw the summary."""
     return config.get("cell_table") or []
+
+
+def names_pattern(names, fallback):
+    """A wildcard constraint matching exactly `names` (`fallback`, matching no file, when
+    there are none)."""
+    return "|".join(re.escape(name) for name in names) or fallback
+
+
+# Genome-browser tracks and the QC report: made from reads, so not with authors_data.
+TRACKS = f"{RESULTS}/tracks"
+TRACKS_ON = config["tracks"]["enabled"] and not AUTHORS_DATA
+QC_ON = config["qc"]["enabled"] and not AUTHORS_DATA
+TRACK_GENOME = config["tracks"].get("genome") or (
+    CHROM_SIZES if CHROM_SIZES in BUILTIN_GENOMES else None
+)
+if TRACKS_ON and not TRACK_GENOME:
+    logger.warning(
+        f"Warning: tracks.genome is not set and sources.chrom_sizes ({CHROM_SIZES}) names "
+        "no assembly: the tracks are made, but no IGV session or track hub (set "
+        "tracks.genome to hg19, hg38, mm10, ... for them)"
+    )
+# The marks of a cell type with several replicates, by {cell}/{mark}: their BAMs, pooled
+# into one track beside each replicate's.
+POOLED = {
+    f"{cell}/{mark}": [bam_of(reads) for reads in READS.of(cell, mark)]
+    for cell in READ_CELLS
+    for mark in MARKS
+    if len(READS.of(cell, mark)) > 1
+}
+# Samples under predict scored by AttentiveChrome: their attention and genes are tracks.
+PREDICT_TRACKS = [s for s in PREDICT if prediction_model(s) == "attentivechrome"]
+# Groups of the session and the hub: the cell types with reads, then samples without.
+TRACK_CELLS = READ_CELLS + [s for s in PREDICT_TRACKS if s not in READ_CELLS]
+
+
+def model_tracks(cell):
+    """The attention and genes tracks of a cell type: from its own training runs (the mean
+    over the seeds), and from its prediction under `predict`."""
+    folders = []
+    if cell in CELLS:
+        folders.append((cell, seeds_label(SEEDS), False))
+    if cell in PREDICT_TRACKS:
+        models = PREDICT[cell]["model"]
+        models = models if isinstance(models, list) else [models]
+        folders.append((f"predict/{cell}", predicted_label(models), True))
+    return [
+        {
+            "label": label,
+            "attention": {mark: f"{folder}/attention/{mark}.bw" for mark in MARKS},
+            "genes_bed": f"{folder}/predictions.bed",
+            "genes_bigbed": f"{folder}/predictions.bb",
+            "predicted": predicted,
+        }
+        for folder, label, predicted in folders
+    ]
+
+
+def track_files(cell):
+    """The tracks of one cell type, relative to the tracks folder
+    (tracks.catalogue.TrackFiles' fields). A mark with one replicate has one coverage
+    track, that replicate's."""
+    with_reads = cell in READ_CELLS
+    replicates = {
+        mark: [
+            (reads.stem.removeprefix(f"{mark}."), f"{reads.name}.cpm.bw")
+            for reads in READS.of(cell, mark)
+        ]
+        for mark in MARKS
+        if f"{cell}/{mark}" in POOLED
+    }
+    return {
+        "coverage": {mark: f"{cell}/{mark}.cpm.bw" for mark in MARKS if with_reads},
+        "replicates": replicates,
+        "models": model_tracks(cell),
+    }
+
+
+def track_paths():
+    """Every track file of the run, relative to the tracks folder."""
+    paths = []
+    for cell in TRACK_CELLS:
+        files = track_files(cell)
+        paths += files["coverage"].values()
+        paths += [path for pairs in files["replicates"].values() for _, path in pairs]
+        for model in files["models"]:
+            paths += [
+                *model["attention"].values(),
+                model["genes_bed"],
+                model["genes_bigbed"],
+            ]
+    return paths
+
+
+def coverage_outputs():
+    """bam_coverage's outputs: the QC tally always (qc.enabled needs it), the bigWig with
+    tracks.enabled."""
+    outputs = {"tally": f"{RESULTS}/qc/samples/{{replicate}}.tsv"}
+    if TRACKS_ON:
+        outputs["bigwig"] = f"{TRACKS}/{{replicate}}.cpm.bw"
+    return outputs
+
+
+def browser_and_qc_outputs():
+    """What `rule all` adds with tracks.enabled and qc.enabled."""
+    outputs = []
+    if TRACKS_ON:
+        # The session needs every track; without an assembly to open, the tracks alone.
+        tracks = [f"{TRACKS}/{path}" for path in track_paths()]
+        outputs += [f"{TRACKS}/igv_session.xml"] if TRACK_GENOME else tracks
+    return outputs + ([f"{RESULTS}/qc/multiqc_report.html"] if QC_ON else [])

@@ -7,6 +7,8 @@ rule reads_to_bam:
     output:
         bam=f"{RESULTS}/bam/{{cell}}/{{reads}}.bam",
         bai=f"{RESULTS}/bam/{{cell}}/{{reads}}.bam.bai",
+        # What the conversion dropped, for the QC report (report.qc).
+        stats=f"{RESULTS}/qc/conversion/{{cell}}/{{reads}}.json",
     log:
         f"{LOGS}/bam/{{cell}}/{{reads}}.log",
     benchmark:

@@ -26,5 +26,6 @@ with (
         threads=snakemake.threads,
         bam_writer=snakemake.params.bam_writer,
         link=snakemake.params.link,
+        stats_out=Path(snakemake.output.stats),
     )
     log.info("%s", summary)

@@ -21,6 +21,7 @@ writer is tested against (same records, same order).
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import shutil
@@ -44,7 +45,7 @@ from attentivechrome.data.reads import (
 )
 from attentivechrome.data.samples import REFUSED_KINDS, content_kind
 from attentivechrome.errors import InputError
-from attentivechrome.io import pipe_into
+from attentivechrome.io import atomic_write_text, pipe_into
 
 log = logging.getLogger(__name__)
 
@@ -256,10 +257,11 @@ def reads_to_bam(
     threads: int = 1,
     bam_writer: str = "fast",
     link: bool = False,
+    stats_out: str | Path | None = None,
 ) -> str:
     """One replicate's reads as a sorted BAM with its own index; `kind` (bam or text) must
     be right. With `link` (the user's own file, not a temporary download) a sorted BAM is
-    linked rather than copied."""
+    linked rather than copied. `stats_out` gets what the conversion dropped (write_stats)."""
     found = content_kind(Path(src))
     if found in REFUSED_KINDS:
         raise InputError(src, f"found {REFUSED_KINDS[found]}")
@@ -270,7 +272,19 @@ def reads_to_bam(
     if kind == "bam":
         sizes = load_chrom_sizes(chrom_sizes_file)
         linked = link and link_bam(src, dest_bam, sizes, threads)
-        return linked or sort_bam(src, dest_bam, sizes, threads)
-    return tagalign_to_bam(
-        src, chrom_sizes_file, dest_bam, threads, bam_writer=bam_writer
-    ).summary()
+        summary = linked or sort_bam(src, dest_bam, sizes, threads)
+        stats = None
+    else:
+        stats = tagalign_to_bam(src, chrom_sizes_file, dest_bam, threads, bam_writer=bam_writer)
+        summary = stats.summary()
+    if stats_out is not None:
+        write_stats(stats, stats_out)
+    return summary
+
+
+def write_stats(stats: ReadStats | None, out: str | Path) -> None:
+    """The reads of a text input and those it dropped, as JSON (ReadStats' counts); a BAM
+    input, which drops nothing here (counting's filters apply to its records), is `{}`."""
+    fields = ("n_reads", "n_kept", "n_unknown_chrom", "n_past_end", "n_header_lines")
+    counts = {name: getattr(stats, name) for name in fields} if stats else {}
+    atomic_write_text(out, json.dumps(counts, indent=1) + "\n")

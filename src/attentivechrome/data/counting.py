@@ -18,9 +18,11 @@ The difference is additive over chunks, so each chunk adds its share and memory 
 bounded by the chunk size.
 
 The fast counter also tallies, in the same pass, what became of every record (ReadTally):
-passed every filter, or the first filter in DROP_REASONS' order that left it out. It costs
-a few boolean passes over each decoded chunk (about 2% of the counting time). Whether a
-passing record lies in a window is not tallied: where a BAM counted nothing, none does.
+passed every filter (and of those, how many are secondary alignments), or the first filter
+in DROP_REASONS' order that left it out. It costs a few boolean passes over each decoded
+chunk (about 2% of the counting time). Whether a passing record lies in a window is not
+tallied: where a BAM counted nothing, none does. `passing` is that step, shared with the
+coverage tracks' pass (tracks.coverage).
 
 Before counting, every BAM's header must give each chromosome of the sizes that it names
 the sizes' length (check_assembly): reads aligned to another assembly would be counted as
@@ -49,6 +51,7 @@ from attentivechrome.progress import Progress, read_count
 log = logging.getLogger(__name__)
 
 FLAG_PROPER_PAIR = 0x2
+FLAG_SECONDARY = 0x100
 FLAG_QC_FAIL = 0x200
 FLAG_DUPLICATE = 0x400
 
@@ -117,6 +120,8 @@ class ReadTally:
 
     records: int = 0
     passed: int = 0
+    #: Passing records flagged secondary (0x100): they count, as multicov counts them.
+    secondary: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
 
     def describe(self, read_filter: ReadFilter, reads_in_bins: int) -> str:
@@ -175,6 +180,33 @@ def _sorted(values: np.ndarray) -> np.ndarray:
     return np.sort(values)
 
 
+def passing(
+    chunk: AlignmentChunk, on_genome: np.ndarray, read_filter: ReadFilter, tally: ReadTally
+) -> np.ndarray:
+    """True for the records of `chunk` that pass every filter; each record is added to
+    `tally` (`on_genome` as in ReadFilter.drops, from genome_references)."""
+    keep = np.ones(len(chunk), dtype=bool)
+    for reason, applies in read_filter.drops(chunk, on_genome):
+        if applies.any():
+            dropped = keep & applies
+            tally.dropped[reason] += int(np.count_nonzero(dropped))
+            keep ^= dropped
+    tally.records += len(chunk)
+    tally.passed += int(np.count_nonzero(keep))
+    tally.secondary += int(np.count_nonzero(keep & ((chunk.flag & FLAG_SECONDARY) != 0)))
+    return keep
+
+
+def genome_references(references: list[str], genome: dict[str, int]) -> np.ndarray:
+    """ReadFilter.drops' `on_genome` for a BAM of these references: True at each that
+    names a chromosome of `genome` (match_chroms), and a last entry, False, for unplaced
+    records."""
+    ref_ids = {name: i for i, name in enumerate(references)}
+    on_genome = np.zeros(len(references) + 1, dtype=bool)
+    on_genome[[ref_ids[name] for name in match_chroms(references, genome)]] = True
+    return on_genome
+
+
 def _add_chunk(
     counts: np.ndarray,
     chunk: AlignmentChunk,
@@ -183,15 +215,8 @@ def _add_chunk(
     read_filter: ReadFilter,
     tally: ReadTally,
 ) -> None:
-    keep = np.ones(len(chunk), dtype=bool)
-    for reason, applies in read_filter.drops(chunk, on_genome):
-        if applies.any():
-            dropped = keep & applies
-            tally.dropped[reason] += int(np.count_nonzero(dropped))
-            keep ^= dropped
-    tally.records += len(chunk)
+    keep = passing(chunk, on_genome, read_filter, tally)
     ref_id = chunk.ref_id[keep]
-    tally.passed += len(ref_id)
     start = chunk.start[keep]
     end = chunk.end[keep]
     for ref in np.unique(ref_id):
@@ -233,8 +258,7 @@ def count_bam(
     spelling = bam_names(bam, header.references, bins_by_chrom)
     bins_by_ref = {ref_ids[spelling[c]]: b for c, b in bins_by_chrom.items() if c in spelling}
     genome = dict.fromkeys(bins_by_chrom, 0) | (chrom_sizes or {})
-    on_genome = np.zeros(len(header.references) + 1, dtype=bool)
-    on_genome[[ref_ids[name] for name in match_chroms(header.references, genome)]] = True
+    on_genome = genome_references(header.references, genome)
     counts = np.zeros(n_bins, dtype=np.int64)
     tally = ReadTally()
     progress = Progress(log, f"{Path(bam).name} counted", read_count)

@@ -76,6 +76,7 @@ RESULTS_ENTRIES = (
     "qc",
     "reference",
     "summary.tsv",
+    "tracks",
 )
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _BAM_MAGIC = b"BAM\x01"

@@ -49,6 +49,21 @@ def gene_bins(
     )
 
 
+def gene_windows(genes: pd.DataFrame, chrom_sizes: dict[str, int], flank: int) -> pd.DataFrame:
+    """Each gene's whole window, [TSS - flank, TSS + flank) clipped to its chromosome as its
+    bins are: columns gene_id, chrom, start, end, in the genes' order."""
+    tss = genes["tss"].to_numpy(dtype=np.int64)
+    size = genes["chrom"].map(chrom_sizes).to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "gene_id": genes["gene_id"].to_numpy(),
+            "chrom": genes["chrom"].to_numpy(),
+            "start": np.clip(tss - flank, 0, size),
+            "end": np.clip(tss + flank, 0, size),
+        }
+    )
+
+
 def write_bins_bed(bins: pd.DataFrame, path: str | Path) -> None:
     """BED4 of the bins (name = gene_id:bin), as the authors never shipped one."""
     names = bins["gene_id"] + ":" + bins["bin"].astype(str)
