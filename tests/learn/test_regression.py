@@ -222,3 +222,12 @@ def test_planted_level_is_learned_and_its_mark_attended(tmp_path):
     assert (marks.argmax(axis=1) == SIGNAL_MARK).mean() > 0.8
     assert near_tss.mean() > 3 * 10 / 100  # three times the uniform share of those ten bins
     assert list(MARKS)[SIGNAL_MARK] == "H3K4me3"
+
+
+def test_deepchrome_regresses_on_pytorch_layers_whatever_the_kernel(levels, tmp_path):
+    """DeepChrome's fused numba step computes classification's loss: a regression with
+    kernel numba trains exactly as with the reference layers."""
+    numba = regress("deepchrome", levels, tmp_path / "numba", epochs=1, kernel="numba")
+    torch_layers = regress("deepchrome", levels, tmp_path / "torch", epochs=1, kernel="torch")
+    for key in REGRESSION_METRICS:
+        assert numba[key] == torch_layers[key], key

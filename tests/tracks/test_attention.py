@@ -168,3 +168,34 @@ def test_runs_of_other_genes_are_refused(outputs, tmp_path):
             tmp_path / "x.bb",
         )
     assert not list(tmp_path.glob("x*"))
+
+
+def test_regression_genes_are_coloured_by_their_level_percentile(tmp_path):
+    """A regression run's predictions.tsv has predicted levels: the mean over the seeds,
+    ranked among the genes, gives the score and colour (lowest 0, highest 1000)."""
+    regression = GENES.drop(columns="probability").assign(
+        level=[5.0, 1.0, 3.0, 2.0, 0.0, 4.0], prediction=[4.0, 0.5, 2.5, 3.5, 1.0, 6.0]
+    )
+    regression = regression[[*GENES.columns[:7], "level", "prediction", "rank"]]
+    attention = np.full((len(GENES), len(MARKS), N_BINS), 1 / N_BINS)
+    runs = [
+        write_run(tmp_path / "seed1", regression, attention),
+        write_run(
+            tmp_path / "seed2",
+            regression.assign(prediction=regression["prediction"] + 1),
+            attention,
+        ),
+    ]
+    sizes = tmp_path / "chrom.sizes"
+    sizes.write_text("".join(f"{c}\t{n}\n" for c, n in SIZES.items()))
+    bed, bigbed = tmp_path / "genes.bed", tmp_path / "genes.bb"
+    bigwigs = {mark: tmp_path / f"{mark}.bw" for mark in MARKS}
+    tracks_attention(
+        [r[0] for r in runs], [r[1] for r in runs], sizes, FLANK, BIN, bigwigs, bed, bigbed
+    )
+    rows = pd.read_csv(bed, sep="\t", header=None).set_index(3)
+    # Predicted order G2 < G4 < G3 < G5 < G1 < G6: percentiles 0, 0.2, ..., 1.
+    expected = {"TWO": 0, "G4": 200, "THREE": 400, "FIVE": 600, "ONE": 800, "SIX": 1000}
+    assert rows[4].to_dict() == expected
+    assert rows.loc["SIX", 8] == probability_colour([1.0])[0]
+    assert rows.loc["THREE", 8] == probability_colour([0.4])[0]

@@ -16,19 +16,23 @@ from attentivechrome.report.summary import read_summary
 from helpers import FAST, snakemake
 
 CELLS = ["DEMO1", "DEMO2", "DEMO3"]
-MODELS = ["attentivechrome", "lstm", "logistic"]
+MODELS = ["attentivechrome", "logistic"]
 
 
 @pytest.fixture(scope="module")
 def regression(demo, tmp_path_factory):
     """The demo as a regression (tests/configs/regression.yaml), from the classification
-    demo's genes, BAMs and counts (copied): the data steps from the split files on run."""
+    demo's genes, BAMs, counts and coverage tracks (copied, as neither depends on the
+    task): the run starts at the split files."""
     results = tmp_path_factory.mktemp("regression") / "results"
-    for name in ("reference", "bam"):
+    for name in ("reference", "bam", "qc/conversion", "qc/samples"):
         shutil.copytree(demo / name, results / name)
     for cell in CELLS:
         (results / cell).mkdir()
         shutil.copy2(demo / cell / "counts.npz", results / cell / "counts.npz")
+        (results / "tracks" / cell).mkdir(parents=True)
+        for coverage in (demo / "tracks" / cell).glob("*.cpm.bw"):
+            shutil.copy2(coverage, results / "tracks" / cell / coverage.name)
     config = ("--configfile", *FAST[1:], "tests/configs/regression.yaml")
     result = snakemake("--cores", "2", *config, "--config", f"results={results}")
     return results, result.stdout + result.stderr
@@ -36,7 +40,8 @@ def regression(demo, tmp_path_factory):
 
 def test_regression_runs_through_the_same_rules(regression):
     results, output = regression
-    assert "bins_count" not in output and "reads_to_bam" not in output  # reused
+    for rule in ("bins_count", "reads_to_bam", "bam_coverage"):
+        assert rule not in output  # reused
     for rule in ("datasets_build", "train_attentivechrome", "train_baseline", "plot_cell"):
         assert rule in output
     summary = read_summary(results / "summary.tsv")
@@ -80,7 +85,7 @@ def test_regression_outputs_carry_levels(regression, demo):
 
 def test_every_gene_and_predicted_samples_carry_predicted_levels(regression):
     results, _ = regression
-    every = read_gene_predictions(results / "DEMO2/lstm/seed1/predictions.tsv")
+    every = read_gene_predictions(results / "DEMO2/logistic/seed1/predictions.tsv")
     assert list(every.columns) == REGRESSION_GENE_COLUMNS and len(every) == 1200
     # config/config.yaml predicts DEMO2 with DEMO1's model: levels, ranked by prediction.
     predicted = read_gene_predictions(results / "predict/DEMO2/attentivechrome.tsv")
@@ -88,5 +93,16 @@ def test_every_gene_and_predicted_samples_carry_predicted_levels(regression):
     np.testing.assert_allclose(predicted["level"], every["level"])
     card = json.loads((results / "predict/DEMO2/attentivechrome.json").read_text())
     assert card["task"] == "regression" and np.isfinite(card["pearson_test"])
+    training = pd.read_csv(results / "qc/training_mqc.tsv", sep="\t", comment="#")
+    assert training.set_index("sample").loc["DEMO2", "logistic"] == pytest.approx(
+        read_summary(results / "summary.tsv")
+        .set_index(["cell", "model"])
+        .loc[("DEMO2", "logistic"), "test_pearson_mean"],
+        abs=1e-4,
+    )
+    genes = pd.read_csv(results / "tracks/DEMO2/predictions.bed", sep="\t", header=None)
+    # Scored by the predicted level's percentile among the genes (0 lowest, 1000 highest).
+    assert genes[4].min() == 0 and genes[4].max() == 1000
+    assert abs(genes[4].median() - 500) < 10
     bundle = read_bundle(results / "bundles/DEMO1/logistic-seed1.zip")
     assert bundle.task == "regression" and "alpha" in bundle.card["hyperparameters"]

@@ -30,7 +30,8 @@ import yaml
 
 from attentivechrome.data.depth import LOW_FRACTION
 from attentivechrome.io import atomic_write_text
-from attentivechrome.report.summary import read_summary
+from attentivechrome.report.summary import read_summary, summary_task
+from attentivechrome.task import metric_label
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +160,11 @@ def mark_table(samples: pd.DataFrame, depth: Path) -> pd.DataFrame:
 
 
 def training_table(summary: Path) -> pd.DataFrame:
-    """Test AUROC (mean over seeds) of every model, one row per cell type."""
+    """The task's primary test metric (AUROC, or Pearson r for regression; mean over seeds)
+    of every model, one row per cell type."""
     table = read_summary(summary)
     wide = table.pivot_table(
-        index="cell", columns="model", values="test_auroc_mean", sort=False
+        index="cell", columns="model", values=f"{summary_task(table).primary}_mean", sort=False
     ).reset_index()
     wide.columns.name = None
     return wide.rename(columns={"cell": "sample"})
@@ -270,14 +272,15 @@ def qc_samples(
             ),
         ),
     )
+    metric = metric_label(summary_task(read_summary(summary)).primary)
     atomic_write_text(
         out["training"],
         custom_content_tsv(
             training_table(summary),
             _table(
-                "Test AUROC",
+                metric[0].upper() + metric[1:],
                 "training",
-                "Each model's test AUROC per cell type, the mean over seeds (summary.tsv).",
+                f"Each model's {metric} per cell type, the mean over seeds (summary.tsv).",
             ),
         ),
     )

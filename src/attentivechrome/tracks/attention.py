@@ -17,7 +17,9 @@ drawn, the others left out of the attention tracks (they stay in the BED9) and l
 BED9: the window of each gene (chrom, start, end), name the symbol (the gene id when there
 is none), score 1000 x the probability, the gene's strand, the TSS as the thick part, and
 itemRgb from blue (0) through grey (0.5) to red (1). With several seeds the probability is
-their mean.
+their mean. For a regression run (predictions.tsv's `prediction`, a predicted level) score
+and colour take the gene's percentile among the genes by predicted level (of the mean over
+the seeds) in place of the probability: 0 the lowest, 0.5 the median, 1 the highest.
 """
 
 from __future__ import annotations
@@ -101,11 +103,12 @@ def attention_entries(
 def read_runs(
     predictions: Sequence[Path], attention: Sequence[Path]
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """The genes (predictions.tsv's columns, probability the mean over the runs), the bin
-    attention (genes, marks, bins) averaged over the runs, and the marks; every run must
-    list the same genes in the same order, and the same marks."""
+    """The genes (predictions.tsv's columns, probability, or a regression's prediction, the
+    mean over the runs), the bin attention (genes, marks, bins) averaged over the runs, and
+    the marks; every run must list the same genes in the same order, and the same marks."""
     first = None
     probabilities, weights = [], []
+    score = None
     for table_path, npz_path in zip(predictions, attention, strict=True):
         table = read_gene_predictions(table_path)
         with np.load(npz_path) as archive:
@@ -118,10 +121,14 @@ def read_runs(
             first = (table, marks)
         elif list(table["gene_id"]) != list(first[0]["gene_id"]) or marks != first[1]:
             raise InputError(table_path, f"other genes or marks than {predictions[0]}")
-        probabilities.append(table["probability"].to_numpy(dtype=float))
+        column = "prediction" if "prediction" in table else "probability"
+        if score not in (None, column):
+            raise InputError(table_path, f"a {column} where {predictions[0]} has a {score}")
+        score = column
+        probabilities.append(table[column].to_numpy(dtype=float))
         weights.append(bin_attention)
     genes, marks = first
-    genes = genes.assign(probability=np.mean(probabilities, axis=0))
+    genes = genes.assign(**{score: np.mean(probabilities, axis=0)})
     weights = np.mean(weights, axis=0)
     # Genes of a sample scored from a matrix may lack a place in the run's gene table.
     placed = (genes["chrom"].notna() & genes["tss"].notna()).to_numpy()
@@ -134,6 +141,10 @@ def read_runs(
 def prediction_bed9(genes: pd.DataFrame, chrom_sizes: dict[str, int], flank: int) -> pd.DataFrame:
     """The BED9 rows of the genes (module docstring)."""
     windows = gene_windows(genes, chrom_sizes, flank)
+    if "probability" in genes:
+        shade = genes["probability"]
+    else:  # a regression's predicted levels, as percentiles among the genes
+        shade = (genes["prediction"].rank() - 1) / max(len(genes) - 1, 1)
     symbol = genes["symbol"] if "symbol" in genes else pd.Series("", index=genes.index)
     name = symbol.fillna("").astype(str).where(symbol.fillna("") != "", genes["gene_id"])
     tss = genes["tss"].to_numpy(dtype=np.int64)
@@ -143,11 +154,11 @@ def prediction_bed9(genes: pd.DataFrame, chrom_sizes: dict[str, int], flank: int
             "start": windows["start"],
             "end": windows["end"],
             "name": name,
-            "score": np.rint(1000 * genes["probability"].clip(0, 1)).astype(int),
+            "score": np.rint(1000 * shade.clip(0, 1)).astype(int),
             "strand": genes["strand"],
             "thickStart": tss,
             "thickEnd": tss + 1,
-            "itemRgb": probability_colour(genes["probability"]),
+            "itemRgb": probability_colour(shade),
         }
     )
 
