@@ -375,6 +375,9 @@ def rule_paths() -> list[list[str]]:
     for root, rest in re.findall(r'f"\{(RESULTS|LOGS|BENCHMARKS|PLOTS)\}/([^"]*)"', text):
         rest = rest.replace("{{", "{").replace("}}", "}").replace("{wildcards.cell}", "{cell}")
         rest = rest.replace("{reads.name}", "{cell}/{reads}")
+        # The tracks' wildcards hold a whole name: {replicate} is a replicate's name
+        # (`{cell}/{reads}`), {pooled} a pooled mark's (`{cell}/{mark}`).
+        rest = rest.replace("{replicate}", "{cell}/{reads}").replace("{pooled}", "{cell}/{mark}")
         paths.append([part for part in f"{folders[root]}/{rest}".split("/") if part])
     return paths
 

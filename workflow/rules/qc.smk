@@ -6,8 +6,8 @@ rule qc_samples:
     """Every sample's reads in, kept and dropped by reason and its TSS fraction (flagged
     when far below its mark's), reads per cell type and mark, and the test AUROCs."""
     input:
-        tallies=[f"{RESULTS}/qc/samples/{name}.tsv" for name in READS_BY_NAME],
-        conversions=[f"{RESULTS}/qc/conversion/{name}.json" for name in READS_BY_NAME],
+        tallies=[f"{RESULTS}/qc/samples/{reads.name}.tsv" for reads in READS.reads],
+        conversions=[f"{RESULTS}/qc/conversion/{reads.name}.json" for reads in READS.reads],
         depth=rules.read_depth.output[0],
         summary=rules.summary.output[0],
     output:
@@ -23,7 +23,7 @@ rule qc_samples:
     params:
         samples=[
             {"cell": reads.cell, "mark": reads.mark, "replicate": reads.stem}
-            for reads in READS_BY_NAME.values()
+            for reads in READS.reads
         ],
     script:
         "../scripts/qc_samples.py"

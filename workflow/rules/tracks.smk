@@ -110,9 +110,9 @@ use rule tracks_attention as tracks_predicted with:
         bed=f"{TRACKS}/predict/{{sample}}/predictions.bed",
         bigbed=f"{TRACKS}/predict/{{sample}}/predictions.bb",
     log:
-        f"{LOGS}/tracks/predict/{{sample}}/attention.log",
+        f"{LOGS}/predict/{{sample}}/tracks.log",
     benchmark:
-        f"{BENCHMARKS}/tracks/predict/{{sample}}/attention.tsv"
+        f"{BENCHMARKS}/predict/{{sample}}/tracks.tsv"
 
 
 rule tracks_session:
@@ -125,7 +125,7 @@ rule tracks_session:
         genomes=f"{TRACKS}/genomes.txt",
         track_db=f"{TRACKS}/trackDb.txt",
     log:
-        f"{LOGS}/tracks/session.log",
+        f"{LOGS}/tracks_session.log",
     localrule: True
     conda:
         "../../envs/attentivechrome.yaml"
