@@ -25,7 +25,7 @@ rule qc_samples:
     params:
         samples=[
             {"cell": reads.cell, "mark": reads.mark, "replicate": reads.stem}
-            for reads in READS_BY_NAME.values()
+            for reads in READS.reads
         ],
     script:
         "../scripts/qc_samples.py"
