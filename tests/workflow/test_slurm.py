@@ -132,7 +132,16 @@ def tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-LOCAL_RULES = ("all", "read_depth", "summary", "plot_summary", "compare_models", "bundle_export")
+LOCAL_RULES = (
+    "all",
+    "read_depth",
+    "summary",
+    "plot_summary",
+    "compare_models",
+    "bundle_export",
+    "qc_samples",
+    "tracks_session",
+)
 
 
 def submitted_jobs(output: str) -> dict[str, Path]:
