@@ -64,7 +64,7 @@ def test_session_and_hub_over_every_track(tmp_path):
         "OWN1 H3K27ac rep2 CPM, 50-bp bins",
         "OWN1 H3K4me3 AttentiveChrome bin attention (mean of seeds 1, 2)",
         "OWN1 H3K27ac AttentiveChrome bin attention (mean of seeds 1, 2)",
-        "OWN1 genes by AttentiveChrome's predicted probability (mean of seeds 1, 2)",
+        "OWN1 genes coloured by AttentiveChrome's prediction (mean of seeds 1, 2)",
     ]
     session = ET.parse(tmp_path / "igv_session.xml").getroot()
     # It opens at the gene predicted most likely expressed (score 800), 1-based.
@@ -81,7 +81,7 @@ def test_session_and_hub_over_every_track(tmp_path):
         "predict/OWN2.b/predictions.bb",
     ]
     assert panels["OWN2.b"][-1] == (
-        "OWN2.b genes by AttentiveChrome's predicted probability (predicted by DEMO1)"
+        "OWN2.b genes coloured by AttentiveChrome's prediction (predicted by DEMO1)"
     )
     assert all(g["itemRgb"] == "on" for g in genes)
     pooled = next(s for s in stanzas if s.get("bigDataUrl") == "OWN1/H3K27ac.cpm.bw")

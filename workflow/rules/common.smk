@@ -418,7 +418,7 @@ def all_bundles():
 
 def prediction_model(sample):
     """The model kind a sample is predicted with (predict.{sample}.architecture)."""
-    return PREDICT[sample].get("architecture", "attentivechrome")
+    return PREDICT[sample]["architecture"]
 
 
 def prediction_members(sample):

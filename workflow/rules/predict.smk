@@ -45,7 +45,7 @@ rule predict_cell:
             name for _, name in prediction_members(wildcards.sample)
         ],
         window=config["window"],
-        depth=lambda wildcards: PREDICT[wildcards.sample].get("depth", "scaled"),
+        depth=lambda wildcards: PREDICT[wildcards.sample]["depth"],
     script:
         "../scripts/predict_cell.py"
 

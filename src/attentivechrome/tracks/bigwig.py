@@ -40,11 +40,11 @@ BED9_AUTOSQL = """table bed9
     uint   chromStart; "Start position (0-based)"
     uint   chromEnd;   "End position (exclusive)"
     string name;       "Gene symbol"
-    uint   score;      "1000 x predicted probability of expression"
+    uint   score;      "1000 x probability of expression (regression: percentile of the level)"
     char[1] strand;    "Strand of the gene"
     uint   thickStart; "The TSS"
     uint   thickEnd;   "One base past the TSS"
-    uint   reserved;   "Colour by predicted probability (itemRgb)"
+    uint   reserved;   "Colour by the score (itemRgb)"
     )
 """
 

@@ -4,7 +4,8 @@ Each track is one file under the tracks folder, named by a path relative to it, 
 session, the hub and the files can be moved or served together. Tracks are grouped by cell
 type, in the configuration's order; within a cell type: the coverage of each mark (pooled,
 then its replicates), then for its own models and for each prediction of it (`predict`)
-the attention of each mark and the genes coloured by predicted probability.
+the attention of each mark and the genes coloured by the prediction (the probability, or a
+regression's percentile).
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def catalogue(files: Mapping[str, TrackFiles], marks: Sequence[str], bin_size: i
                     cell,
                     "genes",
                     model.genes_bed,
-                    f"{cell} genes by AttentiveChrome's predicted probability ({model.label})",
+                    f"{cell} genes coloured by AttentiveChrome's prediction ({model.label})",
                     f"genes{suffix}",
                     (0, 0, 0),
                     hub_path=model.genes_bigbed,
