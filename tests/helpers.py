@@ -1,6 +1,6 @@
 """What several test modules share: the real Snakemake command line, the demo's short
-training configuration, small planted training splits, and the accuracy check of the
-numba kernels."""
+training configuration, the demo's reference genes, small planted training splits, and the
+accuracy check of the numba kernels."""
 
 from __future__ import annotations
 
@@ -12,12 +12,31 @@ import numpy as np
 import pandas as pd
 
 from attentivechrome.data.dataset import SplitData, write_npz
+from attentivechrome.data.prepare import reference_genes
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # The demo with short training that the end-to-end tests share: named config files are
 # layered in order, and only they (plus the schema's defaults) make the configuration.
 FAST = ("--configfile", "config/config.yaml", "tests/configs/fast.yaml")
+
+
+def demo_reference_genes(genes: Path, expression: Path, out: Path, **options) -> Path:
+    """reference_genes on the demo's genome and window (genes as listed, `gene_entries: ids`,
+    unless `options` say otherwise), its three outputs in `out`; returns `out`."""
+    out.mkdir(exist_ok=True)
+    reference_genes(
+        genes,
+        expression,
+        REPO / "resources/demo/genome.chrom.sizes",
+        {"flank": 5000, "bin_size": 100},
+        {"train": 0.3334, "valid": 0.3333},
+        out / "genes.tsv",
+        out / "expression.tsv",
+        out / "bins.bed",
+        **{"gene_entries": "ids", **options},
+    )
+    return out
 
 
 def snakemake(*args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:

@@ -9,8 +9,8 @@ from attentivechrome.data.annotation import deduplicate_genes, read_annotation, 
 from attentivechrome.data.expression import read_expression
 from attentivechrome.data.gene_selection import select_genes
 from attentivechrome.data.genome import match_chroms
-from attentivechrome.data.prepare import reference_genes
 from attentivechrome.errors import InputError
+from helpers import demo_reference_genes
 
 DEMO = Path(__file__).resolve().parents[2] / "resources/demo"
 
@@ -430,26 +430,11 @@ def demo_as_gencode(tmp_path) -> tuple[Path, Path]:
     return gtf, csv
 
 
-def prepare(genes, expression, out: Path, **options) -> Path:
-    """reference_genes on the demo's genome and window, its three outputs in `out`."""
-    out.mkdir(exist_ok=True)
-    reference_genes(
-        genes,
-        expression,
-        DEMO / "genome.chrom.sizes",
-        {"flank": 5000, "bin_size": 100},
-        {"train": 0.3334, "valid": 0.3333},
-        out / "genes.tsv",
-        out / "expression.tsv",
-        out / "bins.bed",
-        **{"gene_entries": "ids", **options},
-    )
-    return out
-
-
 def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
     def prepare_protein_coding(genes, expression, out):
-        return prepare(genes, expression, out, sources={"gene_types": ["protein_coding"]})
+        return demo_reference_genes(
+            genes, expression, out, sources={"gene_types": ["protein_coding"]}
+        )
 
     demo_files = (DEMO / "gene_info.tsv", DEMO / "demo.RPKM.pc.gz")
     roadmap = prepare_protein_coding(*demo_files, tmp_path / "roadmap")
@@ -465,7 +450,7 @@ def test_gencode_gtf_and_versioned_csv_prepare_the_roadmap_genes(tmp_path):
 def test_configured_cell_types_are_checked_before_counting(tmp_path):
     _, csv = demo_as_gencode(tmp_path)
     with pytest.raises(InputError, match=r"tpm.csv, line 1: cell types? DEMO9"):
-        prepare(DEMO / "gene_info.tsv", csv, tmp_path, cells=["DEMO1", "DEMO9"])
+        demo_reference_genes(DEMO / "gene_info.tsv", csv, tmp_path, cells=["DEMO1", "DEMO9"])
     assert not list(tmp_path.glob("*.tsv")) and not (tmp_path / "bins.bed").exists()
 
 
@@ -544,10 +529,10 @@ def test_an_all_zero_cell_type_stops_the_gene_step_naming_table_and_column(tmp_p
     matrix.to_csv(path, sep="\t", index=False)
     out = tmp_path / "out"
     with pytest.raises(InputError) as error:
-        prepare(DEMO / "gene_info.tsv", path, out, cells=["DEMO1", "DEMO2"])
+        demo_reference_genes(DEMO / "gene_info.tsv", path, out, cells=["DEMO1", "DEMO2"])
     assert str(error.value).startswith(
         f"{path}: column DEMO2 is 0 for all 1200 genes kept (a failed quantification?)"
     )
     assert not list(out.iterdir())
     # A column that is not configured is not checked: it never becomes labels.
-    prepare(DEMO / "gene_info.tsv", path, out, cells=["DEMO1"])
+    demo_reference_genes(DEMO / "gene_info.tsv", path, out, cells=["DEMO1"])

@@ -10,29 +10,11 @@ import pandas as pd
 import pytest
 
 from attentivechrome.data.dataset import read_npz
-from attentivechrome.data.prepare import datasets_build, read_genes, reference_genes
+from attentivechrome.data.prepare import datasets_build, read_genes
 from attentivechrome.errors import InputError
-from helpers import MARKS
+from helpers import MARKS, demo_reference_genes
 
 DEMO = Path(__file__).resolve().parents[2] / "resources/demo"
-
-
-def genes_step(expression: Path, out: Path, cells: list[str]) -> Path:
-    """reference_genes on the demo's annotation and genome; returns its folder."""
-    out.mkdir()
-    reference_genes(
-        DEMO / "gene_info.tsv",
-        expression,
-        DEMO / "genome.chrom.sizes",
-        {"flank": 5000, "bin_size": 100},
-        {"train": 0.3334, "valid": 0.3333},
-        out / "genes.tsv",
-        out / "expression.tsv",
-        out / "bins.bed",
-        cells=cells,
-        gene_entries="ids",
-    )
-    return out
 
 
 def datasets(reference: Path, out: Path, task: str, cell: str = "DEMO2") -> Path:
@@ -61,7 +43,12 @@ def datasets(reference: Path, out: Path, task: str, cell: str = "DEMO2") -> Path
 @pytest.fixture(scope="module")
 def demo_reference(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("reference")
-    return genes_step(DEMO / "demo.RPKM.pc.gz", folder / "reference", ["DEMO1", "DEMO2"])
+    return demo_reference_genes(
+        DEMO / "gene_info.tsv",
+        DEMO / "demo.RPKM.pc.gz",
+        folder / "reference",
+        cells=["DEMO1", "DEMO2"],
+    )
 
 
 def test_regression_splits_hold_log2_expression_plus_one(demo_reference, tmp_path):
@@ -93,7 +80,9 @@ def table_with(tmp_path: Path, change) -> Path:
 def test_negative_expression_stops_the_gene_step_naming_the_cell_type(tmp_path):
     path = table_with(tmp_path, lambda m: m.loc.__setitem__((5, "DEMO2"), -0.5))
     with pytest.raises(InputError) as error:
-        genes_step(path, tmp_path / "reference", ["DEMO1", "DEMO2"])
+        demo_reference_genes(
+            DEMO / "gene_info.tsv", path, tmp_path / "reference", cells=["DEMO1", "DEMO2"]
+        )
     message = str(error.value)
     assert "cell type DEMO2" in message and "non-negative" in message and "\n" not in message
     assert not list((tmp_path / "reference").iterdir())
@@ -102,7 +91,9 @@ def test_negative_expression_stops_the_gene_step_naming_the_cell_type(tmp_path):
 def test_a_constant_column_stops_the_gene_step_naming_the_cell_type(tmp_path):
     path = table_with(tmp_path, lambda m: m.__setitem__("DEMO2", 4.0))
     with pytest.raises(InputError) as error:
-        genes_step(path, tmp_path / "reference", ["DEMO1", "DEMO2"])
+        demo_reference_genes(
+            DEMO / "gene_info.tsv", path, tmp_path / "reference", cells=["DEMO1", "DEMO2"]
+        )
     message = str(error.value)
     assert message.startswith(f"{path}: column DEMO2 is 4 for all 1200 genes kept")
     assert "every level would be the same" in message and "\n" not in message
@@ -115,7 +106,9 @@ def test_a_split_whose_levels_are_all_equal_is_refused_before_any_file(demo_refe
     path = table_with(
         tmp_path, lambda m: m.loc.__setitem__((m["gene_id"].isin(test_genes), "DEMO2"), 0.0)
     )
-    reference = genes_step(path, tmp_path / "reference", ["DEMO2"])
+    reference = demo_reference_genes(
+        DEMO / "gene_info.tsv", path, tmp_path / "reference", cells=["DEMO2"]
+    )
     with pytest.raises(InputError) as error:
         datasets(reference, tmp_path / "data", "regression")
     assert str(error.value) == (

@@ -41,6 +41,17 @@ class RunState:
     history: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class Trainee:
+    """What a run trains and draws from, which a checkpoint saves and restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    shuffler: torch.Generator
+    device: torch.device
+    dropout: np.random.Generator | None = None  # DeepChrome's fused steps' masks
+
+
 def snapshot(model: nn.Module) -> dict:
     """A CPU copy of the model's weights, unaffected by further training."""
     return {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
@@ -51,37 +62,19 @@ def fingerprint(settings: dict, data: dict[str, Path]) -> dict:
     return {"settings": settings, "data": {name: sha256_of(path) for name, path in data.items()}}
 
 
-def save_checkpoint(
-    path: Path,
-    run_fingerprint: dict,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    shuffler: torch.Generator,
-    device: torch.device,
-    progress: RunState,
-    dropout: np.random.Generator | None = None,
-) -> None:
+def save_checkpoint(path: Path, run_fingerprint: dict, run: Trainee, progress: RunState) -> None:
     payload = {
         "fingerprint": run_fingerprint,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "rng": _rng_states(shuffler, device, dropout),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "rng": _rng_states(run),
         "progress": asdict(progress),
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
 
-def resume(
-    path: Path,
-    run_fingerprint: dict,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    shuffler: torch.Generator,
-    device: torch.device,
-    epochs: int,
-    dropout: np.random.Generator | None = None,
-) -> RunState:
+def resume(path: Path, run_fingerprint: dict, run: Trainee, epochs: int) -> RunState:
     """Load the checkpoint if it belongs to this very run; otherwise start from scratch."""
     if not path.exists():
         return RunState()
@@ -102,26 +95,26 @@ def resume(
     if progress.epoch > epochs:
         log.warning("ignoring checkpoint %s: at epoch %d, beyond %d", path, progress.epoch, epochs)
         return RunState()
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    _restore_rng_states(saved["rng"], shuffler, device, dropout)
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    _restore_rng_states(saved["rng"], run)
     log.info("resuming %s after epoch %d", path.parent, progress.epoch)
     return progress
 
 
-def _rng_states(shuffler: torch.Generator, device: torch.device, dropout) -> dict:
-    states = {"shuffler": shuffler.get_state(), "torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    if dropout is not None:  # a numpy state is a dict of ints: kept as JSON text
-        states["dropout"] = json.dumps(dropout.bit_generator.state)
+def _rng_states(run: Trainee) -> dict:
+    states = {"shuffler": run.shuffler.get_state(), "torch": torch.get_rng_state()}
+    if run.device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(run.device)
+    if run.dropout is not None:  # a numpy state is a dict of ints: kept as JSON text
+        states["dropout"] = json.dumps(run.dropout.bit_generator.state)
     return states
 
 
-def _restore_rng_states(states: dict, shuffler: torch.Generator, device: torch.device, dropout):
-    shuffler.set_state(states["shuffler"])
+def _restore_rng_states(states: dict, run: Trainee):
+    run.shuffler.set_state(states["shuffler"])
     torch.set_rng_state(states["torch"])
-    if device.type == "cuda" and "cuda" in states:
-        torch.cuda.set_rng_state(states["cuda"], device)
-    if dropout is not None and "dropout" in states:
-        dropout.bit_generator.state = json.loads(states["dropout"])
+    if run.device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], run.device)
+    if run.dropout is not None and "dropout" in states:
+        run.dropout.bit_generator.state = json.loads(states["dropout"])

@@ -34,6 +34,21 @@ class LinearFit:
     penalty: float  # the chosen value
 
 
+def penalty_search(grid, name: str, fit_at, scores_of, key: str):
+    """Fits `fit_at(penalty)` for each penalty of `grid`, in order: the fit with the best
+    `scores_of(fit)[key]` (ties: the earlier), its index and the history rows (an "epoch"
+    each, the scores, the seconds of fit and scoring, the penalty as column `name`)."""
+    history, fits, best = [], [], 0
+    for index, penalty in enumerate(grid):
+        start = time.perf_counter()
+        fits.append(fit_at(penalty))
+        row = {"epoch": index + 1, **scores_of(fits[-1])}
+        history.append({**row, "seconds": time.perf_counter() - start, name: penalty})
+        if history[-1][key] > history[best][key]:
+            best = index
+    return fits[best], best, history
+
+
 def standardised_features(splits: dict[str, SplitData], transform: str):
     """Each split's flattened (transformed) counts scaled by the training split's mean and
     sd, and the fitted scaler."""
@@ -57,28 +72,16 @@ def fit_logistic(
     features, scaler = standardised_features(splits, transform)
     labels = {name: split.y.astype(int) for name, split in splits.items()}
 
-    history, fits, best = [], [], 0
     with threadpool_limits(threads):
-        for index, c_value in enumerate(LOGISTIC_C_GRID):
-            fit_start = time.perf_counter()
-            fit = LogisticRegression(C=c_value, max_iter=2000, random_state=seed)
-            fit.fit(features["train"], labels["train"])
-            valid_p = fit.predict_proba(features["valid"])[:, 1]
-            history.append(
-                {
-                    "epoch": index + 1,
-                    "train_loss": _log_loss(labels["train"], fit, features["train"]),
-                    "valid_loss": _log_loss(labels["valid"], fit, features["valid"]),
-                    "valid_auroc": auroc(labels["valid"], valid_p, "valid split"),
-                    "valid_auprc": auprc(labels["valid"], valid_p, "valid split"),
-                    "seconds": time.perf_counter() - fit_start,
-                    "C": c_value,
-                }
-            )
-            fits.append(fit)
-            if history[-1]["valid_auroc"] > history[best]["valid_auroc"]:
-                best = index
-        fit = fits[best]
+        fit, best, history = penalty_search(
+            LOGISTIC_C_GRID,
+            "C",
+            lambda c: LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(
+                features["train"], labels["train"]
+            ),
+            lambda fit: _logistic_scores(fit, features, labels),
+            "valid_auroc",
+        )
         scored = {
             name: Predictions(
                 fit.predict_proba(values)[:, 1].astype(np.float32),
@@ -95,6 +98,16 @@ def fit_logistic(
         "scaler_scale": torch.from_numpy(scaler.scale_),
     }
     return LinearFit(history, best, test, scored, parameters, "C", LOGISTIC_C_GRID[best])
+
+
+def _logistic_scores(fit, features: dict, labels: dict) -> dict:
+    valid_p = fit.predict_proba(features["valid"])[:, 1]
+    return {
+        "train_loss": _log_loss(labels["train"], fit, features["train"]),
+        "valid_loss": _log_loss(labels["valid"], fit, features["valid"]),
+        "valid_auroc": auroc(labels["valid"], valid_p, "valid split"),
+        "valid_auprc": auprc(labels["valid"], valid_p, "valid split"),
+    }
 
 
 def _log_loss(labels: np.ndarray, fit, features: np.ndarray) -> float:

@@ -13,13 +13,11 @@ Only the fitting and scoring live here; training.py records the result like any 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from attentivechrome.data.dataset import SplitData
-from attentivechrome.learn.logistic import LinearFit, standardised_features
+from attentivechrome.learn.logistic import LinearFit, penalty_search, standardised_features
 from attentivechrome.learn.metrics import auroc, mse, pearson, spearman
 from attentivechrome.learn.model import LevelScale
 from attentivechrome.learn.outputs import Predictions
@@ -38,28 +36,24 @@ def fit_ridge(splits: dict[str, SplitData], *, transform: str, threads: int) -> 
         name: scale.standardise(split.level.astype(np.float64)) for name, split in splits.items()
     }
 
-    history, fits, best = [], [], 0
+    def scores_of(fit) -> dict:
+        valid = scale.levels(fit.predict(features["valid"]))
+        return {
+            "train_loss": mse(targets["train"], fit.predict(features["train"])),
+            "valid_loss": mse(targets["valid"], scale.standardise(valid)),
+            "valid_pearson": pearson(splits["valid"].level, valid, "valid split"),
+            "valid_spearman": spearman(splits["valid"].level, valid, "valid split"),
+            "valid_auroc": auroc(splits["valid"].y, valid, "valid split"),
+        }
+
     with threadpool_limits(threads):
-        for index, alpha in enumerate(RIDGE_ALPHA_GRID):
-            fit_start = time.perf_counter()
-            fit = Ridge(alpha=alpha).fit(features["train"], targets["train"])
-            valid = scale.levels(fit.predict(features["valid"]))
-            history.append(
-                {
-                    "epoch": index + 1,
-                    "train_loss": mse(targets["train"], fit.predict(features["train"])),
-                    "valid_loss": mse(targets["valid"], scale.standardise(valid)),
-                    "valid_pearson": pearson(splits["valid"].level, valid, "valid split"),
-                    "valid_spearman": spearman(splits["valid"].level, valid, "valid split"),
-                    "valid_auroc": auroc(splits["valid"].y, valid, "valid split"),
-                    "seconds": time.perf_counter() - fit_start,
-                    "alpha": alpha,
-                }
-            )
-            fits.append(fit)
-            if history[-1]["valid_pearson"] > history[best]["valid_pearson"]:
-                best = index
-        fit = fits[best]
+        fit, best, history = penalty_search(
+            RIDGE_ALPHA_GRID,
+            "alpha",
+            lambda alpha: Ridge(alpha=alpha).fit(features["train"], targets["train"]),
+            scores_of,
+            "valid_pearson",
+        )
         scored = {
             name: Predictions(
                 scale.levels(fit.predict(values)).astype(np.float32),

@@ -29,6 +29,7 @@ from attentivechrome.data.prepare import read_genes
 from attentivechrome.learn.checkpoint import (
     CHECKPOINT_NAME,
     RunState,
+    Trainee,
     fingerprint,
     resume,
     save_checkpoint,
@@ -331,6 +332,7 @@ def _train_torch(
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.lr)
     shuffler = torch.Generator().manual_seed(settings.seed)
     dropout = np.random.default_rng(settings.seed)  # DeepChrome's fused steps' masks
+    trainee = Trainee(model, optimizer, shuffler, device, dropout)
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     state = RunState()
@@ -338,10 +340,7 @@ def _train_torch(
         run_fingerprint = fingerprint(
             settings.fingerprint(), {name: split.path for name, split in splits.items()}
         )
-        state = resume(
-            checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, settings.epochs,
-            dropout=dropout,
-        )  # fmt: skip
+        state = resume(checkpoint_path, run_fingerprint, trainee, settings.epochs)
 
     (X_train, y_train), (X_valid, y_valid) = tensors["train"], tensors["valid"]
     fused = fused_deepchrome(
@@ -406,10 +405,7 @@ def _train_torch(
             time_left(per_epoch * (settings.epochs - epoch)),
         )
         if checkpoint:
-            save_checkpoint(
-                checkpoint_path, run_fingerprint, model, optimizer, shuffler, device, state,
-                dropout=dropout,
-            )  # fmt: skip
+            save_checkpoint(checkpoint_path, run_fingerprint, trainee, state)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
