@@ -209,6 +209,23 @@ def test_half_dropout_keeps_half_of_the_values_doubled_from_torchs_generator():
     assert set(half_dropout(odd, training=True).unique().tolist()) <= {0.0, 2.0}
 
 
+def test_half_dropout_in_numba_gives_the_masks_and_gradients_of_its_torch_form():
+    """float32 on the CPU runs numba_lstm.bit_dropout; float64 the torch form: the same
+    random bytes give the same values and the same gradients (odd sizes too)."""
+    for shape in [(100, 16, 64), (3, 5)]:
+        x = (torch.rand(*shape) - 0.5).requires_grad_()
+        x64 = x.detach().double().requires_grad_()
+        torch.manual_seed(5)
+        out = half_dropout(x, training=True)
+        torch.manual_seed(5)
+        out64 = half_dropout(x64, training=True)
+        assert torch.equal(out.double(), out64)
+        weights = torch.rand(*shape)
+        (out * weights).sum().backward()
+        (out64 * weights.double()).sum().backward()
+        assert torch.equal(x.grad.double(), x64.grad)
+
+
 def test_lstm_attention_weighs_bins_once_for_all_marks():
     torch.manual_seed(0)
     model = FlatLSTMAttention().eval()

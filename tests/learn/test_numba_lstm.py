@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from attentivechrome.learn.model import AttentiveChrome, FlatLSTM, FlatLSTMAttention
-from attentivechrome.learn.numba_lstm import lstm_outputs, stacked_weights
+from attentivechrome.learn.numba_lstm import lstm_outputs, lstm_parameters, stacked_weights
 from helpers import assert_as_exact_as_reference
 
 torch.set_num_threads(1)
@@ -137,7 +137,7 @@ def test_input_gradient_for_saliency():
 def test_stacked_weights_order_forward_directions_first():
     torch.manual_seed(0)
     lstms = list(AttentiveChrome().bin_encoders)
-    w_ih, w_hh, bias = stacked_weights(lstms)
+    w_ih, w_hh, bias = (torch.from_numpy(w) for w in stacked_weights(lstm_parameters(lstms)))
     assert w_ih.shape == (10, 1, 128) and w_hh.shape == (10, 128, 32) and bias.shape == (10, 128)
     assert torch.equal(w_hh[2], lstms[2].weight_hh_l0)
     assert torch.equal(w_hh[7], lstms[2].weight_hh_l0_reverse)

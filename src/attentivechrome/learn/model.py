@@ -148,11 +148,16 @@ _BIT_SHIFTS = torch.arange(8, dtype=torch.uint8)
 def half_dropout(x: torch.Tensor, training: bool) -> torch.Tensor:
     """nn.Dropout(0.5) whose masks are the bits of random bytes from torch's generator,
     eight values per byte: the same distribution, drawn about ten times faster on a CPU
-    than nn.Dropout's one Bernoulli draw per value (benchmarks/README.md)."""
+    than nn.Dropout's one Bernoulli draw per value (benchmarks/README.md); float32 on the
+    CPU goes through numba_lstm.bit_dropout (the same values, one pass each way)."""
     if not training:
         return x
     n = x.numel()
     random_bytes = torch.randint(0, 256, ((n + 7) // 8,), dtype=torch.uint8, device=x.device)
+    if runs_numba("numba", x):  # one pass each way (numba is imported only where it runs)
+        from attentivechrome.learn.numba_lstm import bit_dropout
+
+        return bit_dropout(x, random_bytes)
     keep = (random_bytes[:, None] >> _BIT_SHIFTS.to(x.device)) & 1
     return x * (keep.view(-1)[:n].view(x.shape).to(x.dtype) * 2)
 
@@ -308,7 +313,9 @@ class FlatLSTM(nn.Module):
     level does per mark. The Lua `rnn-attention` branch ends in `Linear(1, 2)` after a
     pooled vector of 64 values, which cannot run; we read it as Linear(64 -> 1).
     With the numba kernel its BiLSTM and attention run in numba_lstm.py and
-    numba_attention.py, and the dropout masks are drawn as random bits (`half_dropout`).
+    numba_attention.py, and the dropout masks are drawn as random bits (`half_dropout`);
+    without attention only the two final states are dropped out, the only outputs read
+    (the same distribution as dropping all of them out, at a hundredth of the draws).
     """
 
     def __init__(
@@ -338,7 +345,11 @@ class FlatLSTM(nn.Module):
         if runs_numba(self.kernel, x):
             from attentivechrome.learn.numba_lstm import lstm_outputs
 
-            hidden = half_dropout(lstm_outputs(x, [self.encoder])[0], self.training)
+            hidden = lstm_outputs(x, [self.encoder])[0]
+            if not self.attention:  # dropout is per value: only the two states read
+                states = half_dropout(final_states(hidden), self.training)
+                return ModelOutput(self.classifier(states).squeeze(-1))
+            hidden = half_dropout(hidden, self.training)
         else:
             hidden, _ = self.encoder(x.permute(2, 0, 1))  # bins are the sequence: (T, B, 2H)
             hidden = self.dropout(hidden)

@@ -299,25 +299,40 @@ def _backward(
 
 # --- autograd -----------------------------------------------------------------------------
 
+_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
-def stacked_weights(lstms: list[nn.LSTM]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(w_ih (G, I, 4H), w_hh (G, 4H, H), bias (G, 4H)) of the modules' forward directions,
-    then their backward ones; autograd carries the gradients back to the parameters."""
-    pairs = [(lstm, d) for d in ("", "_reverse") for lstm in lstms]
-    w_ih = torch.stack([getattr(m, f"weight_ih_l0{d}").t() for m, d in pairs])
-    w_hh = torch.stack([getattr(m, f"weight_hh_l0{d}") for m, d in pairs])
-    bias = torch.stack(
-        [getattr(m, f"bias_ih_l0{d}") + getattr(m, f"bias_hh_l0{d}") for m, d in pairs]
-    )
+
+def lstm_parameters(lstms: list[nn.LSTM]) -> list[torch.Tensor]:
+    """The modules' parameters in the kernel's order: the forward directions of all
+    modules, then their backward ones; per direction weight_ih, weight_hh, bias_ih,
+    bias_hh."""
+    return [
+        getattr(lstm, f"{name}_l0{d}")
+        for d in ("", "_reverse")
+        for lstm in lstms
+        for name in _NAMES
+    ]
+
+
+def stacked_weights(parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(w_ih (G, I, 4H) = W_ih transposed, w_hh (G, 4H, H), bias (G, 4H) = b_ih + b_hh) as
+    the kernel takes them, from `lstm_parameters` (copies, outside autograd: the Function's
+    backward hands each parameter its own gradient)."""
+    values = [p.detach().numpy() for p in parameters]
+    w_ih = np.stack([w.T for w in values[0::4]])
+    w_hh = np.stack(values[1::4])
+    bias = np.stack(values[2::4]) + np.stack(values[3::4])
     return w_ih, w_hh, bias
 
 
 class LSTMFunction(torch.autograd.Function):
-    """(B, M * I, T) inputs and stacked weights -> (M, T, B, 2H) hidden states."""
+    """(B, M * I, T) inputs and the BiLSTMs' `lstm_parameters` -> (M, T, B, 2H) hidden
+    states; with `keep`, what the backward pass needs is kept."""
 
     @staticmethod
-    def forward(ctx, x, w_ih, w_hh, bias):
+    def forward(ctx, x, keep, *parameters):
         batch, channels, steps = x.shape
+        w_ih, w_hh, bias = stacked_weights(parameters)
         groups, width, hidden = w_hh.shape
         marks, inputs = groups // 2, w_ih.shape[1]
         if x.device.type != "cpu" or x.dtype != torch.float32:
@@ -326,8 +341,6 @@ class LSTMFunction(torch.autograd.Function):
             raise ValueError(
                 "the numba LSTM kernel takes BiLSTMs of 32k units, each reading its own inputs"
             )
-        # forward() runs with grad disabled; needs_input_grad says whether backward follows.
-        keep = any(ctx.needs_input_grad)
         padded = batch + batch % 2
         x_pad = x.detach()
         if padded != batch:
@@ -338,43 +351,80 @@ class LSTMFunction(torch.autograd.Function):
         act = np.empty(groups * steps * padded * width if keep else 1, dtype=np.float32)
         cs = np.empty(slots * padded * hidden, dtype=np.float32)
         hs = np.empty(slots * padded * hidden, dtype=np.float32)
-        w_t = flat(w_hh.transpose(1, 2))
+        w_t = np.ascontiguousarray(w_hh.transpose(0, 2, 1)).reshape(-1)
         _forward(
-            x_np, flat(w_ih), w_t, flat(bias), out.view(-1).numpy(), act, cs, hs,
+            x_np, w_ih.reshape(-1), w_t, bias.reshape(-1), out.view(-1).numpy(), act, cs, hs,
             padded, marks, inputs, steps, hidden, keep,
         )  # fmt: skip
         if keep:
-            ctx.saved = (x_np, act, cs, hs, batch, padded)
-            ctx.save_for_backward(w_ih, w_hh)
+            ctx.saved = (x_np, act, cs, hs, batch, padded, w_ih, w_hh)
         return out if padded == batch else out[:, :, :batch].contiguous()
 
     @staticmethod
     def backward(ctx, grad_out):
-        x_np, act, cs, hs, batch, padded = ctx.saved
-        w_ih, w_hh = ctx.saved_tensors
+        x_np, act, cs, hs, batch, padded, w_ih, w_hh = ctx.saved
         groups, width, hidden = w_hh.shape
         marks, inputs, steps = groups // 2, w_ih.shape[1], grad_out.shape[1]
         grad = grad_out.to(torch.float32).contiguous()
         if padded != batch:
             grad = torch.cat([grad, grad.new_zeros(marks, steps, 1, 2 * hidden)], dim=2)
         dx = np.empty(x_np.size, dtype=np.float32)
-        dw_ih = np.empty(groups * inputs * width, dtype=np.float32)
-        dw_hh = np.empty(groups * width * hidden, dtype=np.float32)
-        dbias = np.empty(groups * width, dtype=np.float32)
+        dw_ih = np.empty((groups, inputs, width), dtype=np.float32)
+        dw_hh = np.empty((groups, width, hidden), dtype=np.float32)
+        dbias = np.empty((groups, width), dtype=np.float32)
         need_dx = ctx.needs_input_grad[0]
         _backward(
-            x_np, flat(w_ih), flat(w_hh), flat(grad), act, cs, hs, dx, dw_ih, dw_hh, dbias,
+            x_np, w_ih.reshape(-1), w_hh.reshape(-1), flat(grad), act, cs, hs,
+            dx, dw_ih.reshape(-1), dw_hh.reshape(-1), dbias.reshape(-1),
             padded, marks, inputs, steps, hidden, need_dx,
         )  # fmt: skip
         grad_x = (
             torch.from_numpy(dx).view(padded, marks * inputs, steps)[:batch] if need_dx else None
         )
-        return (
-            grad_x,
-            torch.from_numpy(dw_ih).view(groups, inputs, width),
-            torch.from_numpy(dw_hh).view(groups, width, hidden),
-            torch.from_numpy(dbias).view(groups, width),
-        )
+        grads = []
+        for g in range(groups):  # each parameter its own tensor (optimizers update in place)
+            grads += [
+                torch.from_numpy(np.ascontiguousarray(dw_ih[g].T)),
+                torch.from_numpy(dw_hh[g].copy()),
+                torch.from_numpy(dbias[g].copy()),
+                torch.from_numpy(dbias[g].copy()),
+            ]
+        return (grad_x, None, *grads)
+
+
+@njit(**JIT)
+def _scale_by_bits(x, bits, out):
+    """out = x * 2 where bit i of `bits` (bit i % 8 of byte i // 8) is set, x * 0 where not."""
+    factors = np.array([0.0, 2.0], dtype=np.float32)
+    n = x.size
+    for j in range(n // 8):
+        byte = bits[j]
+        for k in range(8):
+            out[8 * j + k] = x[8 * j + k] * factors[(byte >> k) & 1]
+    for i in range(n // 8 * 8, n):
+        out[i] = x[i] * factors[(bits[i >> 3] >> (i & 7)) & 1]
+
+
+class BitDropout(torch.autograd.Function):
+    """x times 2 or 0 by the bits of `bits` (uint8, one bit per value), both ways."""
+
+    @staticmethod
+    def forward(ctx, x, bits):
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        _scale_by_bits(flat(x), bits.numpy(), out.view(-1).numpy())
+        ctx.bits = bits
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_in = torch.empty_like(grad, memory_format=torch.contiguous_format)
+        _scale_by_bits(flat(grad.to(torch.float32)), ctx.bits.numpy(), grad_in.view(-1).numpy())
+        return grad_in, None
+
+
+def bit_dropout(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Dropout (p = 0.5) of x by the bits of `bits` in one pass each way (model.half_dropout)."""
+    return BitDropout.apply(x, bits)
 
 
 def lstm_outputs(x: torch.Tensor, lstms: list[nn.LSTM]) -> torch.Tensor:
@@ -382,4 +432,8 @@ def lstm_outputs(x: torch.Tensor, lstms: list[nn.LSTM]) -> torch.Tensor:
     (B, len(lstms) * I, T): their outputs (len(lstms), T, B, 2H), as the modules would
     give them one by one. AttentiveChrome's bin level has one per mark (I = 1); the flat
     LSTM baselines one over all marks."""
-    return LSTMFunction.apply(x, *stacked_weights(lstms))
+    parameters = lstm_parameters(lstms)
+    # Whether a backward pass can follow (inside forward() grad mode is always off, and
+    # needs_input_grad does not say whether it was on).
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *parameters))
+    return LSTMFunction.apply(x, keep, *parameters)
