@@ -126,15 +126,65 @@ REMC_CELLS = 56
 
 
 def full_run_jobs(config: dict) -> dict[str, int]:
+    """Jobs per rule of the full run (the rules with a benchmark file)."""
     marks = len(config.get("marks", MARKS))
     baselines = len([m for m in config.get("models", []) if m != "attentivechrome"])
-    return {
+    jobs = {
         "reads_to_bam": REMC_CELLS * marks,
         "bins_count": REMC_CELLS,
         "train_attentivechrome": REMC_CELLS,
         "train_baseline": REMC_CELLS * baselines,
         "plot_saliency": REMC_CELLS,
     }
+    if config["tracks"]["enabled"]:
+        jobs |= {"bam_coverage": REMC_CELLS * marks, "tracks_attention": REMC_CELLS}
+    if config["qc"]["enabled"]:
+        jobs["qc_multiqc"] = 1
+    return jobs
+
+
+#: The stages of the per-stage table, in pipeline order: (stage, rule).
+STAGES = (
+    ("conversion", "reads_to_bam"),
+    ("counting", "bins_count"),
+    ("AttentiveChrome", "train_attentivechrome"),
+    ("baselines", "train_baseline"),
+    ("saliency", "plot_saliency"),
+    ("coverage tracks", "bam_coverage"),
+    ("attention tracks", "tracks_attention"),
+    ("MultiQC report", "qc_multiqc"),
+)
+
+
+def stage_table(jobs: pd.DataFrame, full_jobs: dict[str, int], cores: int = 2) -> list[str]:
+    """Core-hours of the full run per stage (each baseline model its own row): mean wall
+    seconds per job x the rule's threads x jobs, and hours on `cores` cores."""
+    rows = []
+    for stage, rule in STAGES:
+        measured = jobs[jobs["rule"] == rule]
+        if measured.empty or rule not in full_jobs:
+            continue
+        if rule == "train_baseline":  # one row per model: train/<cell>/<model>-seed<n>
+            models = measured["job"].str.extract(r"/([^/]+)-seed\d+$")[0]
+            groups = list(measured.groupby(models, sort=False))
+            count = REMC_CELLS  # each model once per cell type
+        else:
+            groups, count = [(stage, measured)], full_jobs[rule]
+        for name, part in groups:
+            threads = min(int(part["threads"].iloc[0]), cores)
+            core_hours = part["s"].mean() * threads * count / 3600
+            rows.append((name, count, part["s"].mean(), threads, core_hours))
+    total = sum(row[4] for row in rows)
+    out = [
+        f"| stage | jobs | wall s per job | threads | core-hours | {cores} cores |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    out += [
+        f"| {name} | {count} | {s:,.1f} | {threads} | {hours:,.2f} | {hours / cores:,.2f} h |"
+        for name, count, s, threads, hours in rows
+    ]
+    out.append(f"| **all measured** | | | | **{total:,.2f}** | **{total / cores:,.2f} h** |")
+    return out
 
 
 #: Cores the dry run offers: enough that no rule's threads are cut down to fit.
@@ -286,6 +336,8 @@ def report(path: Path, cores: tuple[int, ...] = (2, 16, 64)) -> str:
         "|---:|---:|",
     ]
     out += [f"| {c} | {projection(jobs, full_jobs, c):,.1f} |" for c in cores]
+    out += ["", "Per stage (core-hours: mean wall seconds per job x threads x jobs):", ""]
+    out += stage_table(jobs, full_jobs)
     measured = sorted(set(jobs["rule"]) - {"?"})
     unmeasured = sorted(set(full_jobs) - set(measured))
     out += [

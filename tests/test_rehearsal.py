@@ -210,6 +210,7 @@ def test_report_on_fake_benchmarks(tmp_path):
     (bench / "train/E003").mkdir(parents=True)
     (bench / "bam/E003/H3K4me3.tsv").write_text(BENCHMARK.format(s=50.0, rss=3500.5))
     (bench / "train/E003/attentivechrome-seed1.tsv").write_text(BENCHMARK.format(s=30.0, rss=800.0))
+    (bench / "train/E003/lstm-seed1.tsv").write_text(BENCHMARK.format(s=36.0, rss=500.0))
     text = rehearsal.report(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| reads_to_bam")]
     assert rows == [
@@ -217,8 +218,14 @@ def test_report_on_fake_benchmarks(tmp_path):
     ]
     row = "| train_attentivechrome | train/E003/attentivechrome-seed1 | 30.0 | 800 | 2,000 |"
     assert row in text
-    # 280 BAMs x 50 s x 1 thread (the fast writer) + 56 trainings x 30 s, on 2 cores.
-    hours_2 = (280 * 50 * 1 + 56 * 30) / 2 / 3600
+    # 280 BAMs x 50 s x 1 thread (the fast writer) + 56 trainings x 30 s + 4 x 56 baseline
+    # trainings x 36 s (the LSTM's time stands for every baseline's), on 2 cores.
+    hours_2 = (280 * 50 * 1 + 56 * 30 + 224 * 36) / 2 / 3600
     assert f"| 2 | {hours_2:,.1f} |" in text
+    # Per stage: the conversion's 280 x 50 s, the LSTM's 56 x 36 s (as measured, one model).
+    assert "| conversion | 280 | 50.0 | 1 | 3.89 | 1.94 h |" in text
+    assert "| lstm | 56 | 36.0 | 1 | 0.56 | 0.28 h |" in text
+    total = (280 * 50 + 56 * 30 + 56 * 36) / 3600
+    assert f"| **all measured** | | | | **{total:,.2f}** | **{total / 2:,.2f} h** |" in text
     assert "| 64 |" in text and "Assumptions" in text and "downloads" in text
     assert "Not measured here" in text and "bins_count" in text
