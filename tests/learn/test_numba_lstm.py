@@ -14,13 +14,23 @@ of either sign.
 from __future__ import annotations
 
 import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from attentivechrome.learn.model import AttentiveChrome, FlatLSTM, FlatLSTMAttention
-from attentivechrome.learn.numba_lstm import lstm_outputs, lstm_parameters, stacked_weights
+from attentivechrome.learn.numba_lstm import (
+    LANES,
+    lstm_outputs,
+    lstm_parameters,
+    stacked_weights,
+)
 from helpers import assert_as_exact_as_reference
 
 torch.set_num_threads(1)
@@ -152,3 +162,25 @@ def test_unsupported_input_is_refused():
         lstm_outputs(counts(2, marks=4), lstms_of(1, 5, 32))
     with pytest.raises(ValueError, match="float32"):
         lstm_outputs(counts(2).double(), list(AttentiveChrome().bin_encoders))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("ATTENTIVECHROME_NUMBA_LANES" in os.environ, reason="already the other width")
+def test_the_other_vector_width_passes_the_same_comparisons():
+    """The kernel runs on 16-float vectors where the CPU has AVX-512 and on 8 elsewhere:
+    this module's comparisons with nn.LSTM, run again at the width this CPU does not pick
+    (ATTENTIVECHROME_NUMBA_LANES, which also keeps those kernels out of numba's cache)."""
+    other = "8" if LANES == 16 else "16"
+    env = {**os.environ, "ATTENTIVECHROME_NUMBA_LANES": other}
+    probe = "from attentivechrome.learn.numba_lstm import LANES; print(LANES)"
+    lanes = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert lanes.stdout.split() == [other], lanes.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+         "-k", "equal_nn_lstm or other_sizes or without_autograd", "-m", "not slow"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b9 passed", result.stdout), result.stdout

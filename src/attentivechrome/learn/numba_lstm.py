@@ -17,23 +17,26 @@ How the kernel is built:
 
 - One LSTM at a time, all of its steps, so that its weights (W_hh is 16 KB) and state
   stay in L1 cache; the LSTMs are independent, so nothing is gained by interleaving them.
-- Per step, a fused micro-kernel per two genes and eight units: eight accumulators (the
-  i, f, g, o pre-activations of both genes) start from bias + x @ W_ih^T, take the
+- Per step, a fused micro-kernel per two genes and LANES units: eight vector accumulators
+  (the i, f, g, o pre-activations of both genes) start from bias + x @ W_ih^T, take the
   recurrent product h_prev @ W_hh^T as H rank-one updates in registers, and end in the
   activations, the cell and the hidden state, written straight into the output layout.
 - Backward walks the steps in reverse: per step and gene the gate gradients (fused, the
-  same shape), then two register-blocked products, dh_prev = dgates @ W_hh and
-  dW_hh += dgates^T @ h_prev, so no per-step gate gradients are kept. What the forward
+  same shape), then two register-blocked products, dh_prev = dgates @ W_hh (blocks of four
+  genes x 2 LANES units) and dW_hh += dgates^T @ h_prev (four gate rows x 2 LANES units),
+  so no per-step gate gradients are kept. What the forward
   pass kept (8 MB per batch of 16, more than an L2 cache holds) is prefetched a step
   ahead.
-- The arithmetic is on vectors of 8 floats (`numba_vector.f32x8`), so that a
-  micro-kernel's accumulators stay in registers.
+- The arithmetic is on vectors of LANES floats, 16 where the CPU has AVX-512 and 8
+  elsewhere (`numba_vector.HOST_LANES`), so that a micro-kernel's accumulators stay in
+  registers. The two widths sum in other orders: their results differ by float32
+  rounding (about 3e-7 of the largest value), each as close to nn.LSTM as the tests ask.
 - tanh and the sigmoid are an odd rational approximation of tanh (Eigen's, clamped at
   +-7.9; sigmoid(x) = (1 + tanh(x / 2)) / 2) in plain arithmetic, absolute error below
   3.1e-7 (float32 itself: 6e-8 near 1), because libm's tanhf and expf do not vectorise.
 - numba compiles the kernel on first use and caches it (`numba_vector.JIT`).
-- The batch is padded to an even count (two genes per micro-kernel); a padded gene gets
-  zero output gradients and so adds nothing to any gradient.
+- The batch is padded to a multiple of GENE_BLOCK (four); a padded gene gets zero output
+  gradients and so adds nothing to any gradient.
 """
 
 from __future__ import annotations
@@ -44,22 +47,32 @@ from numba import njit
 from torch import nn
 
 from attentivechrome.learn.numba_vector import (
+    HOST_LANES,
+    HOST_LANES_DETECTED,
     JIT,
     flat,
+    lanes,
     prefetch,
     vfma,
-    vload,
     vmax,
     vmin,
-    vsplat,
     vstore,
     vsum,
 )
 
+#: Floats per vector: 16 on CPUs with AVX-512, else 8 (numba_vector.HOST_LANES).
+LANES = HOST_LANES
+vload, vsplat = lanes(LANES).vload, lanes(LANES).vsplat
+# A width other than the CPU's own (a test's override) compiles afresh, never from or into
+# the cache of the CPU's width.
+KERNEL_JIT = JIT if HOST_LANES_DETECTED else {**JIT, "cache": False}
+#: Genes per block of the backward pass's products: the batch is padded to a multiple.
+GENE_BLOCK = 4
+
 # --- the kernel ---------------------------------------------------------------------------
 
 
-@njit(inline="always", **JIT)
+@njit(inline="always", **KERNEL_JIT)
 def _tanh(x):
     clamp = np.float32(7.90531110763549805)
     x = vmin(vmax(x, vsplat(-clamp)), vsplat(clamp))
@@ -76,13 +89,13 @@ def _tanh(x):
     return p * x / q
 
 
-@njit(inline="always", **JIT)
+@njit(inline="always", **KERNEL_JIT)
 def _sigmoid(x):
     half = vsplat(0.5)
     return vfma(_tanh(x * half), half, half)
 
 
-@njit(inline="always", **JIT)
+@njit(inline="always", **KERNEL_JIT)
 def _load4(array, index, stride):
     """Four vectors `stride` floats apart."""
     return (
@@ -93,7 +106,7 @@ def _load4(array, index, stride):
     )
 
 
-@njit(inline="always", **JIT)
+@njit(inline="always", **KERNEL_JIT)
 def _store4(array, index, stride, vectors):
     a, b, c, d = vectors
     vstore(array, index, a)
@@ -102,7 +115,7 @@ def _store4(array, index, stride, vectors):
     vstore(array, index + 3 * stride, d)
 
 
-@njit(inline="always", **JIT)
+@njit(inline="always", **KERNEL_JIT)
 def _fma4(scale, vectors, sums):
     """sums + scale * vectors, four vectors at once."""
     a, b, c, d = vectors
@@ -110,16 +123,9 @@ def _fma4(scale, vectors, sums):
     return vfma(scale, a, p), vfma(scale, b, q), vfma(scale, c, r), vfma(scale, d, s)
 
 
-@njit(inline="always", **JIT)
-def _add4(vectors, others):
-    a, b, c, d = vectors
-    p, q, r, s = others
-    return a + p, b + q, c + r, d + s
-
-
-@njit(inline="always", **JIT)
+@njit(inline="always", **KERNEL_JIT)
 def _cell(pre, cs, hs, out, act, c_prev, c_row, h_row, o_row, a_row, keep, hidden):
-    """Activations, cell and hidden state of eight units of one gene, from the four gate
+    """Activations, cell and hidden state of LANES units of one gene, from the four gate
     pre-activations; stores the states (and, with keep, the activations)."""
     i, f, g, o = _sigmoid(pre[0]), _sigmoid(pre[1]), _tanh(pre[2]), _sigmoid(pre[3])
     c = vfma(f, vload(cs, c_prev), i * g)
@@ -131,17 +137,48 @@ def _cell(pre, cs, hs, out, act, c_prev, c_row, h_row, o_row, a_row, keep, hidde
         _store4(act, a_row, hidden, (i, f, g, o))
 
 
-@njit(**JIT)
+@njit(inline="always", **KERNEL_JIT)
+def _products(scales, first, j_step, k_step, rows, row, row_step, count):
+    """A register block of the backward pass's two products: for j < 4, the sums over k <
+    count of scales[first + j * j_step + k * k_step] times the two vectors rows[row + k *
+    row_step + (0 | LANES)]; (j = 0 low, j = 0 high, j = 1 low, ..., j = 3 high)."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = vsplat(0.0)
+    for k in range(count):
+        low = vload(rows, row + k * row_step)
+        high = vload(rows, row + k * row_step + LANES)
+        at = first + k * k_step
+        g0, g1 = vsplat(scales[at]), vsplat(scales[at + j_step])
+        g2, g3 = vsplat(scales[at + 2 * j_step]), vsplat(scales[at + 3 * j_step])
+        a0, a1 = vfma(g0, low, a0), vfma(g0, high, a1)
+        a2, a3 = vfma(g1, low, a2), vfma(g1, high, a3)
+        a4, a5 = vfma(g2, low, a4), vfma(g2, high, a5)
+        a6, a7 = vfma(g3, low, a6), vfma(g3, high, a7)
+    return a0, a1, a2, a3, a4, a5, a6, a7
+
+
+@njit(inline="always", **KERNEL_JIT)
+def _put(array, index, step, sums, add):
+    """Writes (or with add, adds) _products' block: pair j at index + j * step."""
+    for j in range(4):
+        low, high = sums[2 * j], sums[2 * j + 1]
+        at = index + j * step
+        if add:
+            low, high = low + vload(array, at), high + vload(array, at + LANES)
+        vstore(array, at, low)
+        vstore(array, at + LANES, high)
+
+
+@njit(**KERNEL_JIT)
 def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, inputs, steps, hidden, keep):
     """All 2 * marks LSTMs over all steps; every array flat (1-D, C order).
 
-    x (B, M * I, T) inputs, B even; w_ih (G, I, 4H) = W_ih transposed; bias (G, 4H) =
-    b_ih + b_hh; w_t (G, H, 4H) = W_hh transposed; LSTM g reads the I channels of group
-    m = g % M (from m * I on), forward in time for g < M, backward after. Writes out (M,
-    T, B, 2H). With keep, cs and hs are (G, T + 1, B, H), slot
-    s + 1 the state after processing step s and slot 0 zero, and act (G, T, B, 4H) gets
-    sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) of every step; without keep, cs and hs
-    are (2, B, H), used in turn, and act is not touched.
+    x (B, M * I, T) inputs, B a multiple of GENE_BLOCK; w_ih (G, I, 4H) = W_ih
+    transposed; bias (G, 4H) = b_ih + b_hh; w_t (G, H, 4H) = W_hh transposed; LSTM g reads
+    the I channels of group m = g % M (from m * I on), forward in time for g < M, backward
+    after. Writes out (M, T, B, 2H). With keep, cs and hs are (G, T + 1, B, H), slot s + 1
+    the state after processing step s and slot 0 zero, and act (G, T, B, 4H) gets
+    sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) of every step; without keep, cs and hs are
+    (2, B, H), used in turn, and act is not touched.
     """
     width = 4 * hidden
     state = batch * hidden
@@ -158,7 +195,7 @@ def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, inputs, steps, 
             for b in range(0, batch, 2):
                 in0 = ((b * marks + m) * inputs) * steps + t  # channel m * I of gene b
                 in1 = in0 + marks * inputs * steps  # and of gene b + 1
-                for u in range(0, hidden, 8):
+                for u in range(0, hidden, LANES):
                     pre0 = pre1 = _load4(bias, g * width + u, hidden)
                     for i in range(inputs):
                         scale = _load4(w_ih, (g * inputs + i) * width + u, hidden)
@@ -177,7 +214,7 @@ def _forward(x, w_ih, w_t, bias, out, act, cs, hs, batch, marks, inputs, steps, 
                               a_row, keep, hidden)  # fmt: skip
 
 
-@njit(**JIT)
+@njit(**KERNEL_JIT)
 def _backward(
     x, w_ih, w_hh, grad_out, act, cs, hs, dx, dw_ih, dw_hh, dbias, batch, marks, inputs, steps,
     hidden, need_dx,
@@ -214,7 +251,7 @@ def _backward(
             t = steps - 1 - s if direction else s
             prev = base + s * state
             cur = prev + state
-            # Gate gradients per gene, eight units at a time.
+            # Gate gradients per gene, LANES units at a time.
             for b in range(batch):
                 if s > 0:  # the previous step's activations and cells, 512 + 128 bytes per gene
                     ahead = ((g * steps + s - 1) * batch + b) * width
@@ -222,7 +259,7 @@ def _backward(
                         prefetch(act, ahead + line)
                     prefetch(cs, prev - state + b * hidden)
                     prefetch(cs, prev - state + b * hidden + 16)
-                for u in range(0, hidden, 8):
+                for u in range(0, hidden, LANES):
                     row = b * hidden + u
                     i, f, gg, o = _load4(act, ((g * steps + s) * batch + b) * width + u, hidden)
                     tc = _tanh(vload(cs, cur + row))
@@ -239,52 +276,41 @@ def _backward(
                     at = ((b * marks + m) * inputs) * steps + t
                     for i in range(inputs):
                         dot = zero
-                        for r in range(0, width, 8):
+                        for r in range(0, width, LANES):
                             w_in = vload(w_ih, (g * inputs + i) * width + r)
                             dot = vfma(vload(dgates, b * width + r), w_in, dot)
                         dx[at + i * steps] += vsum(dot)
             # dbias += the gate gradients summed over genes; dw_ih += the same times x.
-            for r in range(0, width, 16):
+            for r in range(0, width, 2 * LANES):
                 sb0, sb1 = zero, zero
                 for b in range(batch):
                     sb0 = sb0 + vload(dgates, b * width + r)
-                    sb1 = sb1 + vload(dgates, b * width + r + 8)
+                    sb1 = sb1 + vload(dgates, b * width + r + LANES)
                 vstore(part_b, r, vload(part_b, r) + sb0)
-                vstore(part_b, r + 8, vload(part_b, r + 8) + sb1)
+                vstore(part_b, r + LANES, vload(part_b, r + LANES) + sb1)
             for i in range(inputs):
-                for r in range(0, width, 16):
+                for r in range(0, width, 2 * LANES):
                     sw0, sw1 = zero, zero
                     for b in range(batch):
                         xv = vsplat(x[((b * marks + m) * inputs + i) * steps + t])
                         sw0 = vfma(xv, vload(dgates, b * width + r), sw0)
-                        sw1 = vfma(xv, vload(dgates, b * width + r + 8), sw1)
+                        sw1 = vfma(xv, vload(dgates, b * width + r + LANES), sw1)
                     at = i * width + r
                     vstore(part_ih, at, vload(part_ih, at) + sw0)
-                    vstore(part_ih, at + 8, vload(part_ih, at + 8) + sw1)
-            # dh_prev = dgates @ W_hh, per block of two genes x 32 units, over the 4H gates.
+                    vstore(part_ih, at + LANES, vload(part_ih, at + LANES) + sw1)
+            # dh_prev = dgates @ W_hh, per block of four genes x 2 LANES units, over the 4H
+            # gates: the four genes' gradients times two vectors of W_hh's row.
             if s > 0:
-                for b in range(0, batch, 2):
-                    for kc in range(0, hidden, 32):
-                        acc0 = (zero, zero, zero, zero)
-                        acc1 = (zero, zero, zero, zero)
-                        for r in range(width):
-                            rows = _load4(w_hh, w0 + r * hidden + kc, 8)
-                            acc0 = _fma4(vsplat(dgates[b * width + r]), rows, acc0)
-                            acc1 = _fma4(vsplat(dgates[(b + 1) * width + r]), rows, acc1)
-                        _store4(dh_rec, b * hidden + kc, 8, acc0)
-                        _store4(dh_rec, (b + 1) * hidden + kc, 8, acc1)
-            # dW_hh += dgates^T @ h_prev, per block of two gate rows x 32 units, over genes.
-            for r in range(0, width, 2):
-                for kc in range(0, hidden, 32):
-                    acc0 = (zero, zero, zero, zero)
-                    acc1 = (zero, zero, zero, zero)
-                    for b in range(batch):
-                        h_prev = _load4(hs, prev + b * hidden + kc, 8)
-                        acc0 = _fma4(vsplat(dgates[b * width + r]), h_prev, acc0)
-                        acc1 = _fma4(vsplat(dgates[b * width + r + 1]), h_prev, acc1)
-                    at = r * hidden + kc
-                    _store4(part_hh, at, 8, _add4(_load4(part_hh, at, 8), acc0))
-                    _store4(part_hh, at + hidden, 8, _add4(_load4(part_hh, at + hidden, 8), acc1))
+                for b in range(0, batch, GENE_BLOCK):
+                    for kc in range(0, hidden, 2 * LANES):
+                        sums = _products(dgates, b * width, width, 1, w_hh, w0 + kc, hidden, width)
+                        _put(dh_rec, b * hidden + kc, hidden, sums, False)
+            # dW_hh += dgates^T @ h_prev, per block of four gate rows x 2 LANES units, over
+            # genes: the four rows' gradients times two vectors of the gene's h_prev.
+            for r in range(0, width, 4):
+                for kc in range(0, hidden, 2 * LANES):
+                    sums = _products(dgates, r, 1, width, hs, prev + kc, hidden, batch)
+                    _put(part_hh, r * hidden + kc, hidden, sums, True)
             if (steps - s) % 10 == 0 or s == 0:  # a block of steps is complete
                 for j in range(width * hidden):
                     dw_hh[w0 + j] += part_hh[j]
@@ -341,10 +367,10 @@ class LSTMFunction(torch.autograd.Function):
             raise ValueError(
                 "the numba LSTM kernel takes BiLSTMs of 32k units, each reading its own inputs"
             )
-        padded = batch + batch % 2
+        padded = -(-batch // GENE_BLOCK) * GENE_BLOCK
         x_pad = x.detach()
         if padded != batch:
-            x_pad = torch.cat([x_pad, x_pad.new_zeros(1, channels, steps)])
+            x_pad = torch.cat([x_pad, x_pad.new_zeros(padded - batch, channels, steps)])
         x_np = flat(x_pad)
         out = torch.empty(marks, steps, padded, 2 * hidden)
         slots = groups * (steps + 1) if keep else 2
@@ -367,7 +393,7 @@ class LSTMFunction(torch.autograd.Function):
         marks, inputs, steps = groups // 2, w_ih.shape[1], grad_out.shape[1]
         grad = grad_out.to(torch.float32).contiguous()
         if padded != batch:
-            grad = torch.cat([grad, grad.new_zeros(marks, steps, 1, 2 * hidden)], dim=2)
+            grad = torch.cat([grad, grad.new_zeros(marks, steps, padded - batch, 2 * hidden)], 2)
         dx = np.empty(x_np.size, dtype=np.float32)
         dw_ih = np.empty((groups, inputs, width), dtype=np.float32)
         dw_hh = np.empty((groups, width, hidden), dtype=np.float32)

@@ -1,72 +1,115 @@
-"""A vector of 8 float32 for numba, and what the numba kernels share.
+"""Vectors of float32 for numba (8 or 16 lanes), and what the numba kernels share.
 
-An `f32x8` (numba type `F32x8Type`) comes from `vload` (8 consecutive floats of a 1-D
-float32 array) or `vsplat` (8 copies of a number), combines with +, -, *, /, `vfma`
-(fused multiply-add), `vmin` and `vmax`, and ends in `vstore` or `vsum` (`vdot`: the dot
-product of two arrays' stretches); `prefetch` asks for a cache line ahead of use. LLVM
-lowers it to one AVX register, two SSE registers on x86 without AVX, or two NEON
-registers on ARM. The kernels need it because numba's own
-loop vectoriser keeps no accumulator in a register: numba's arrays may alias, so every
-update goes back to memory (measured in benchmarks/README.md).
+A vector (numba type `F32xNType`, `f32x8` for 8 lanes) comes from `vload` (consecutive
+floats of a 1-D float32 array) or `vsplat` (copies of a number), combines with +, -, *, /,
+`vfma` (fused multiply-add), `vmin` and `vmax`, and ends in `vstore` or `vsum` (`vdot`: the
+dot product of two arrays' stretches); `prefetch` asks for a cache line ahead of use.
+`vload` and `vsplat` here make 8 lanes, which LLVM lowers to one AVX register (two SSE
+registers on x86 without AVX, two NEON registers on ARM); `lanes(16)` gives the `vload`
+and `vsplat` of 16-lane vectors, one AVX-512 register, and `HOST_LANES` is 16 where the
+CPU has AVX-512, else 8. Every other operation takes either width. The kernels need
+vectors because numba's own loop vectoriser keeps no accumulator in a register: numba's
+arrays may alias, so every update goes back to memory (measured in benchmarks/README.md).
 
-`JIT` holds the numba options of every kernel: fast math, numpy's error model, no GIL,
-and a cache on disk beside the module that defines the kernel (or in NUMBA_CACHE_DIR), so
-that only the first process compiles. numba checks only that module's own file before
-using its cache: after a change here, delete the cached kernels
-(`src/attentivechrome/__pycache__/numba_*.nb[ic]`). `flat` is the view of a tensor that
-the kernels take: flat, C order, float32 numpy.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
+import os
+from types import SimpleNamespace
 
 import numpy as np
 import torch
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
+# `JIT` holds the numba options of every kernel: fast math, numpy's error model, no GIL,
+# and a cache on disk beside the module that defines the kernel (or in NUMBA_CACHE_DIR), so
+# that only the first process compiles (numba keys it by the CPU too). numba checks only
+# that module's own file before using its cache: after a change here, delete the cached
+# kernels (`src/attentivechrome/learn/__pycache__/numba_*.nb[ic]`).
 JIT = {"cache": True, "fastmath": True, "error_model": "numpy", "nogil": True}
 
 
-class F32x8Type(types.Type):
-    def __init__(self):
-        super().__init__(name="f32x8")
+class F32xNType(types.Type):
+    def __init__(self, lanes: int):
+        self.lanes = lanes
+        super().__init__(name=f"f32x{lanes}")
 
 
-f32x8 = F32x8Type()
-_VEC = ir.VectorType(ir.FloatType(), 8)
-
-
-@register_model(F32x8Type)
-class _F32x8Model(models.PrimitiveModel):
+@register_model(F32xNType)
+class _VectorModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VEC)
+        super().__init__(dmm, fe_type, ir.VectorType(ir.FloatType(), fe_type.lanes))
 
 
-def _vector_pointer(context, builder, array_type, array, index):
+def _vector_pointer(context, builder, array_type, array, index, vector: ir.VectorType):
     data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(data, [index]), _VEC.as_pointer())
+    return builder.bitcast(builder.gep(data, [index]), vector.as_pointer())
 
 
-@intrinsic
-def vload(typingctx, array, index):
-    """The 8 floats of a 1-D float32 array from `index` on (no bounds check)."""
+@functools.cache
+def lanes(n: int) -> SimpleNamespace:
+    """`vload` and `vsplat` of n-lane vectors (n = 8 or 16), and their numba type."""
+    vector_type = F32xNType(n)
+    vector = ir.VectorType(ir.FloatType(), n)
 
-    def codegen(context, builder, sig, args):
-        return builder.load(_vector_pointer(context, builder, sig.args[0], *args), align=4)
+    @intrinsic
+    def vload(typingctx, array, index):
+        """The n floats of a 1-D float32 array from `index` on (no bounds check)."""
 
-    return f32x8(array, index), codegen
+        def codegen(context, builder, sig, args):
+            pointer = _vector_pointer(context, builder, sig.args[0], *args, vector)
+            return builder.load(pointer, align=4)
+
+        return vector_type(array, index), codegen
+
+    @intrinsic
+    def vsplat(typingctx, value):
+        """n copies of a number."""
+
+        def codegen(context, builder, sig, args):
+            scalar = context.cast(builder, args[0], sig.args[0], types.float32)
+            undefined = ir.Constant(vector, ir.Undefined)
+            first = builder.insert_element(undefined, scalar, ir.IntType(32)(0))
+            zeros = ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n)
+            return builder.shuffle_vector(first, undefined, zeros)
+
+        return vector_type(value), codegen
+
+    return SimpleNamespace(vload=vload, vsplat=vsplat, type=vector_type)
+
+
+def _host_lanes() -> int:
+    """16 where the CPU has AVX-512 (binding.get_host_cpu_features), else 8; the variable
+    ATTENTIVECHROME_NUMBA_LANES (8 or 16) overrides it, for tests of the other width."""
+    asked = os.environ.get("ATTENTIVECHROME_NUMBA_LANES")
+    if asked:
+        if asked not in ("8", "16"):
+            raise ValueError(f"ATTENTIVECHROME_NUMBA_LANES must be 8 or 16, got {asked!r}")
+        return int(asked)
+    return 16 if binding.get_host_cpu_features().get("avx512f", False) else 8
+
+
+HOST_LANES = _host_lanes()
+#: Whether HOST_LANES is the CPU's own width (an override must not share cached kernels).
+HOST_LANES_DETECTED = "ATTENTIVECHROME_NUMBA_LANES" not in os.environ
+
+_eight = lanes(8)
+f32x8 = _eight.type
+vload, vsplat = _eight.vload, _eight.vsplat
 
 
 @intrinsic
 def vstore(typingctx, array, index, vector):
-    """Writes 8 floats into a 1-D float32 array from `index` on (no bounds check)."""
+    """Writes a vector into a 1-D float32 array from `index` on (no bounds check)."""
 
     def codegen(context, builder, sig, args):
-        pointer = _vector_pointer(context, builder, sig.args[0], args[0], args[1])
+        pointer = _vector_pointer(context, builder, sig.args[0], args[0], args[1], args[2].type)
         builder.store(args[2], pointer, align=4)
         return context.get_dummy_value()
 
@@ -74,38 +117,26 @@ def vstore(typingctx, array, index, vector):
 
 
 @intrinsic
-def vsplat(typingctx, value):
-    """8 copies of a number."""
-
-    def codegen(context, builder, sig, args):
-        scalar = context.cast(builder, args[0], sig.args[0], types.float32)
-        undefined = ir.Constant(_VEC, ir.Undefined)
-        first = builder.insert_element(undefined, scalar, ir.IntType(32)(0))
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
-        return builder.shuffle_vector(first, undefined, zeros)
-
-    return f32x8(value), codegen
-
-
-@intrinsic
 def vfma(typingctx, a, b, c):
     """a * b + c, fused where the CPU has FMA (llvm.fmuladd)."""
 
     def codegen(context, builder, sig, args):
-        signature = ir.FunctionType(_VEC, [_VEC, _VEC, _VEC])
-        function = cgutils.get_or_insert_function(builder.module, signature, "llvm.fmuladd.v8f32")
+        vector = args[0].type
+        signature = ir.FunctionType(vector, [vector, vector, vector])
+        name = f"llvm.fmuladd.v{vector.count}f32"
+        function = cgutils.get_or_insert_function(builder.module, signature, name)
         return builder.call(function, args)
 
-    return f32x8(a, b, c), codegen
+    return a(a, b, c), codegen
 
 
 @intrinsic
 def vsum(typingctx, vector):
-    """The sum of the 8 elements (float32)."""
+    """The sum of the elements (float32)."""
 
     def codegen(context, builder, sig, args):
         total = builder.extract_element(args[0], ir.IntType(32)(0))
-        for lane in range(1, 8):
+        for lane in range(1, args[0].type.count):
             total = builder.fadd(total, builder.extract_element(args[0], ir.IntType(32)(lane)))
         return total
 
@@ -143,7 +174,7 @@ def _elementwise(instruction: str):
         def codegen(context, builder, sig, args):
             return getattr(builder, instruction)(*args)
 
-        return f32x8(a, b), codegen
+        return a(a, b), codegen
 
     return function
 
@@ -154,7 +185,7 @@ def _select(comparison: str):
         def codegen(context, builder, sig, args):
             return builder.select(builder.fcmp_ordered(comparison, *args), *args)
 
-        return f32x8(a, b), codegen
+        return a(a, b), codegen
 
     return function
 
@@ -165,7 +196,7 @@ vmin, vmax = _select("<"), _select(">")
 def _overload_operator(python_operator, function) -> None:
     @overload(python_operator)
     def implementation(a, b):
-        if isinstance(a, F32x8Type) and isinstance(b, F32x8Type):
+        if isinstance(a, F32xNType) and a == b:
             return lambda a, b: function(a, b)
 
 
