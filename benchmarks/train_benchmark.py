@@ -6,10 +6,10 @@ schedule, then scoring the validation genes) of AttentiveChrome, DeepChrome, LST
 LSTM-Attn on both kernels (`train.kernel`: torch and numba), interleaved round by round,
 and prints each model's epoch on both, their ratio and the core-hours of 56 cell types;
 `--genes` takes fewer genes per split (the core-hours are scaled to 6601). Findings
-(issue 28, Xeon VM, 2026-12-06, 3 rounds at 6601 genes, CPU time): DeepChrome 8.3 -> 0.70 s
-per epoch (11.9x), AttentiveChrome 9.7 -> 6.5 s (1.52x), LSTM 2.2 -> 1.6 s (1.39x),
-LSTM-Attn 2.3 -> 1.6 s (1.40x); benchmarks/README.md has the table and where the LSTM
-baselines' time goes.
+(issue 28, Xeon VM alone, 2026-12-07, 3 rounds at 6601 genes, CPU time, 16-float vectors):
+DeepChrome 9.96 -> 0.76 s per epoch (12.6x), AttentiveChrome 9.43 -> 4.79 s (1.97x), LSTM
+2.34 -> 1.25 s (1.79x), LSTM-Attn 2.46 -> 1.43 s (1.77x); benchmarks/README.md has the
+table and where the LSTM baselines' time goes.
 
 The rest of the script compares AttentiveChrome layouts.
 The five per-mark BiLSTMs can be run in several ways that compute the same function
