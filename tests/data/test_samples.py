@@ -16,6 +16,7 @@ from attentivechrome.data.bam_conversion import reads_to_bam, sort_bam
 from attentivechrome.data.samples import (
     FORMATS,
     RESULTS_ENTRIES,
+    TRACKS_ENTRIES,
     read_sample_sheet,
     reads_from_pattern,
 )
@@ -116,6 +117,7 @@ def sheet_of(tmp_path, files, cells_marks) -> Path:
         ("A", "K4.rep1", r"mark 'K4.rep1' ends like a replicate's file name \(.rep1\)"),
         ("reference", "K4", r"cell type 'reference' is an entry of the results folder"),
         ("Logs", "K4", r"cell type 'Logs' is an entry of the results folder"),
+        ("hub.txt", "K4", r"cell type 'hub.txt' is an entry of the tracks folder"),
     ],
 )
 def test_names_that_cannot_name_files_are_refused(tmp_path, files, cell, mark, message):
@@ -370,9 +372,14 @@ def rule_paths() -> list[list[str]]:
     """Every path pattern the rules write under the results folder, as its components, with
     the cell type's and the replicate's wildcards spelt {cell} and {reads}."""
     text = "\n".join(p.read_text() for p in sorted((REPO / "workflow/rules").glob("*.smk")))
-    folders = {"LOGS": "logs", "BENCHMARKS": "benchmarks", "PLOTS": "plots", "RESULTS": ""}
+    folders = {
+        "LOGS": "logs", "BENCHMARKS": "benchmarks", "PLOTS": "plots", "TRACKS": "tracks",
+        "RESULTS": "",
+    }  # fmt: skip
     paths = []
-    for root, rest in re.findall(r'f"\{(RESULTS|LOGS|BENCHMARKS|PLOTS)\}/([^"]*)"', text):
+    for root, rest in re.findall(r'f"\{(RESULTS|LOGS|BENCHMARKS|PLOTS|TRACKS)\}/([^"]*)"', text):
+        if rest == "{path}":  # the tracks' files of track_paths(), under cell types' folders
+            continue
         rest = rest.replace("{{", "{").replace("}}", "}").replace("{wildcards.cell}", "{cell}")
         rest = rest.replace("{reads.name}", "{cell}/{reads}")
         # A replicate is named {cell}/{reads}, a pooled mark {cell}/{mark}.
@@ -399,5 +406,7 @@ def test_rule_paths_hold_names_whole_so_distinct_names_are_distinct_files():
     for folder, names in entries.items():
         if any(name.startswith("{cell}") for name in names):
             fixed = {name for name in names if not name.startswith("{cell}")}
-            allowed = set(RESULTS_ENTRIES) if folder == () else set()
+            allowed = {(): set(RESULTS_ENTRIES), ("tracks",): set(TRACKS_ENTRIES)}.get(
+                folder, set()
+            )
             assert fixed <= allowed, f"{'/'.join(folder)}/ holds {fixed} beside cell types"

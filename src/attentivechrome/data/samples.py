@@ -78,6 +78,8 @@ RESULTS_ENTRIES = (
     "summary.tsv",
     "tracks",
 )
+#: Entries of the tracks folder beside the cell types' folders (results/tracks/{cell}/).
+TRACKS_ENTRIES = ("genomes.txt", "hub.txt", "igv_session.xml", "predict", "trackDb.txt")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _BAM_MAGIC = b"BAM\x01"
 _CRAM_MAGIC = b"CRAM"
@@ -194,6 +196,11 @@ def name_problem(name: str, what: str) -> str | None:
         return (
             f"cell type {name!r} is an entry of the results folder itself (results/{name}); "
             f"choose another name (none of {', '.join(RESULTS_ENTRIES)})"
+        )
+    if what == "cell type" and name.casefold() in TRACKS_ENTRIES:
+        return (
+            f"cell type {name!r} is an entry of the tracks folder (results/tracks/{name}); "
+            f"choose another name (none of {', '.join(TRACKS_ENTRIES)})"
         )
     return None
 
