@@ -24,9 +24,8 @@ How the kernel is built:
 - Backward walks the steps in reverse: per step and gene the gate gradients (fused, the
   same shape), then two register-blocked products, dh_prev = dgates @ W_hh (blocks of four
   genes x 2 LANES units) and dW_hh += dgates^T @ h_prev (four gate rows x 2 LANES units),
-  so no per-step gate gradients are kept. What the forward
-  pass kept (8 MB per batch of 16, more than an L2 cache holds) is prefetched a step
-  ahead.
+  so no per-step gate gradients are kept. What the forward pass kept (8 MB per batch of
+  16, more than an L2 cache holds) is prefetched a step ahead.
 - The arithmetic is on vectors of LANES floats, 16 where the CPU has AVX-512 and 8
   elsewhere (`numba_vector.HOST_LANES`), so that a micro-kernel's accumulators stay in
   registers. The two widths sum in other orders: their results differ by float32

@@ -10,7 +10,7 @@ and `vsplat` of 16-lane vectors, one AVX-512 register, and `HOST_LANES` is 16 wh
 CPU has AVX-512, else 8. Every other operation takes either width. The kernels need
 vectors because numba's own loop vectoriser keeps no accumulator in a register: numba's
 arrays may alias, so every update goes back to memory (measured in benchmarks/README.md).
-
+`flat` is the view of a tensor that the kernels take: flat, C order, float32 numpy.
 """
 
 from __future__ import annotations
