@@ -91,13 +91,18 @@ def attention_entries(
     bin_start = bin_start + np.arange(n_bins, dtype=np.int64)[None, :] * bin_size
     start = np.maximum(bin_start, parts["start"].to_numpy()[:, None])
     end = np.minimum(bin_start + bin_size, parts["end"].to_numpy()[:, None])
-    chrom = np.repeat(genes["chrom"].to_numpy(str), n_bins)
+    # Sorted once by (chromosome in the sizes' order, start), ties in the genes' order.
+    index = {name: i for i, name in enumerate(chrom_sizes)}
+    code = np.repeat(genes["chrom"].astype(str).map(index).to_numpy(dtype=np.int64), n_bins)
     start, end, values = start.ravel(), end.ravel(), attention.ravel()
     kept = end > start
-    for name in chrom_sizes:
-        on = kept & (chrom == name)
-        order = np.argsort(start[on], kind="stable")
-        yield name, start[on][order], end[on][order], values[on][order]
+    code, start, end, values = code[kept], start[kept], end[kept], values[kept]
+    order = np.lexsort((start, code))
+    code, start, end, values = code[order], start[order], end[order], values[order]
+    bounds = np.searchsorted(code, np.arange(len(index) + 1))
+    for i, name in enumerate(chrom_sizes):
+        part = slice(bounds[i], bounds[i + 1])
+        yield name, start[part], end[part], values[part]
 
 
 def read_runs(

@@ -94,7 +94,8 @@ def write_bed9(table: pd.DataFrame, chrom_sizes: Mapping[str, int], bed: Path, b
     table = table.sort_values(["_chrom", "start", "end"], kind="stable").drop(columns="_chrom")
     with atomic_path(bed) as tmp:
         table.to_csv(tmp, sep="\t", header=False, index=False)
-    rest = table[BED9_COLUMNS[3:]].astype(str).agg("\t".join, axis=1)
+    name, *others = (table[column].astype(str) for column in BED9_COLUMNS[3:])
+    rest = name.str.cat(others, sep="\t")
     rows = zip(
         table["chrom"], table["start"].astype(int), table["end"].astype(int), rest, strict=True
     )
